@@ -1,0 +1,122 @@
+"""The one interface every hashing method follows (scikit-learn shaped).
+
+``__init__`` stores parameters only; ``fit(X, y=None)`` learns and returns ``self``; ``encode(X)``
+returns packed ``uint8`` codes of shape ``(n, nbits // 8)``; learned state ends in ``_``.
+
+``X`` is the dataset's array ``(n, channels, height, width)`` (or ``(n, d)`` for plain vectors);
+shallow methods flatten it with :func:`as_features`. ``y`` is a multi-hot label matrix ``(n, C)``.
+
+Search: a method ranks by Hamming distance over its packed codes unless it lists other modes in
+``searches`` and builds their indexes in :meth:`HashMethod.build_index` (OPQ's asymmetric
+distance, HDHash's tree).
+"""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+
+class NotFittedError(RuntimeError):
+    pass
+
+
+def check_nbits(nbits) -> int:
+    """Return ``nbits`` as an int, or raise ValueError unless it is a positive multiple of 8."""
+    if isinstance(nbits, bool) or not isinstance(nbits, (int, np.integer)) or nbits <= 0 or nbits % 8:
+        raise ValueError(f"bit length must be a positive multiple of 8, got {nbits!r}")
+    return int(nbits)
+
+
+def pack_codes(real_values) -> np.ndarray:
+    """Binarise real outputs (bit = 1 where value > 0, PROTOCOL.md) and pack them to uint8.
+
+    Bit j of a code is bit ``7 - j % 8`` of byte ``j // 8`` (numpy's big-endian packbits).
+    """
+    values = np.asarray(real_values)
+    if values.ndim != 2 or values.shape[1] % 8:
+        raise ValueError(f"expected (n, nbits) with nbits a multiple of 8, got shape {values.shape}")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("cannot binarise NaN or infinite outputs; the model diverged or the input has NaNs")
+    return np.packbits(values > 0, axis=1)
+
+
+def unpack_codes(codes: np.ndarray, nbits: int | None = None) -> np.ndarray:
+    """Packed uint8 codes -> {0, 1} uint8 matrix (n, nbits)."""
+    bits = np.unpackbits(np.asarray(codes, dtype=np.uint8), axis=1)
+    return bits if nbits is None else bits[:, :nbits]
+
+
+def as_features(X) -> np.ndarray:
+    """Flatten images ``(n, ...)`` to float64 feature rows ``(n, d)`` and refuse NaNs."""
+    X = np.asarray(X)
+    X = X.reshape(len(X), -1).astype(np.float64, copy=False)
+    if not np.all(np.isfinite(X)):
+        raise ValueError("input features contain NaN or infinite values; clean the data first")
+    return X
+
+
+class HashMethod:
+    """Base class: parameter handling, the fitted check and default Hamming search."""
+
+    name = "base"  # set by @register
+    supervised = False
+    deep = False
+    #: search modes this method's rows are scored with; the first is the default
+    searches: tuple[str, ...] = ("hamming",)
+
+    def __init__(self, nbits: int = 32, random_state: int = 0):
+        self.nbits = nbits
+        self.random_state = random_state
+
+    # -- parameters -----------------------------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        names = []
+        for klass in cls.__mro__:
+            if klass is object:
+                continue
+            sig = inspect.signature(klass.__init__)
+            for p in sig.parameters.values():
+                if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name not in names:
+                    names.append(p.name)
+            if "kwargs" not in sig.parameters:
+                break
+        return names
+
+    def get_params(self) -> dict:
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- contract ---------------------------------------------------------------------------
+    def fit(self, X, y=None):
+        raise NotImplementedError
+
+    def encode(self, X) -> np.ndarray:
+        raise NotImplementedError
+
+    def _check_fitted(self, *attributes: str):
+        missing = [a for a in attributes if not hasattr(self, a)]
+        if missing:
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(X, y) before encode")
+
+    @property
+    def fit_info(self) -> dict:
+        """Extra facts about the last fit for the result row (e.g. the chosen epoch)."""
+        return getattr(self, "fit_info_", {})
+
+    # -- search -----------------------------------------------------------------------------
+    def encode_queries(self, X):
+        """What the index's ``rank`` takes for queries: the packed codes, unless overridden."""
+        return self.encode(X)
+
+    def build_index(self, db_codes: np.ndarray, search: str = "hamming"):
+        """An index over ``db_codes`` with ``rank(queries, topk)`` for the given search mode."""
+        from search.hamming import HammingIndex
+
+        if search != "hamming":
+            raise ValueError(f"{self.name} supports searches {self.searches}, not {search!r}")
+        return HammingIndex(db_codes, nbits=self.nbits)

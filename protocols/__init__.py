@@ -1,0 +1,1 @@
+"""Protocol runners (``python -m protocols.map``, ...) and the metrics they share."""

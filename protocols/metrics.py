@@ -1,0 +1,115 @@
+"""Retrieval metrics exactly as PROTOCOL.md defines them.
+
+Inputs are rankings already made by an index: ``order`` (database indices in ranking order, ties
+broken by ascending index) and the matching ``distances``. Relevance: a database item is
+relevant to a query if they share at least one label (multi-hot rows).
+
+AP@K = (1 / R_K) * sum_{k <= K} P@k * rel_k with R_K the relevant items in the top K (HashNet's
+and DeepHash's definition); AP = 0 when R_K = 0, and such queries still count in the mean.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def relevance(query_labels: np.ndarray, db_labels: np.ndarray) -> np.ndarray:
+    """``(n_query, n_db)`` bool: do query i and database item j share a label."""
+    return (np.asarray(query_labels, np.float32) @ np.asarray(db_labels, np.float32).T) > 0
+
+
+def average_precision(relevant_ranked: np.ndarray) -> np.ndarray:
+    """AP of each row of ``relevant_ranked`` (bool, ranking order, already cut at K)."""
+    rel = np.asarray(relevant_ranked, dtype=np.float64)
+    hits = np.cumsum(rel, axis=1)
+    precision_at_k = hits / np.arange(1, rel.shape[1] + 1)
+    n_relevant = hits[:, -1] if rel.shape[1] else np.zeros(len(rel))
+    total = (precision_at_k * rel).sum(axis=1)
+    return np.divide(total, n_relevant, out=np.zeros(len(rel)), where=n_relevant > 0)
+
+
+def p_at_n_grid(n_db: int) -> list[int]:
+    """N = 100 ... 1000 step 100, cut at the database size."""
+    grid = list(range(100, min(1000, n_db) + 1, 100))
+    return grid or [n_db]
+
+
+class RankingScorer:
+    """Accumulates metrics over query chunks so memory stays bounded.
+
+    ``add(order, distances, query_labels)`` with full rankings (every database item, in order);
+    ``result()`` returns the means. Radius metrics (precision within Hamming radius 2 and the
+    precision-recall curve over radii 0..nbits) need ``nbits`` and Hamming ``distances``; with
+    ``nbits=None`` they are NaN / empty.
+    """
+
+    def __init__(self, db_labels: np.ndarray, topk: int | None, nbits: int | None = None):
+        self.db_labels_t = np.asarray(db_labels, np.float32).T.copy()
+        self.n_db = self.db_labels_t.shape[1]
+        self.topk = self.n_db if topk is None else min(int(topk), self.n_db)
+        self.nbits = nbits
+        self.p_at_n_grid = p_at_n_grid(self.n_db)
+        self._ap_k, self._ap_all, self._p_r2, self._r2_empty = [], [], [], []
+        self._p_at_n = []
+        self._pr_precision, self._pr_recall = [], []
+
+    def add(self, order: np.ndarray, distances: np.ndarray | None, query_labels: np.ndarray):
+        if order.shape[1] != self.n_db:
+            raise ValueError("the scorer needs full rankings (every database item) to compute MAP@all")
+        relevant_all = (np.asarray(query_labels, np.float32) @ self.db_labels_t) > 0
+        relevant_ranked = np.take_along_axis(relevant_all, order, axis=1)
+        self._ap_k.append(average_precision(relevant_ranked[:, : self.topk]))
+        self._ap_all.append(average_precision(relevant_ranked))
+        hits = np.cumsum(relevant_ranked, axis=1)
+        self._p_at_n.append(np.stack([hits[:, n - 1] / n for n in self.p_at_n_grid], axis=1))
+        if self.nbits is not None and distances is not None:
+            self._add_radius_metrics(np.asarray(distances), relevant_ranked)
+
+    def _add_radius_metrics(self, distances, relevant_ranked):
+        n_query, n_radii = len(distances), self.nbits + 1
+        # counts of retrieved and relevant-retrieved items at each exact distance, then cumulated
+        clipped = np.minimum(distances.astype(np.int64), n_radii)  # unreached items land past nbits
+        flat = clipped + (n_radii + 1) * np.arange(n_query)[:, None]
+        size = n_query * (n_radii + 1)
+        retrieved = np.bincount(flat.ravel(), minlength=size).reshape(n_query, -1)[:, :n_radii].cumsum(1)
+        rel_retrieved = np.bincount(flat.ravel(), weights=relevant_ranked.ravel().astype(np.float64),
+                                    minlength=size).reshape(n_query, -1)[:, :n_radii].cumsum(1)
+        precision = np.divide(rel_retrieved, retrieved, out=np.zeros_like(rel_retrieved), where=retrieved > 0)
+        total_relevant = relevant_ranked.sum(axis=1, keepdims=True)
+        recall = np.divide(rel_retrieved, total_relevant, out=np.zeros_like(rel_retrieved),
+                           where=total_relevant > 0)
+        radius2 = min(2, self.nbits)
+        self._p_r2.append(precision[:, radius2])
+        self._r2_empty.append(retrieved[:, radius2] == 0)
+        self._pr_precision.append(precision)
+        self._pr_recall.append(recall)
+
+    def result(self) -> dict:
+        ap_k = np.concatenate(self._ap_k)
+        out = {
+            "map": float(ap_k.mean()),
+            "map_all": float(np.concatenate(self._ap_all).mean()),
+            "n_query_no_relevant_topk": int(np.sum(ap_k == 0)),
+            "p_at_n": dict(zip(self.p_at_n_grid, np.concatenate(self._p_at_n).mean(axis=0).tolist())),
+        }
+        if self._p_r2:
+            out["p_r2"] = float(np.concatenate(self._p_r2).mean())
+            out["p_r2_empty_frac"] = float(np.concatenate(self._r2_empty).mean())
+            out["pr_curve"] = {
+                "radius": list(range(self.nbits + 1)),
+                "precision": np.concatenate(self._pr_precision).mean(axis=0).tolist(),
+                "recall": np.concatenate(self._pr_recall).mean(axis=0).tolist(),
+            }
+        else:
+            out["p_r2"] = float("nan")
+            out["p_r2_empty_frac"] = float("nan")
+        return out
+
+
+def score_index(index, queries, query_labels, db_labels, topk, nbits=None, chunk: int = 100) -> dict:
+    """Rank every query against ``index`` in chunks and score the rankings."""
+    radius_bits = nbits if getattr(index, "is_hamming", False) else None
+    scorer = RankingScorer(db_labels, topk, radius_bits)
+    for start in range(0, len(query_labels), chunk):
+        order, distances = index.rank(queries[start:start + chunk], topk=None)
+        scorer.add(order, distances, query_labels[start:start + chunk])
+    return scorer.result()

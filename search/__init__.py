@@ -1,0 +1,1 @@
+"""Search lives here: exhaustive Hamming ranking, HDHash's tree, faiss wrappers."""
