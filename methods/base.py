@@ -64,6 +64,8 @@ class HashMethod:
     deep = False
     #: search modes this method's rows are scored with; the first is the default
     searches: tuple[str, ...] = ("hamming",)
+    #: keyword parameters that make ``fit`` take seconds on the synthetic set (contract tests)
+    fast_params: dict = {}
 
     def __init__(self, nbits: int = 32, random_state: int = 0):
         self.nbits = nbits
