@@ -1,0 +1,33 @@
+# Two commands do everything on a fresh machine:
+#   make demo   set up, then run the main job (Table I for the headline methods on Fashion-MNIST)
+#   make test   set up, then run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+# the PyTorch build this project is tested with; override on machines that have another
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+DEMO_METHODS ?= lsh,itq
+DEMO_BITS ?= 16,32,48,64
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test data setup report
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q $(TORCH_SPEC) || $(VENV)/bin/python -m pip install -q torch torchvision
+	$(VENV)/bin/python -m pip install -q -e .
+	touch $(STAMP)
+
+data:
+	@scripts/ensure-fashion-mnist.sh
+
+demo: $(STAMP) data
+	$(VENV)/bin/python -m protocols.map --dataset fashion-mnist --methods $(DEMO_METHODS) --bits $(DEMO_BITS)
+
+test: $(STAMP) data
+	$(VENV)/bin/python -m pytest
+
+report: $(STAMP)
+	$(VENV)/bin/python -m protocols.report

@@ -1,0 +1,287 @@
+"""The one trainer every deep hashing method uses.
+
+A method (a :class:`deep.method.DeepHashMethod`) contributes its hash head, its loss and, where it
+needs one, a preparation step (CNNH's target codes); :func:`train` does the rest:
+
+- **data**: batches drawn from the ``X`` array given to ``fit`` (images ``(n, C, H, W)``) with a
+  seeded shuffle; pairwise and triplet losses use the pairs / triplets inside each batch.
+- **augmentation** (``augment=True``): a random translation of up to ``max(1, H // 14)`` pixels
+  (zero padding, i.e. 2 px for 28x28 and 1 px for 8x8), the small-image counterpart of the random
+  crops HashNet trains with. No flips: they change the meaning of digits. Never applied to the
+  validation or encoding passes.
+- **optimiser and schedule**: from the method's ``configure_optimizer`` (default: the hash head at
+  ``head_lr_mult`` times the backbone's learning rate, as HashNet's new layer at 10x).
+- **model selection**: a seeded ``val_fraction`` (10 %) of the training data passed to ``fit`` is
+  held out; after each epoch the codes of the held-out items are ranked against the codes of the
+  rest (MAP@all, ties by index) and the epoch with the best validation MAP is kept; training
+  stops after ``patience`` epochs without improvement. Queries are never seen.
+- **frozen backbone** (``freeze_backbone=True``): the backbone's features are computed once (no
+  augmentation, eval mode) and only the head is trained on them.
+- **device** ``"cpu" | "cuda" | "auto"``; **seeds**: torch (inside a forked RNG state, so the caller's
+  global state is untouched) and numpy from ``random_state``; on the CPU a run is deterministic.
+- a tqdm progress bar (one tick per epoch, loss and validation MAP shown).
+
+The model is ``HashModel(backbone, head)``; ``head(features)`` may return a tensor or a tuple of
+tensors (several hash heads on the shared feature layer, as HDHash's levels); the method's
+``codes_from_outputs`` turns them into the real-valued code matrix (default: concatenation).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass
+class TrainStep:
+    """Where training is: the loss may depend on it (HashNet's continuation)."""
+
+    step: int  # optimiser steps taken before this one
+    epoch: int  # 0-based
+    total_steps: int  # planned steps of the whole run
+
+    @property
+    def fraction(self) -> float:
+        return self.step / max(1, self.total_steps)
+
+
+class HashModel(nn.Module):
+    """``head(backbone(x))``; the head may return a tensor or a tuple of tensors."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, x):
+        return self.head(self.backbone(x))
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' asked for but torch sees no CUDA device; use device='cpu' or 'auto'")
+    return device
+
+
+def as_outputs_tuple(outputs) -> tuple:
+    return tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
+
+
+def concat_outputs(outputs) -> torch.Tensor:
+    parts = as_outputs_tuple(outputs)
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+
+def similarity_matrix(labels_a: torch.Tensor, labels_b: torch.Tensor | None = None) -> torch.Tensor:
+    """``s_jk = 1`` where items j and k share a label (multi-hot rows), else 0 (float)."""
+    labels_b = labels_a if labels_b is None else labels_b
+    return (labels_a.float() @ labels_b.float().T > 0).float()
+
+
+def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Translate each image by up to ``max_shift`` pixels in each direction (zero padding)."""
+    if max_shift <= 0:
+        return images
+    n, _, h, w = images.shape
+    padded = nn.functional.pad(images, (max_shift,) * 4)
+    offsets = torch.randint(0, 2 * max_shift + 1, (n, 2), generator=generator).tolist()
+    return torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
+
+
+def split_validation(n: int, val_fraction: float, random_state: int):
+    """Seeded (train positions, validation positions) of the ``n`` training items."""
+    n_val = int(round(n * val_fraction)) if val_fraction > 0 else 0
+    if n_val < 2 or n - n_val < 2:
+        return np.arange(n), np.arange(0)
+    perm = np.random.default_rng(random_state).permutation(n)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def validation_map(query_codes: np.ndarray, query_labels: np.ndarray, db_codes: np.ndarray,
+                   db_labels: np.ndarray) -> float:
+    """MAP@all of Hamming ranking (ties by ascending index) from real-valued codes (bit = value > 0)."""
+    q = np.where(query_codes > 0, 1.0, -1.0).astype(np.float32)
+    d = np.where(db_codes > 0, 1.0, -1.0).astype(np.float32)
+    distances = np.rint((q.shape[1] - q @ d.T) / 2).astype(np.int32)
+    order = np.argsort(distances, axis=1, kind="stable")
+    relevant = (query_labels.astype(np.float32) @ db_labels.astype(np.float32).T > 0)
+    relevant = np.take_along_axis(relevant, order, axis=1).astype(np.float64)
+    hits = np.cumsum(relevant, axis=1)
+    precision = hits / np.arange(1, relevant.shape[1] + 1)
+    n_rel = hits[:, -1]
+    ap = np.divide((precision * relevant).sum(1), n_rel, out=np.zeros(len(q)), where=n_rel > 0)
+    return float(ap.mean())
+
+
+@torch.no_grad()
+def forward_in_batches(module: nn.Module, X, device: torch.device, batch_size: int = 1024, post=None):
+    """Eval-mode outputs of ``module`` over ``X`` (numpy or tensor), on the CPU; ``post`` maps each
+    batch's outputs first (e.g. to the code matrix)."""
+    was_training = module.training
+    module.eval()
+    chunks = []
+    for start in range(0, len(X), batch_size):
+        batch = torch.as_tensor(np.asarray(X[start:start + batch_size]) if not torch.is_tensor(X)
+                                else X[start:start + batch_size]).to(device, torch.float32)
+        out = module(batch)
+        out = post(out) if post is not None else out
+        chunks.append(out.detach().float().cpu())
+    module.train(was_training)
+    return torch.cat(chunks) if chunks else torch.empty(0)
+
+
+def train(method, model: HashModel, X: np.ndarray, labels: np.ndarray, device: torch.device) -> dict:
+    """Train ``model`` in place with ``method``'s head, loss and optimiser; keep the best epoch.
+
+    ``method`` provides: ``epochs``, ``batch_size``, ``random_state``, ``val_fraction``, ``patience``,
+    ``augment``, ``freeze_backbone``, ``progress``, and the hooks ``prepare(labels_train)``,
+    ``loss(outputs, labels, indices, step)``, ``codes_from_outputs(outputs)``,
+    ``configure_optimizer(model, total_steps)``. ``indices`` are positions in the training part
+    (what ``prepare`` saw). Returns the facts for ``fit_info`` plus the loss / validation histories.
+    """
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    X = np.asarray(X, dtype=np.float32)
+    labels = np.asarray(labels)
+    train_pos, val_pos = split_validation(len(X), method.val_fraction, method.random_state)
+    method.prepare(labels[train_pos])
+
+    generator = torch.Generator().manual_seed(int(method.random_state))
+    model.to(device)
+    y_train = torch.as_tensor(labels[train_pos]).float().to(device)
+
+    if method.freeze_backbone:
+        for p in model.backbone.parameters():
+            p.requires_grad_(False)
+        inputs = forward_in_batches(model.backbone, X[train_pos], device).to(device)
+        trained = model.head
+        max_shift = 0
+    else:
+        inputs = torch.from_numpy(X[train_pos])
+        trained = model
+        max_shift = max(1, X.shape[-1] // 14) if method.augment and X.ndim == 4 else 0
+
+    n_train = len(train_pos)
+    batch_size = min(int(method.batch_size), n_train)
+    steps_per_epoch = n_train // batch_size  # the last incomplete batch is dropped
+    total_steps = steps_per_epoch * int(method.epochs)
+    optimizer, scheduler = method.configure_optimizer(model, total_steps)
+
+    def codes_of(part_X):
+        if method.freeze_backbone:
+            return forward_in_batches(model.head, part_X, device, post=method.codes_from_outputs).numpy()
+        return forward_in_batches(model, part_X, device, post=method.codes_from_outputs).numpy()
+
+    if len(val_pos) and method.freeze_backbone:
+        val_inputs = forward_in_batches(model.backbone, X[val_pos], device)
+    else:
+        val_inputs = X[val_pos]
+
+    best = {"map": -math.inf, "epoch": 0, "state": None}
+    losses, val_maps = [], []
+    step, since_best = 0, 0
+    bar = tqdm(range(int(method.epochs)), desc=f"{method.name} {method.nbits}b", leave=False,
+               disable=not method.progress, unit="epoch")
+    for epoch in bar:
+        trained.train()
+        if method.freeze_backbone:
+            model.backbone.eval()
+        perm = torch.randperm(n_train, generator=generator)
+        total, count = 0.0, 0
+        for b in range(steps_per_epoch):
+            idx = perm[b * batch_size:(b + 1) * batch_size]
+            batch = inputs[idx.to(inputs.device)] if method.freeze_backbone else inputs[idx]
+            if max_shift:
+                batch = random_shift(batch, max_shift, generator)
+            outputs = trained(batch.to(device, non_blocking=True))
+            loss = method.loss(outputs, y_train[idx.to(device)], idx.to(device), TrainStep(step, epoch, total_steps))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{method.name}: loss became {loss.item()} at step {step}; "
+                                         "lower the learning rate")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            step += 1
+            total += float(loss.detach()) * len(idx)
+            count += len(idx)
+        losses.append(total / max(1, count))
+
+        if len(val_pos):
+            val_map = validation_map(codes_of(val_inputs), labels[val_pos],
+                                     codes_of(inputs if method.freeze_backbone else X[train_pos]),
+                                     labels[train_pos])
+        else:
+            val_map = float("nan")
+        val_maps.append(val_map)
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", val_map=f"{val_map:.3f}")
+        # without a validation set the last epoch is kept
+        if not len(val_pos) or val_map > best["map"]:
+            best = {"map": val_map, "epoch": epoch + 1,
+                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+            since_best = 0
+        else:
+            since_best += 1
+            if method.patience is not None and since_best >= method.patience:
+                break
+    bar.close()
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+    model.eval()
+    return {
+        "epoch": best["epoch"],
+        "epochs_run": len(losses),
+        "val_map": None if not len(val_pos) else round(float(best["map"]), 6),
+        "n_val": int(len(val_pos)),
+        "device": device.type,
+        "train_seconds": round(time.perf_counter() - started, 3),
+        "loss_history": [round(float(v), 6) for v in losses],
+        "val_map_history": [None if math.isnan(v) else round(float(v), 6) for v in val_maps],
+    }
+
+
+def lr_lambda(schedule: str, total_steps: int):
+    """Multiplier of the base learning rate at each step.
+
+    ``constant``; ``cosine`` (to 0 over the run); ``step``: halved at each fifth of the run, HashNet's
+    authors' schedule (x0.5 every 2,000 of 10,000 iterations) stretched to the run's length.
+    """
+    total = max(1, total_steps)
+    if schedule == "constant":
+        return lambda s: 1.0
+    if schedule == "cosine":
+        return lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total))
+    if schedule == "step":
+        return lambda s: 0.5 ** math.floor(5 * min(s, total - 1) / total)
+    raise ValueError(f"unknown lr_schedule {schedule!r}; valid: constant, cosine, step")
+
+
+def default_optimizer(model: HashModel, lr: float, head_lr_mult: float, optimizer: str, weight_decay: float,
+                      schedule: str, total_steps: int, momentum: float = 0.9):
+    """Backbone at ``lr``, head at ``lr * head_lr_mult``; Adam or SGD (Nesterov momentum, as
+    HashNet's authors); a LambdaLR with :func:`lr_lambda`."""
+    groups = []
+    backbone = [p for p in model.backbone.parameters() if p.requires_grad]
+    if backbone:
+        groups.append({"params": backbone, "lr": lr})
+    groups.append({"params": [p for p in model.head.parameters() if p.requires_grad], "lr": lr * head_lr_mult})
+    if optimizer == "adam":
+        opt = torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
+    elif optimizer == "sgd":
+        opt = torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)
+    else:
+        raise ValueError(f"unknown optimizer {optimizer!r}; valid: adam, sgd")
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(schedule, total_steps))
+
+
+def clone_state(model: nn.Module) -> dict:
+    return copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})

@@ -1,0 +1,220 @@
+"""MAP protocol (Table I): fit each method at each bit length on the shared training split, encode
+queries and database, rank, score, and store one record per run.
+
+    python -m protocols.map --dataset fashion-mnist --methods hdhash,hashnet --bits 16,32,48,64
+
+Writes ``<out>/map/runs/<dataset>/*.json`` (one raw record per run), then rebuilds
+``<out>/map/<dataset>.csv``, ``.md`` (rows: bit lengths, columns: methods) and ``.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import inspect
+import os
+import sys
+import time
+
+from protocols.records import (
+    atomic_savez, library_versions, machine_info, now_utc, safe_name, write_record,
+)
+
+PROG = "python -m protocols.map"
+
+
+class UsageError(Exception):
+    """Bad command-line input; reported as one line, before any work or file is written."""
+
+
+def parse_bits(text: str) -> list[int]:
+    from methods.base import check_nbits
+
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"--bits must be comma-separated integers, got {text!r}") from None
+    if not values:
+        raise UsageError("--bits is empty; give e.g. --bits 16,32,48,64")
+    for value in values:
+        try:
+            check_nbits(value)
+        except ValueError as exc:
+            raise UsageError(f"--bits: {exc}") from None
+    return values
+
+
+def parse_params(items: list[str]) -> dict:
+    params = {}
+    for item in items or []:
+        if "=" not in item:
+            raise UsageError(f"--param takes NAME=VALUE, got {item!r}")
+        name, text = item.split("=", 1)
+        try:
+            params[name.strip()] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            params[name.strip()] = text
+    return params
+
+
+def method_params(cls, shared: dict) -> dict:
+    """The shared parameters that ``cls`` accepts (e.g. --device only reaches deep methods)."""
+    accepted = set(cls._param_names())
+    return {k: v for k, v in shared.items() if k in accepted}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from datasets import list_datasets
+    from methods import list_methods
+
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="MAP protocol (Table I): train, encode, rank and score methods on a dataset's shared split.",
+        epilog=f"methods: {', '.join(list_methods())}; datasets: {', '.join(list_datasets())}",
+    )
+    parser.add_argument("--dataset", default="fashion-mnist", help="dataset name (default: fashion-mnist)")
+    parser.add_argument("--methods", default="lsh,itq", help="comma-separated method names (default: lsh,itq)")
+    parser.add_argument("--bits", default="16,32,48,64", help="comma-separated code lengths, positive multiples of 8 (default: 16,32,48,64)")
+    parser.add_argument("--topk", type=int, default=None, help="K of MAP@K (default: the dataset's, PROTOCOL.md; all for digits)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split and of every method (default: 0)")
+    parser.add_argument("--out", default="results", help="results folder (default: results)")
+    parser.add_argument("--save-codes", metavar="DIR", default=None, help="also save each run's packed codes and labels as DIR/<dataset>-<method>-<bits>.npz")
+    parser.add_argument("--data-root", default=None, help="folder with the dataset's files (e.g. Fashion-MNIST's IDX files)")
+    parser.add_argument("--device", default=None, help="device for deep methods: cpu, cuda or auto (default: the method's, auto)")
+    parser.add_argument("--levels", default=None, help="HDHash level sizes, e.g. 8,16,40 (must sum to the bit length; one --bits value)")
+    parser.add_argument("--param", action="append", metavar="NAME=VALUE", help="extra method parameter, passed to every method that accepts NAME (repeatable)")
+    parser.add_argument("--threads", type=int, default=None, help="pin torch/BLAS/faiss threads to this number (default: libraries' defaults)")
+    return parser
+
+
+def validate(args):
+    from datasets import list_datasets
+    from methods import UnknownMethodError, get_method_class
+
+    if args.dataset not in list_datasets():
+        raise UsageError(f"unknown dataset {args.dataset!r}; valid datasets: {', '.join(list_datasets())}")
+    names = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not names:
+        raise UsageError("--methods is empty; give e.g. --methods lsh,itq")
+    classes = {}
+    for name in names:
+        try:
+            classes[name] = get_method_class(name)
+        except UnknownMethodError as exc:
+            raise UsageError(str(exc)) from None
+    bits = parse_bits(args.bits)
+    if args.topk is not None and args.topk <= 0:
+        raise UsageError(f"--topk must be positive, got {args.topk}")
+    shared = parse_params(args.param)
+    if args.device is not None:
+        shared["device"] = args.device
+    if args.levels is not None:
+        levels = tuple(parse_bits(args.levels))
+        if len(bits) != 1 or sum(levels) != bits[0]:
+            raise UsageError(f"--levels {args.levels} must sum to the one --bits value, got --bits {args.bits}")
+        shared["levels"] = levels
+    return classes, bits, shared
+
+
+def set_threads(n: int):
+    import faiss
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    threadpool_limits(n)
+    torch.set_num_threads(n)
+    faiss.omp_set_num_threads(n)
+
+
+def run_one(dataset, cls, bits, seed, topk, shared, save_codes=None) -> list[dict]:
+    """Fit, encode, search and score one method at one bit length; one record per search mode."""
+    from protocols.metrics import score_index
+
+    method = cls(nbits=bits, random_state=seed, **method_params(cls, shared))
+    X_train, y_train = dataset.part("train")
+    X_query, y_query = dataset.part("query")
+    X_db, y_db = dataset.part("database")
+
+    start = time.perf_counter()
+    method.fit(X_train, y_train if cls.supervised else None)
+    train_s = time.perf_counter() - start
+    start = time.perf_counter()
+    db_codes = method.encode(X_db)
+    queries = method.encode_queries(X_query)
+    encode_s = time.perf_counter() - start
+    if save_codes:
+        query_codes = queries if queries.dtype.name == "uint8" else method.encode(X_query)
+        atomic_savez(os.path.join(save_codes, f"{dataset.name}-{cls.name}-{bits}.npz"),
+                     query_codes=query_codes, db_codes=db_codes, query_labels=y_query, db_labels=y_db)
+
+    records = []
+    for search in method.searches:
+        start = time.perf_counter()
+        index = method.build_index(db_codes, search)
+        metrics = score_index(index, queries, y_query, y_db, topk, nbits=bits)
+        search_s = time.perf_counter() - start
+        records.append({
+            "dataset": dataset.name, "method": cls.name, "bits": bits, "search": search,
+            "default_search": search == method.searches[0],
+            "topk": int(topk if topk is not None else len(y_db)), **metrics,
+            "train_s": round(train_s, 3), "encode_s": round(encode_s, 3), "search_s": round(search_s, 3),
+            "index_bytes": int(getattr(index, "nbytes", 0)),
+            "seed": seed, "split_sha256": dataset.split_sha256,
+            "n_query": len(y_query), "n_db": len(y_db), "n_train": len(y_train),
+            "params": method.get_params(), "fit_info": method.fit_info,
+            "versions": library_versions(), "machine": machine_info(), "timestamp": now_utc(),
+        })
+    return records
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        classes, bits, shared = validate(args)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+
+    from datasets import DatasetError, load_dataset
+    from protocols.report import runs_folder, write_map_report
+
+    if args.threads:
+        set_threads(args.threads)
+    try:
+        dataset = load_dataset(args.dataset, data_root=args.data_root, seed=args.seed)
+    except DatasetError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    topk = args.topk if args.topk is not None else dataset.topk
+    if topk is not None and topk >= len(dataset.split.database):
+        topk = None
+
+    from tqdm import tqdm
+
+    jobs = [(name, cls, b) for name, cls in classes.items() for b in bits]
+    progress = tqdm(jobs, desc=f"MAP on {dataset.name}", unit="run", file=sys.stderr)
+    summary = []
+    for name, cls, b in progress:
+        progress.set_postfix_str(f"{name} {b} bits")
+        try:
+            records = run_one(dataset, cls, b, args.seed, topk, shared, args.save_codes)
+        except (ValueError, RuntimeError, MemoryError) as exc:
+            progress.close()
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            print(f"{PROG}: error: {name} at {b} bits failed: {message}", file=sys.stderr)
+            return 1
+        for record in records:
+            stem = safe_name(f"{name}-{b}-{record['search']}-top{record['topk']}-seed{args.seed}")
+            write_record(runs_folder(args.out, dataset.name) / f"{stem}.json", record)
+            summary.append(record)
+        write_map_report(args.out, dataset.name, seed=args.seed, topk=records[0]["topk"])
+    for record in summary:
+        print(f"{record['method']:>8} {record['bits']:>3} bits {record['search']:<10} "
+              f"MAP@{record['topk']}={record['map']:.4f} MAP@all={record['map_all']:.4f} "
+              f"train {record['train_s']:.1f}s")
+    print(f"wrote {os.path.join(args.out, 'map', dataset.name)}.{{csv,md,png}}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Metrics against hand-computed fixtures (ties included) and scikit-learn."""
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score
+
+from protocols.metrics import RankingScorer, average_precision, score_index
+from search.hamming import HammingIndex, hamming_distances, rank_by_distance
+
+# one 8-bit query 0x00; database popcounts 1, 0, 1, 2, 0 -> distances [1, 0, 1, 2, 0]
+DB_CODES = np.array([[0x01], [0x00], [0x80], [0x03], [0x00]], dtype=np.uint8)
+DB_LABELS = np.array([[1, 0], [0, 1], [0, 1], [1, 0], [1, 0]], dtype=bool)  # items 0, 3, 4 share class 0
+
+
+def test_hamming_distances_and_stable_ranking():
+    d = hamming_distances(np.array([[0x00]], np.uint8), DB_CODES)
+    assert d.tolist() == [[1, 0, 1, 2, 0]]
+    # ties broken by ascending database index
+    assert rank_by_distance(d).tolist() == [[1, 4, 0, 2, 3]]
+    assert rank_by_distance(d, topk=3).tolist() == [[1, 4, 0]]
+
+
+def test_hamming_distances_multiword_and_odd_bytes():
+    rng = np.random.default_rng(0)
+    for nbytes in (1, 3, 8, 9, 16):
+        a = rng.integers(0, 256, (7, nbytes), dtype=np.uint8)
+        b = rng.integers(0, 256, (11, nbytes), dtype=np.uint8)
+        expected = np.unpackbits(a[:, None, :] ^ b[None, :, :], axis=2).sum(axis=2)
+        assert np.array_equal(hamming_distances(a, b), expected)
+
+
+def test_map_fixture_by_hand():
+    query = np.array([[0x00], [0xFF]], np.uint8)
+    query_labels = np.array([[1, 0], [1, 0]], dtype=bool)
+    # query 0: ranked relevance [0, 1, 1, 0, 1]; AP@all = (1/2 + 2/3 + 3/5) / 3, AP@3 = (1/2 + 2/3) / 2
+    # query 1 (0xFF): distances [7, 8, 7, 6, 8] -> order [3, 0, 2, 1, 4], relevance [1, 1, 0, 0, 1]
+    #   AP@all = (1 + 1 + 3/5) / 3, AP@3 = (1 + 1) / 2
+    ap_all = [(1 / 2 + 2 / 3 + 3 / 5) / 3, (1 + 1 + 3 / 5) / 3]
+    ap_3 = [(1 / 2 + 2 / 3) / 2, 1.0]
+    result = score_index(HammingIndex(DB_CODES), query, query_labels, DB_LABELS, topk=3, nbits=8)
+    assert result["map_all"] == pytest.approx(np.mean(ap_all))
+    assert result["map"] == pytest.approx(np.mean(ap_3))
+    # radius 2: query 0 retrieves all five (3 relevant); query 1 retrieves none -> 0 and counted
+    assert result["p_r2"] == pytest.approx((3 / 5 + 0) / 2)
+    assert result["p_r2_empty_frac"] == pytest.approx(0.5)
+    # precision-recall at radius 0: query 0 retrieves items 1 and 4 (one relevant of three)
+    pr = result["pr_curve"]
+    assert pr["precision"][0] == pytest.approx((1 / 2 + 0) / 2)
+    assert pr["recall"][0] == pytest.approx((1 / 3 + 0) / 2)
+    assert pr["recall"][8] == pytest.approx(1.0)
+
+
+def test_ap_zero_when_nothing_relevant_in_topk_and_counted():
+    result = score_index(HammingIndex(DB_CODES), np.array([[0x00]], np.uint8), np.array([[1, 0]], bool),
+                         DB_LABELS, topk=1, nbits=8)
+    assert result["map"] == 0.0
+    assert result["n_query_no_relevant_topk"] == 1
+
+
+def test_average_precision_rows():
+    rel = np.array([[1, 0, 1], [0, 0, 0], [0, 1, 0]], dtype=bool)
+    assert average_precision(rel).tolist() == pytest.approx([(1 + 2 / 3) / 2, 0.0, 0.5])
+
+
+def test_map_all_equals_sklearn_on_tie_free_data():
+    rng = np.random.default_rng(3)
+    n_query, n_db = 20, 300
+    scores = rng.random((n_query, n_db))
+    db_labels = np.eye(4, dtype=bool)[rng.integers(0, 4, n_db)]
+    query_labels = np.eye(4, dtype=bool)[rng.integers(0, 4, n_query)]
+    order = np.argsort(-scores, axis=1, kind="stable")
+    scorer = RankingScorer(db_labels, topk=None)
+    scorer.add(order, None, query_labels)
+    relevant = (query_labels.astype(int) @ db_labels.T.astype(int)) > 0
+    expected = np.mean([average_precision_score(relevant[i], scores[i]) for i in range(n_query)])
+    assert scorer.result()["map_all"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_multilabel_relevance_is_a_shared_label():
+    db_labels = np.array([[1, 1, 0], [0, 0, 1], [0, 1, 1]], dtype=bool)
+    scorer = RankingScorer(db_labels, topk=None)
+    scorer.add(np.array([[0, 1, 2]]), None, np.array([[0, 0, 1]], dtype=bool))
+    # relevance [0, 1, 1]: AP = (1/2 + 2/3) / 2
+    assert scorer.result()["map_all"] == pytest.approx((1 / 2 + 2 / 3) / 2)
+
+
+def test_p_at_n_curve():
+    rng = np.random.default_rng(0)
+    db_codes = rng.integers(0, 256, (1500, 2), dtype=np.uint8)
+    db_labels = np.eye(3, dtype=bool)[rng.integers(0, 3, 1500)]
+    result = score_index(HammingIndex(db_codes), db_codes[:5], db_labels[:5], db_labels, topk=None, nbits=16)
+    assert sorted(result["p_at_n"]) == list(range(100, 1001, 100))
+    assert all(0 <= v <= 1 for v in result["p_at_n"].values())
