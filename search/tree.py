@@ -1,0 +1,322 @@
+"""HDHash's tree index: multi-level codes searched coarse to fine (Zhang et al., ICPR 2020, Fig. 2).
+
+A code is the concatenation of K level codes (default 8 + 16 + 40 bits, level 1 first, each a whole
+number of bytes). The database is grouped by level-1 code (the root's children), each group by
+level-2 code, and so on down to level K-1; the leaves under a level-(K-1) node hold the item ids
+and their codes. Items are laid out sorted by (level 1, level 2, ..., level K, id), so every node
+is a contiguous slice ``[start, end)`` of that order; per branching level the index stores the
+unique node codes and CSR-like offsets (node -> items, parent -> children).
+
+Search (one query): starting from the root, at each branching level l = 1 .. K-1 every surviving
+parent ``p`` keeps its children nearest to the query's level-l code until they cover a
+``keep_ratio`` share of ``p``'s items (the precise rule is in :class:`TreeIndex`); the items
+under the surviving level-(K-1) nodes are scanned with the full code and ranked by
+(full-code Hamming distance, database index), as PROTOCOL.md ranks. Items the tree never reaches
+rank after all reached ones, by database index, with distance ``nbits + 1``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from search.hamming import _as_words
+
+#: largest number of (query, node) or (query, item) pairs one batch step holds in memory
+_BATCH_ELEMENTS = 1 << 21
+
+
+def _check_levels(levels, nbits: int) -> tuple[int, ...]:
+    try:
+        levels = tuple(levels)
+    except TypeError:
+        raise ValueError(f"levels must be a sequence of bit lengths, got {levels!r}") from None
+    if not levels:
+        raise ValueError("levels must name at least one level")
+    for bits in levels:
+        if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or bits <= 0 or bits % 8:
+            raise ValueError(f"every level must be a positive multiple of 8 bits (whole bytes), got levels={levels}")
+    if sum(levels) != nbits:
+        raise ValueError(f"levels {levels} sum to {sum(levels)} bits but the codes have {nbits} bits")
+    return tuple(int(b) for b in levels)
+
+
+def _check_keep_ratio(keep_ratio) -> float:
+    try:
+        ratio = float(keep_ratio)
+    except (TypeError, ValueError):
+        raise ValueError(f"keep_ratio must be a number in (0, 1], got {keep_ratio!r}") from None
+    if not (0.0 < ratio <= 1.0):  # also refuses NaN
+        raise ValueError(f"keep_ratio must be in (0, 1], got {keep_ratio!r}")
+    return ratio
+
+
+def _level_values(code_bytes: np.ndarray) -> np.ndarray:
+    """Packed level bytes ``(n, b)`` -> one unsigned integer per row (b <= 8) or uint64 words."""
+    n, nbytes = code_bytes.shape
+    if nbytes > 8:
+        return _as_words(code_bytes)
+    width = next(w for w in (1, 2, 4, 8) if w >= nbytes)
+    padded = np.zeros((n, width), np.uint8)
+    padded[:, width - nbytes:] = code_bytes  # big-endian value; any fixed bijection would do
+    return padded.view(f">u{width}").ravel().astype(f"u{width}")
+
+
+def _popcount_xor(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamming distance between rows of ``a`` and ``b`` (same shapes), as uint16."""
+    counts = np.bitwise_count(a ^ b)
+    if counts.ndim == 2:
+        return counts.sum(axis=1, dtype=np.uint16)
+    return counts.astype(np.uint16, copy=False)
+
+
+def _expand(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenate the ranges ``[starts[i], starts[i] + lengths[i])`` without a Python loop."""
+    total = int(lengths.sum())
+    offsets = np.cumsum(lengths) - lengths
+    return np.repeat(starts - offsets, lengths) + np.arange(total)
+
+
+def _offset_dtype(n: int):
+    return np.int32 if n < 2**31 - 1 else np.int64
+
+
+class TreeIndex:
+    """HDHash tree over packed codes; ``rank`` / ``search`` as :class:`search.hamming.HammingIndex`.
+
+    Parameters
+    ----------
+    db_codes : uint8 array ``(n, nbits // 8)``, the concatenated level codes, level 1 first.
+    levels : bit length of each level (multiples of 8 summing to ``nbits``), default HDHash's 8+16+40.
+    keep_ratio : float in (0, 1], the share kept at each branching level (HDHash(0.3) is 0.3).
+
+    ``keep_ratio`` (precise rule). At branching level l (1 .. K-1), for each surviving parent ``p``
+    (the root at level 1) with ``N_p`` items, let ``d(c)`` be the Hamming distance between the
+    query's level-l code and child ``c``'s, and ``t_p`` the smallest distance such that the children
+    with ``d(c) <= t_p`` hold at least ``ceil(keep_ratio * N_p)`` items (float64 product). Exactly
+    the children with ``d(c) <= t_p`` survive: whole distance ties are kept, so the result does not
+    depend on the order of the nodes. The items under the surviving level-(K-1) nodes are the
+    candidates ("visited"); all of them are scanned with the full code (dropping items whose full
+    distance is already paid for could only lose neighbours).
+
+    Why this rule:
+
+    - ``keep_ratio=1.0`` keeps every child (``t_p`` is the largest distance), so the ranking is
+      exactly the exhaustive one, ties included.
+    - It is monotone as sets: for r' <= r each parent's target and so ``t_p`` can only shrink, and by
+      induction over the levels the candidates for r' are a subset of those for r. A rule where the
+      children of *all* surviving parents compete for one share of their items is not: a smaller
+      ratio can drop a near branch at level l-1 and then have to take more items from far branches
+      at level l.
+    - It is a ratio per level, as the paper's HDHash(0.3) reads: the candidates are at least
+      ``keep_ratio ** (K - 1)`` of the database (0.09 at 0.3 for 8+16+40; ties add a little), which is
+      where the speedup comes from. For a target share ``s`` of the database reaching the leaves pass
+      ``keep_ratio = s ** (1 / (K - 1))`` (:meth:`keep_ratio_for_share`).
+
+    After ``rank`` or ``search``, ``last_visited`` holds per query the number of items scanned with
+    the full code and ``last_nodes_visited`` ``(n_query, K - 1)`` the nodes whose level distance was
+    computed at each branching level.
+    """
+
+    is_hamming = True  # distances are full-code Hamming distances (unreached items: nbits + 1)
+
+    def __init__(self, db_codes: np.ndarray, levels=(8, 16, 40), keep_ratio: float = 0.3):
+        codes = np.ascontiguousarray(db_codes, dtype=np.uint8)
+        if codes.ndim != 2:
+            raise ValueError(f"db_codes must be a 2-D uint8 array (n, nbits // 8), got shape {codes.shape}")
+        n, nbytes = codes.shape
+        if n >= 2**32:
+            raise ValueError("TreeIndex supports fewer than 2**32 database items")
+        self.nbits = 8 * nbytes
+        self.levels = _check_levels(levels, self.nbits)
+        self.keep_ratio = _check_keep_ratio(keep_ratio)
+
+        words = _as_words(codes)
+        # lexicographic byte order = sort by (level 1, ..., level K); lexsort is stable, so ties by id
+        be_words = words.byteswap() if np.little_endian else words
+        order = np.lexsort(be_words.T[::-1]) if n else np.zeros(0, np.int64)
+        sorted_codes = codes[order]
+        off_dtype = _offset_dtype(n)
+        self.ids = order.astype(np.uint32)
+        self.words = np.ascontiguousarray(words[order])
+        if self.words.shape[1] == 1:
+            self.words = self.words.ravel()
+
+        # per branching level: node codes, node -> items offsets, parent -> children offsets
+        self.node_codes: list[np.ndarray] = []
+        self.item_offsets: list[np.ndarray] = []
+        self.child_offsets: list[np.ndarray] = []
+        changed = np.zeros(max(n - 1, 0), bool)
+        parent_starts = np.array([0], np.int64)  # the root
+        byte = 0
+        for bits in self.levels[:-1]:
+            level_bytes = sorted_codes[:, byte:byte + bits // 8]
+            byte += bits // 8
+            changed |= np.any(level_bytes[1:] != level_bytes[:-1], axis=1)
+            starts = np.flatnonzero(np.concatenate([[n > 0], changed]))
+            self.node_codes.append(_level_values(level_bytes[starts]))
+            self.item_offsets.append(np.append(starts, n).astype(off_dtype))
+            children = np.searchsorted(starts, np.append(parent_starts, n)) if n else np.zeros(2, np.int64)
+            self.child_offsets.append(children.astype(off_dtype))
+            parent_starts = starts
+        if len(self.levels) == 1:  # no branching level: the root's one leaf holds every item
+            self.item_offsets.append(np.array([0, n], off_dtype))
+        self.last_visited = np.zeros(0, np.int64)
+        self.last_nodes_visited = np.zeros((0, len(self.levels) - 1), np.int64)
+
+    # -- facts --------------------------------------------------------------------------------
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array the index holds (its memory is exactly the sum of their ``nbytes``)."""
+        out = {"ids": self.ids, "words": self.words}
+        for level, (codes, items, children) in enumerate(
+                zip(self.node_codes, self.item_offsets, self.child_offsets), start=1):
+            out[f"level{level}_codes"] = codes
+            out[f"level{level}_item_offsets"] = items
+            out[f"level{level}_child_offsets"] = children
+        if not self.node_codes:
+            out["root_item_offsets"] = self.item_offsets[0]
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(a.nbytes for a in self.arrays().values()))
+
+    @property
+    def n_nodes(self) -> tuple[int, ...]:
+        """Number of nodes at each branching level (1 .. K-1)."""
+        return tuple(len(c) for c in self.node_codes)
+
+    def __len__(self):
+        return len(self.ids)
+
+    @staticmethod
+    def keep_ratio_for_share(share: float, levels=(8, 16, 40)) -> float:
+        """The per-level ``keep_ratio`` whose compounded product over the branching levels is ``share``."""
+        branching = len(tuple(levels)) - 1
+        return 1.0 if branching == 0 else float(share) ** (1.0 / branching)
+
+    # -- search -------------------------------------------------------------------------------
+    def search(self, query_codes: np.ndarray, k: int):
+        """Top-``k`` ``(ids, distances)`` per query, the same as ``rank(query_codes, topk=k)``."""
+        return self.rank(query_codes, topk=k)
+
+    def rank(self, query_codes: np.ndarray, topk: int | None = None):
+        """``(order, distances)`` per query: reached items by (distance, index), then the rest.
+
+        ``order`` is int64 ``(n_query, topk or n)``; ``distances`` uint16, ``nbits + 1`` for items
+        the tree did not reach.
+        """
+        query_codes = np.ascontiguousarray(query_codes, dtype=np.uint8)
+        if query_codes.ndim != 2 or query_codes.shape[1] != self.nbits // 8:
+            raise ValueError(f"query codes must have shape (n, {self.nbits // 8}), got {query_codes.shape}")
+        n, n_query = len(self), len(query_codes)
+        k = n if topk is None else int(topk)
+        if k < 0:
+            raise ValueError(f"topk must be >= 0, got {topk}")
+        k = min(k, n)
+        order = np.empty((n_query, k), np.int64)
+        distances = np.empty((n_query, k), np.uint16)
+        self.last_visited = np.zeros(n_query, np.int64)
+        self.last_nodes_visited = np.zeros((n_query, len(self.levels) - 1), np.int64)
+        if n_query == 0 or k == 0:
+            return order, distances
+
+        # query level codes in the index's representations
+        query_levels, byte = [], 0
+        for bits in self.levels[:-1]:
+            query_levels.append(_level_values(query_codes[:, byte:byte + bits // 8]))
+            byte += bits // 8
+        query_words = _as_words(query_codes)
+        if query_words.shape[1] == 1:
+            query_words = query_words.ravel()
+
+        batch = 16
+        start = 0
+        while start < n_query:
+            stop = min(start + batch, n_query)
+            work = self._rank_batch(query_levels, query_words, start, stop, k, order, distances)
+            start = stop
+            batch = int(np.clip(batch * _BATCH_ELEMENTS / max(work, 1), 1, 4096))
+        return order, distances
+
+    def _rank_batch(self, query_levels, query_words, start, stop, k, order, distances) -> int:
+        """Rank queries ``start:stop`` into ``order`` / ``distances``; returns the largest step size."""
+        n_batch = stop - start
+        work = n_batch * k
+        # surviving (query, node) pairs at the current level, sorted by query then node
+        pair_query = np.arange(n_batch)
+        pair_node = np.zeros(n_batch, np.int64)  # the root
+        pair_lo = np.zeros(n_batch, np.int64)  # the pair's items: [pair_lo, pair_hi) of the layout
+        pair_hi = np.full(n_batch, len(self), np.int64)
+        ratio = self.keep_ratio
+        for level, bits in enumerate(self.levels[:-1]):
+            children = self.child_offsets[level]
+            first = children[pair_node].astype(np.int64)
+            counts = children[pair_node + 1] - first
+            child = _expand(first, counts)
+            pair = np.repeat(np.arange(len(pair_node)), counts)
+            query = pair_query[pair]
+            work = max(work, len(child))
+            self.last_nodes_visited[start:stop, level] = np.bincount(pair_query, counts, n_batch)
+            offsets = self.item_offsets[level]
+            item_lo, item_hi = offsets[child].astype(np.int64), offsets[child + 1].astype(np.int64)
+            if ratio < 1.0:
+                dist = _popcount_xor(self.node_codes[level][child], query_levels[level][start + query])
+                # per parent: items at each level distance, cumulated; t_p = first distance reaching the target
+                span = bits + 1
+                hist = np.bincount(pair * span + dist, weights=item_hi - item_lo,
+                                   minlength=len(pair_node) * span).reshape(len(pair_node), span)
+                target = np.ceil(ratio * (pair_hi - pair_lo))
+                threshold = (np.cumsum(hist, axis=1) < target[:, None]).sum(axis=1)
+                keep = np.flatnonzero(dist <= threshold[pair])
+                query, child, item_lo, item_hi = query[keep], child[keep], item_lo[keep], item_hi[keep]
+            pair_query, pair_node, pair_lo, pair_hi = query, child, item_lo, item_hi
+
+        # leaves: scan the items under the surviving nodes with the full code; merging adjacent
+        # ranges of one query first makes the expansion cheap where whole runs of siblings survive
+        item_lo, item_hi = pair_lo, pair_hi
+        counts = item_hi - item_lo
+        reached = np.bincount(pair_query, counts, n_batch).astype(np.int64)
+        self.last_visited[start:stop] = reached
+        if len(counts):
+            run = np.ones(len(counts), bool)
+            run[1:] = (item_lo[1:] != item_hi[:-1]) | (pair_query[1:] != pair_query[:-1])
+            run_start = np.flatnonzero(run)
+            run_end = np.append(run_start[1:], len(counts)) - 1
+            run_lo, run_len = item_lo[run_start], item_hi[run_end] - item_lo[run_start]
+            position = _expand(run_lo, run_len)
+            query = np.repeat(pair_query[run_start], run_len)
+        else:
+            position = query = np.zeros(0, np.int64)
+        work = max(work, len(position))
+        dist = _popcount_xor(self.words[position], query_words[start + query])
+
+        # per query: the smallest distance D whose cumulated count reaches min(k, reached); the items
+        # with distance <= D hold the top k, sorted below by one key (query, distance, id)
+        wanted = np.minimum(k, reached)
+        span = self.nbits + 1
+        hist = np.bincount(query * span + dist, minlength=n_batch * span).reshape(n_batch, span)
+        cut = (np.cumsum(hist, axis=1) < wanted[:, None]).sum(axis=1)
+        chosen = np.flatnonzero(dist <= cut[query])
+        keys = ((query[chosen].astype(np.uint64) << np.uint64(48))
+                | (dist[chosen].astype(np.uint64) << np.uint64(32))
+                | self.ids[position[chosen]].astype(np.uint64))
+        keys.sort()
+        per_query = np.bincount(query[chosen], minlength=n_batch)
+        segment = np.cumsum(per_query) - per_query
+        take = _expand(segment, wanted)
+        row = np.repeat(np.arange(n_batch), wanted)
+        col = take - np.repeat(segment, wanted)
+        order[start + row, col] = (keys[take] & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        distances[start + row, col] = ((keys[take] >> np.uint64(32)) & np.uint64(0xFFFF)).astype(np.uint16)
+
+        # fewer than k reached: the unreached items follow by database index, distance nbits + 1
+        short = np.flatnonzero(wanted < k)
+        if len(short):
+            bounds = np.concatenate([[0], np.cumsum(reached)])
+            for q in short:
+                unreached = np.ones(len(self), bool)
+                unreached[self.ids[position[bounds[q]:bounds[q + 1]]]] = False
+                order[start + q, wanted[q]:] = np.flatnonzero(unreached)[:k - wanted[q]]
+                distances[start + q, wanted[q]:] = self.nbits + 1
+        return work
