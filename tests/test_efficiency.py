@@ -1,0 +1,48 @@
+"""protocols.efficiency at a tiny size: every column, sane values, seeded augmentation."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import datasets
+from protocols import efficiency
+
+COLUMNS = ["index", "params", "code_bits", "db_size", "topk", "ms_per_query", "ms_per_query_single", "recall",
+           "map", "index_bytes", "peak_rss_mb", "build_s"]
+
+
+def test_augmentation_is_seeded_and_keeps_range(synthetic):
+    images = synthetic.X[:50]
+    a = efficiency.augment(images, efficiency.copy_rng(0, 1))
+    b = efficiency.augment(images, efficiency.copy_rng(0, 1))
+    c = efficiency.augment(images, efficiency.copy_rng(0, 2))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert a.shape == images.shape and a.min() >= 0 and a.max() <= 1
+    assert not np.array_equal(a, np.clip(images, 0, 1))
+
+
+def test_small_run_writes_every_column(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "CACHE_DIR", tmp_path / "cache")
+    out = tmp_path / "results"
+    argv = ["--dataset", "synthetic", "--baseline", "lsh", "--tree-method", "itq", "--levels", "8,8",
+            "--db-sizes", "1000,4000", "--topk", "50", "--repeats", "1", "--timing-queries", "20",
+            "--single-queries", "2", "--keep-ratios", "0.3,1.0", "--skip", "faiss-hnsw", "--out", str(out)]
+    assert efficiency.main(argv) == 0
+    frame = pd.read_csv(out / "efficiency" / "synthetic.csv")
+    assert set(COLUMNS) <= set(frame.columns)
+    assert set(frame["db_size"]) == {1000, 4000}  # 4000 > 1800 database items: transformed copies were encoded
+    timed = frame[frame["index"] != "popcount-floor"]
+    assert (frame["ms_per_query"] > 0).all() and (frame["ms_per_query_single"] > 0).all()
+    exhaustive = frame[frame["index"].isin(["numpy-scan", "faiss-flat", "exhaustive", "hdhash-flat"])]
+    assert np.allclose(exhaustive["recall"], 1.0)
+    full_tree = frame[(frame["index"] == "hdhash-tree") & (frame["params"] == "keep_ratio=1.0")]
+    assert np.allclose(full_tree["recall"], 1.0)
+    assert ((timed["recall"] >= 0) & (timed["recall"] <= 1)).all()
+    assert (frame["index_bytes"] > 0).all()
+    for suffix in (".md", "-pareto.png", "-scaling.png"):
+        assert (out / "efficiency" / f"synthetic{suffix}").stat().st_size > 500
+    assert "Table II" in (out / "efficiency" / "synthetic.md").read_text()
+
+
+def test_bad_sizes_refused(capsys):
+    assert efficiency.main(["--db-sizes", "0"]) == 2
+    assert "positive integers" in capsys.readouterr().err
