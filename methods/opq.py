@@ -1,0 +1,163 @@
+"""OPQ: optimised product quantisation (Ge, He, Ke & Sun, CVPR 2013), through faiss.
+
+A rotation ``R`` and a product quantiser with ``M = nbits / 8`` sub-quantisers of 256 centroids
+(8 bits each) minimising the quantisation distortion ``||R x - c(R x)||^2`` (eq. 2); the
+non-parametric solution (Sec. 3.1) alternates PQ training and the orthogonal Procrustes update of
+``R``: ``faiss.OPQMatrix``. A final ``faiss.IndexPQ`` is trained on the rotated training data, as
+faiss's ``"OPQM,PQM"`` factory string does. Codes are the ``M`` one-byte centroid indices, so
+``nbits / 8`` bytes like every hashing method.
+
+Search is asymmetric (ADC, Jegou et al. 2011): a query stays a float vector (rotated), and the
+distance to a database item is ``sum_m ||q_m - c_m[code_m]||^2`` through per-query lookup tables.
+"""
+from __future__ import annotations
+
+import faiss
+import numpy as np
+
+from methods import register
+from methods.base import HashMethod, as_features, check_nbits
+
+
+@register("opq")
+class OPQ(HashMethod):
+    """Optimised product quantisation with asymmetric-distance search.
+
+    Parameters: ``niter`` (50 alternations), ``niter_pq`` (4 k-means iterations per alternation,
+    40 in the first: ``niter_pq_0``), ``pq_iter`` (25 k-means iterations of the final PQ): faiss's
+    defaults. Differences from the paper, both faiss's: the rotation starts from a random
+    orthogonal matrix (drawn here from ``random_state``; faiss would use a fixed seed) rather than
+    the paper's parametric (eigenvalue-allocation) solution, and the training data are centred
+    for learning ``R`` only.
+
+    The PQ dimension must be a multiple of ``M``: when the feature dimension ``d`` is not (784 for
+    ``M = 6``), ``OPQMatrix`` maps to ``d_out = ceil(d / M) * M`` dimensions, padding the input with
+    zeros before the rotation (faiss's own support for ``d_out > d_in``), so no information is
+    dropped; ``fit_info_["d_out"]`` records it.
+
+    Learned attributes: ``opq_`` (the faiss ``OPQMatrix``), ``pq_`` (the faiss
+    ``ProductQuantizer``), ``centroids_`` (M, 256, d_out / M) float32 (a copy used for the
+    distance tables).
+    """
+
+    searches = ("adc",)
+    fast_params = {"niter": 4, "niter_pq": 2, "niter_pq_0": 4, "pq_iter": 5}
+
+    def __init__(self, nbits: int = 32, random_state: int = 0, niter: int = 50, niter_pq: int = 4,
+                 niter_pq_0: int = 40, pq_iter: int = 25):
+        super().__init__(nbits=nbits, random_state=random_state)
+        self.niter = niter
+        self.niter_pq = niter_pq
+        self.niter_pq_0 = niter_pq_0
+        self.pq_iter = pq_iter
+
+    def _seeded_pq(self, d_out: int, M: int, seed: int, niter: int | None = None):
+        pq = faiss.ProductQuantizer(d_out, M, 8)
+        pq.cp.seed = seed
+        pq.cp.min_points_per_centroid = 1  # only silences faiss's "provide more points" warning
+        if niter is not None:
+            pq.cp.niter = niter
+        return pq
+
+    def fit(self, X, y=None):
+        nbits = check_nbits(self.nbits)
+        X = np.ascontiguousarray(as_features(X), dtype=np.float32)
+        n, dim = X.shape
+        M = nbits // 8
+        if n < 256:
+            raise ValueError(f"OPQ trains 256 centroids per sub-quantiser: needs >= 256 training items, got {n}")
+        d_out = -(-dim // M) * M
+        rng = np.random.default_rng(self.random_state)
+        seeds = rng.integers(0, 2 ** 31 - 1, size=2)
+        opq = faiss.OPQMatrix(dim, M, d_out)
+        opq.niter = self.niter
+        opq.niter_pq = self.niter_pq
+        opq.niter_pq_0 = self.niter_pq_0
+        # faiss draws the starting rotation from a fixed seed unless A is set: set it from ours
+        q, r = np.linalg.qr(rng.standard_normal((d_out, d_out)))
+        start = (q * np.sign(np.diag(r))).T.astype(np.float32)
+        faiss.copy_array_to_vector(np.ascontiguousarray(start).ravel(), opq.A)
+        training_pq = self._seeded_pq(d_out, M, int(seeds[0]))
+        opq.pq = training_pq  # faiss keeps a raw pointer: training_pq must outlive train()
+        opq.train(X)
+        opq.pq = None
+        pq = self._seeded_pq(d_out, M, int(seeds[1]), niter=self.pq_iter)
+        pq.train(opq.apply(X))
+        self.opq_ = opq
+        self.pq_ = pq
+        self.centroids_ = faiss.vector_to_array(pq.centroids).reshape(M, pq.ksub, pq.dsub).copy()
+        self.fit_info_ = {"d_out": d_out, "M": M}
+        return self
+
+    def encode_queries(self, X) -> np.ndarray:
+        """Queries for ADC: rotated float32 vectors (n, d_out)."""
+        self._check_fitted("pq_")
+        return self.opq_.apply(np.ascontiguousarray(as_features(X), dtype=np.float32))
+
+    def encode(self, X) -> np.ndarray:
+        """PQ codes, one byte (a centroid index) per sub-quantiser: uint8 (n, nbits / 8)."""
+        self._check_fitted("pq_")
+        return self.pq_.compute_codes(self.encode_queries(X))
+
+    def build_index(self, db_codes: np.ndarray, search: str = "adc"):
+        self._check_fitted("pq_")
+        if search != "adc":
+            raise ValueError(f"{self.name} supports searches {self.searches}, not {search!r}")
+        return ADCIndex(db_codes, self.centroids_)
+
+
+class ADCIndex:
+    """Exhaustive asymmetric-distance scan over PQ codes.
+
+    ``rank(queries, topk)`` takes rotated float queries (``OPQ.encode_queries``) and returns
+    database indices by ascending ``sum_m ||q_m - c_m[code_m]||^2`` (float64 tables, so identical
+    codes give bit-identical distances), ties by ascending database index, and those distances.
+    ``nbytes`` counts the codes and the codebooks (float32, as faiss stores them).
+    """
+
+    is_hamming = False
+
+    def __init__(self, db_codes: np.ndarray, centroids: np.ndarray, chunk: int = 32):
+        self.db_codes = np.ascontiguousarray(db_codes, dtype=np.uint8)
+        self.centroids = np.asarray(centroids, dtype=np.float64)
+        M = self.centroids.shape[0]
+        if self.db_codes.ndim != 2 or self.db_codes.shape[1] != M:
+            raise ValueError(f"expected PQ codes of {M} bytes, got shape {self.db_codes.shape}")
+        # column m of the codes indexes row m * 256 + code of the flattened tables
+        self._flat_codes = (self.db_codes.astype(np.intp) + np.arange(M) * self.centroids.shape[1]).T.copy()
+        self.chunk = chunk
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.db_codes.nbytes + self.centroids.size * 4)
+
+    def __len__(self):
+        return len(self.db_codes)
+
+    def distance_tables(self, queries: np.ndarray) -> np.ndarray:
+        """``(n_query, M * 256)``: ``||q_m - c_{m,k}||^2`` at column ``m * 256 + k``."""
+        M, ksub, dsub = self.centroids.shape
+        q = np.asarray(queries, dtype=np.float64).reshape(len(queries), M, 1, dsub)
+        return ((q - self.centroids[None]) ** 2).sum(axis=3).reshape(len(queries), M * ksub)
+
+    def distances(self, queries: np.ndarray) -> np.ndarray:
+        tables = self.distance_tables(queries)
+        out = tables[:, self._flat_codes[0]]
+        for column in self._flat_codes[1:]:
+            out += tables[:, column]
+        return out
+
+    def rank(self, queries, topk: int | None = None):
+        queries = np.asarray(queries)
+        orders, dists = [], []
+        for start in range(0, len(queries), self.chunk):
+            dist = self.distances(queries[start:start + self.chunk])
+            order = np.argsort(dist, axis=1, kind="stable")
+            if topk is not None:
+                order = order[:, :topk]
+            orders.append(order)
+            dists.append(np.take_along_axis(dist, order, axis=1))
+        if not orders:
+            width = len(self) if topk is None else min(topk, len(self))
+            return np.zeros((0, width), np.intp), np.zeros((0, width))
+        return np.concatenate(orders), np.concatenate(dists)
