@@ -52,6 +52,16 @@ class HammingIndex:
     def __len__(self):
         return len(self.db_codes)
 
+    def search(self, query_codes: np.ndarray, k: int):
+        """Top-``k`` ``(ids, distances)`` per query in ranking order, by the compiled fused scan
+        (distances and their histogram in one pass, the top k gathered in a second)."""
+        from search.kernels import hamming_topk
+
+        query_words, db_words = _as_words(query_codes), _as_words(self.db_codes)
+        if query_words.shape[1] != db_words.shape[1]:
+            raise ValueError(f"query codes have {query_codes.shape[1]} bytes, database codes {self.db_codes.shape[1]}")
+        return hamming_topk(query_words, db_words, int(k), self.nbits)
+
     def rank(self, query_codes: np.ndarray, topk: int | None = None):
         distances = hamming_distances(query_codes, self.db_codes)
         order = rank_by_distance(distances, topk)

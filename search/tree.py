@@ -161,8 +161,29 @@ class TreeIndex:
             parent_starts = starts
         if len(self.levels) == 1:  # no branching level: the root's one leaf holds every item
             self.item_offsets.append(np.array([0, n], off_dtype))
+        self._concatenate_levels()
         self.last_visited = np.zeros(0, np.int64)
         self.last_nodes_visited = np.zeros((0, len(self.levels) - 1), np.int64)
+
+    def _concatenate_levels(self):
+        """Keep each kind of per-level array in one buffer (the per-level arrays become views of
+        it), which is the layout the compiled search (:func:`search.kernels.tree_search`) takes.
+        Node codes are stored as uint64 so that every level has one type; levels over 64 bits
+        keep their word matrices and use the numpy path."""
+        self._compiled = all(codes.ndim == 1 for codes in self.node_codes)
+        if not self._compiled:
+            return
+        for name, dtype in (("node_codes", np.uint64), ("item_offsets", None), ("child_offsets", None)):
+            parts = getattr(self, name)
+            if not parts:
+                setattr(self, f"_{name}_base", np.zeros(1, np.int64))
+                setattr(self, f"_{name}_all", np.zeros(0, dtype or np.int32))
+                continue
+            buffer = np.concatenate([p.astype(dtype or parts[0].dtype) for p in parts])
+            base = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+            setattr(self, f"_{name}_all", buffer)
+            setattr(self, f"_{name}_base", base)
+            setattr(self, name, [buffer[base[i]:base[i + 1]] for i in range(len(parts))])
 
     # -- facts --------------------------------------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:
@@ -175,6 +196,9 @@ class TreeIndex:
             out[f"level{level}_child_offsets"] = children
         if not self.node_codes:
             out["root_item_offsets"] = self.item_offsets[0]
+        if self._compiled:  # the per-level arrays above are views of these buffers: count the bases only
+            out.update({f"{name}_base": getattr(self, f"_{name}_base")
+                        for name in ("node_codes", "item_offsets", "child_offsets")})
         return out
 
     @property
@@ -197,8 +221,24 @@ class TreeIndex:
 
     # -- search -------------------------------------------------------------------------------
     def search(self, query_codes: np.ndarray, k: int):
-        """Top-``k`` ``(ids, distances)`` per query, the same as ``rank(query_codes, topk=k)``."""
-        return self.rank(query_codes, topk=k)
+        """Top-``k`` ``(ids, distances)`` per query, the same as ``rank(query_codes, topk=k)``,
+        through the compiled coarse-to-fine search (:mod:`search.kernels`)."""
+        query_codes = np.ascontiguousarray(query_codes, dtype=np.uint8)
+        if not self._compiled or query_codes.ndim != 2 or query_codes.shape[1] != self.nbits // 8 or k <= 0:
+            return self.rank(query_codes, topk=k)
+        from search.kernels import tree_search
+
+        query_levels, byte = np.zeros((len(query_codes), len(self.levels) - 1), np.uint64), 0
+        for level, bits in enumerate(self.levels[:-1]):
+            query_levels[:, level] = _level_values(query_codes[:, byte:byte + bits // 8])
+            byte += bits // 8
+        words = self.words.reshape(len(self), -1)
+        ids, distances, visited = tree_search(
+            query_levels, _as_words(query_codes), self._node_codes_all, self._node_codes_base,
+            self._item_offsets_all, self._item_offsets_base, self._child_offsets_all, self._child_offsets_base,
+            np.array(self.levels[:-1], np.int64), words, self.ids, int(k), float(self.keep_ratio), self.nbits)
+        self.last_visited = visited
+        return ids, distances
 
     def rank(self, query_codes: np.ndarray, topk: int | None = None):
         """``(order, distances)`` per query: reached items by (distance, index), then the rest.

@@ -1,0 +1,128 @@
+"""HDHash: hierarchical deep hashing (Zhang, Peng, Zhang, Liu, Pu & Chen, ICPR 2020).
+
+One network, K hash heads on the shared feature layer; level i emits b_i bits. The loss is a
+weighted sum of HashNet losses, one per level (the slides' "Supervised Training" equations):
+
+    L_HDHash = sum_i w_i L_HashNet_i,    w_i >= w_j for i < j,
+
+each L_HashNet_i being HashNet's class-balanced pairwise likelihood on level i's relaxed codes
+tanh(beta z_i) with the continuation of :mod:`methods.hashnet`. The code is the concatenation of
+the levels (level 1 first); the database codes index a tree searched coarse to fine
+(:class:`search.tree.TreeIndex`), so ``protocols.map`` scores two searches per run:
+``hamming`` (exhaustive ranking of the concatenated code) and ``tree:<keep_ratio>``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from deep.trainer import similarity_matrix
+from methods import register
+from methods.base import check_nbits
+from methods.hashnet import HashNet, LinearHashHead, hashnet_loss
+
+
+def default_levels(nbits: int) -> tuple[int, ...]:
+    """The level split used when none is given. 64 bits: 8+16+40 (Table II's note). Otherwise
+    keep an 8-bit first level (at most 256 root children) and a second level of 16 bits where the
+    code is long enough: 48 -> 8+16+24, 40 -> 8+16+16, 32 -> 8+8+16, 24 -> 8+8+8, 16 -> 8+8, 8 -> 8."""
+    nbits = check_nbits(nbits)
+    if nbits >= 40:
+        return (8, 16, nbits - 24)
+    if nbits >= 24:
+        return (8, 8, nbits - 16)
+    if nbits == 16:
+        return (8, 8)
+    return (nbits,)
+
+
+def check_levels(levels, nbits: int) -> tuple[int, ...]:
+    levels = tuple(int(b) for b in levels)
+    if not levels or any(b <= 0 or b % 8 for b in levels):
+        raise ValueError(f"HDHash levels must be positive multiples of 8 (whole bytes), got {levels}")
+    if sum(levels) != nbits:
+        raise ValueError(f"HDHash levels {levels} sum to {sum(levels)} bits, not nbits={nbits}; "
+                         f"pass levels that add up to the code length")
+    return levels
+
+
+def check_level_weights(weights, n_levels: int) -> tuple[float, ...]:
+    """The slides' constraint w_i >= w_j for i < j (coarse levels weigh at least as much)."""
+    weights = tuple(float(w) for w in weights)
+    if len(weights) != n_levels:
+        raise ValueError(f"HDHash needs one weight per level: {n_levels} levels, got {len(weights)} weights")
+    if any(not (w >= 0) for w in weights) or not any(w > 0 for w in weights):
+        raise ValueError(f"HDHash level weights must be non-negative and not all zero, got {weights}")
+    if any(a < b for a, b in zip(weights, weights[1:])):
+        raise ValueError(f"HDHash level weights must be non-increasing with depth (w_i >= w_j for i < j), got {weights}")
+    return weights
+
+
+class MultiLevelHead(nn.Module):
+    """K linear hash layers on the shared features, one per level; returns a tuple of outputs."""
+
+    def __init__(self, in_features: int, levels):
+        super().__init__()
+        self.levels = nn.ModuleList(LinearHashHead(in_features, b) for b in levels)
+
+    def forward(self, features):
+        return tuple(level(features) for level in self.levels)
+
+
+@register("hdhash")
+class HDHash(HashNet):
+    """HDHash on the shared trainer and HashNet's loss.
+
+    ``levels``: bits per level, coarse first (``None`` = :func:`default_levels`, 8+16+40 at 64 bits).
+    ``level_weights``: w_i, non-increasing (``None`` = all 1: the weakest form of the slides'
+    constraint; a measured sweep is in the project's results). ``keep_ratio``: the tree search's
+    operating point (the paper's HDHash(0.3)); see :class:`search.tree.TreeIndex` for its meaning.
+    Every HashNet parameter applies per level; the sigmoid parameter defaults to 10 / b_i on level i,
+    HashNet's 10 / nbits rule applied to each level's length.
+    """
+
+    def __init__(self, nbits: int = 64, random_state: int = 0, levels=None, level_weights=None,
+                 keep_ratio: float = 0.3, **kwargs):
+        super().__init__(nbits=nbits, random_state=random_state, **kwargs)
+        self.levels = levels
+        self.level_weights = level_weights
+        self.keep_ratio = keep_ratio
+
+    @property
+    def searches(self) -> tuple[str, ...]:
+        return ("hamming", f"tree:{self.keep_ratio:g}")
+
+    def fit(self, X, y=None):
+        from search.tree import _check_keep_ratio
+
+        # validated before any training, so a bad setting costs nothing
+        nbits = check_nbits(self.nbits)
+        levels = default_levels(nbits) if self.levels is None else check_levels(self.levels, nbits)
+        weights = (1.0,) * len(levels) if self.level_weights is None else check_level_weights(self.level_weights, len(levels))
+        _check_keep_ratio(self.keep_ratio)
+        self.levels_, self.weights_ = levels, weights
+        return super().fit(X, y)
+
+    def cache_config(self, X, y, device):
+        config = super().cache_config(X, y, device)
+        config["params"].pop("keep_ratio", None)  # a search setting: the same network serves every ratio
+        return config
+
+    def build_head(self, in_features):
+        return MultiLevelHead(in_features, self.levels_)
+
+    def level_losses(self, outputs, labels, step) -> list[torch.Tensor]:
+        scale = self.scale_at(step)
+        s = similarity_matrix(labels)
+        return [hashnet_loss(torch.tanh(scale * z), s, 10.0 / z.shape[1] if self.alpha is None else float(self.alpha),
+                             balanced=self.balanced) for z in outputs]
+
+    def loss(self, outputs, labels, indices, step):
+        return sum(w * loss for w, loss in zip(self.weights_, self.level_losses(outputs, labels, step)))
+
+    def build_index(self, db_codes, search: str = "hamming"):
+        if search.startswith("tree:"):
+            from search.tree import TreeIndex
+
+            return TreeIndex(db_codes, levels=self.levels_, keep_ratio=float(search.split(":", 1)[1]))
+        return super().build_index(db_codes, search)
