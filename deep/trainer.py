@@ -27,7 +27,6 @@ tensors (several hash heads on the shared feature layer, as HDHash's levels); th
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass
@@ -281,7 +280,3 @@ def default_optimizer(model: HashModel, lr: float, head_lr_mult: float, optimize
     else:
         raise ValueError(f"unknown optimizer {optimizer!r}; valid: adam, sgd")
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(schedule, total_steps))
-
-
-def clone_state(model: nn.Module) -> dict:
-    return copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})

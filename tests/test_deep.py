@@ -14,7 +14,7 @@ import datasets
 from datasets import load_dataset
 from deep.backbones import BackboneWeightsError, UnknownBackboneError, create_backbone, list_backbones
 from deep.method import DeepHashMethod
-from deep.trainer import TrainStep, similarity_matrix, split_validation
+from deep.trainer import TrainStep, resolve_device, similarity_matrix, split_validation
 from methods import create_method, list_methods
 from methods.cnnh import _Similarity, cnnh_objective, learn_target_codes
 from methods.dhn import dhn_loss, log_cosh
@@ -190,6 +190,14 @@ def test_deep_methods_registered_with_shared_parameters():
             assert shared in params
         assert params["backbone"] == "compact-cnn" and params["device"] == "auto"
         assert method.deep and method.supervised
+
+
+def test_device_resolution():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            resolve_device("cuda")
 
 
 def test_validation_split_is_seeded_and_disjoint():
