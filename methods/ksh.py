@@ -1,19 +1,21 @@
 """KSH: kernel-based supervised hashing (Liu, Wang, Ji, Jiang & Chang, CVPR 2012), following the
 paper and the authors' ``KSH_demo.m`` / ``OptProjectionFast.m``.
 
-Hash function (eq. 2): ``h(x) = sgn(a^T k(x))`` with ``k(x)`` the Gaussian kernel between ``x`` and
-``m`` anchors sampled from the training data, ``exp(-||x - anchor||^2 / (2 sigma))`` where
-``sigma`` is the mean squared training-to-anchor distance (the authors' code), minus the kernel
-vector's mean over the training set (zero-mean bits, Sec. 3).
+Hash function (Sec. 3, kernel-based hashing): ``h(x) = sgn(a^T k(x))`` with ``k(x)`` the
+Gaussian kernel between ``x`` and ``m`` anchors sampled from the training data,
+``exp(-||x - anchor||^2 / (2 sigma))`` where ``sigma`` is the mean squared training-to-anchor
+distance (the authors' code), minus the kernel vector's mean over the training set (zero-mean
+bits).
 
-Objective (eq. 4): ``min_H ||H H^T - r S||_F^2`` over ``l`` labelled items, ``S_ij = +1`` if items
-``i, j`` share a label else ``-1``, ``r = nbits``. Bits are learned greedily (eq. 8): with the
-residual ``R_{k-1} = r S - sum_{t<k} h_t h_t^T``, bit ``k`` maximises ``h^T R_{k-1} h``:
+Objective (Sec. 3, code inner products): ``min_H ||H H^T - r S||_F^2`` over ``l`` labelled items,
+``S_ij = +1`` if items ``i, j`` share a label else ``-1``, ``r = nbits``. Bits are learned greedily
+(Sec. 3, greedy optimisation): with the residual ``R_{k-1} = r S - sum_{t<k} h_t h_t^T``, bit ``k``
+maximises ``h^T R_{k-1} h``:
 
-1. spectral relaxation (eq. 10): the top generalised eigenvector of
+1. spectral relaxation: the top generalised eigenvector of
    ``K^T R_{k-1} K a = lambda K^T K a``, scaled so that ``a^T K^T K a = l``;
-2. the sign replaced by ``phi(x) = 2 / (1 + exp(-x)) - 1`` (eq. 9) and the smoothed cost
-   ``-phi(K a)^T R_{k-1} phi(K a)`` minimised by gradient descent (the authors use Nesterov's
+2. the sign replaced by ``phi(x) = 2 / (1 + exp(-x)) - 1`` (sigmoid smoothing) and the smoothed
+   cost ``-phi(K a)^T R_{k-1} phi(K a)`` minimised by gradient descent (the authors use Nesterov's
    accelerated gradient with a backtracking step, at most 500 steps, stopping when the cost
    changes by <= 1e-2 * l);
 3. the descended ``a`` is kept only if its discrete bits score higher than the spectral start's
@@ -39,12 +41,12 @@ def squared_distances(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
 
 
 def smooth_sign(z: np.ndarray) -> np.ndarray:
-    """``phi(z) = 2 / (1 + exp(-z)) - 1`` (KSH eq. 9), written as tanh(z / 2) to avoid overflow."""
+    """``phi(z) = 2 / (1 + exp(-z)) - 1`` (KSH's sigmoid smoothing), as tanh(z / 2): no overflow."""
     return np.tanh(0.5 * z)
 
 
 class _Residual:
-    """The residual ``r S - H H^T`` of eq. 8 as an operator (products only)."""
+    """The residual ``r S - H H^T`` of the greedy step as an operator (products only)."""
 
     def __init__(self, labels: np.ndarray, r: float):
         labels = np.asarray(labels, dtype=np.float64)
@@ -121,7 +123,7 @@ class KSH(HashMethod):
     Learned attributes: ``anchors_``, ``sigma_``, ``kernel_mean_``, ``projections_`` (m, nbits),
     ``smoothed_objective_`` (nbits, 2): the smoothed cost ``-phi^T R_{k-1} phi / l`` of bit ``k`` at
     its spectral start and at the kept projection, ``descent_kept_`` (nbits,) whether the descended
-    projection replaced the spectral one, ``residual_error_`` (nbits,): eq. 4's
+    projection replaced the spectral one, ``residual_error_`` (nbits,): the objective's
     ``||r S - H_k H_k^T||_F^2 / l^2`` after each bit.
     """
 

@@ -1,8 +1,8 @@
 """OPQ: optimised product quantisation (Ge, He, Ke & Sun, CVPR 2013), through faiss.
 
 A rotation ``R`` and a product quantiser with ``M = nbits / 8`` sub-quantisers of 256 centroids
-(8 bits each) minimising the quantisation distortion ``||R x - c(R x)||^2`` (eq. 2); the
-non-parametric solution (Sec. 3.1) alternates PQ training and the orthogonal Procrustes update of
+(8 bits each) minimising the quantisation distortion ``||R x - c(R x)||^2``; the
+non-parametric solution (the paper's Sec. 3) alternates PQ training and the orthogonal Procrustes update of
 ``R``: ``faiss.OPQMatrix``. A final ``faiss.IndexPQ`` is trained on the rotated training data, as
 faiss's ``"OPQM,PQM"`` factory string does. Codes are the ``M`` one-byte centroid indices, so
 ``nbits / 8`` bytes like every hashing method.
@@ -65,7 +65,8 @@ class OPQ(HashMethod):
         n, dim = X.shape
         M = nbits // 8
         if n < 256:
-            raise ValueError(f"OPQ trains 256 centroids per sub-quantiser: needs >= 256 training items, got {n}")
+            raise ValueError(f"OPQ trains 256 centroids per sub-quantiser: needs >= 256 training items, "
+                             f"got {n}")
         d_out = -(-dim // M) * M
         rng = np.random.default_rng(self.random_state)
         seeds = rng.integers(0, 2 ** 31 - 1, size=2)

@@ -5,16 +5,17 @@ Features: rows normalised to unit length (the authors' ``prepare_dataset``), the
 ``m`` anchors sampled from the training data, ``phi(x) = [exp(-||x - a_j||^2 / (2 sigma^2))]_j``
 with ``sigma = 0.4`` ("for normalized data") and a constant 1 appended (the authors' bias).
 
-Objective (eq. 5, L2 loss), with ``B`` in {-1, +1}^{n x L}, ``W`` (L x C), ``P`` (m+1 x L):
+Objective (the paper's problem with the L2 loss), with ``B`` in {-1, +1}^{n x L}, ``W`` (L x C)
+and ``P`` (m+1 x L):
 
     ||Y - B W||^2 + lambda ||W||^2 + nu ||B - phi(X) P||^2 (+ nu * p_ridge ||P||^2)
 
 The last term is the ridge ``Fmap.lambda = 1e-2`` that the authors' F-step adds to the paper's
-least squares (eq. 6); it is included so that every step below minimises the recorded objective.
+least squares; it is included so that every step below minimises the recorded objective.
 
-Algorithm 1, from a random B: G-step ``W = (B^T B + lambda I)^{-1} B^T Y`` (eq. 9), F-step
-``P = (phi^T phi + p_ridge I)^{-1} phi^T B`` (eq. 6 with the ridge), then ``n_iter`` times:
-B-step by discrete cyclic coordinate descent (eq. 13-15): with ``Q = Y W^T + nu phi P`` each bit
+Algorithm 1, from a random B: G-step ``W = (B^T B + lambda I)^{-1} B^T Y``, F-step
+``P = (phi^T phi + p_ridge I)^{-1} phi^T B`` (with the ridge), then ``n_iter`` times:
+B-step by discrete cyclic coordinate descent (DCC): with ``Q = Y W^T + nu phi P`` each bit
 column is set to ``sgn(Q_k - B_{-k} W_{-k} w_k^T)`` given the others, for up to ``dcc_iter`` sweeps
 until B stops changing; then the G- and F-steps again. Stops early as the authors' code does
 (``||B - phi P|| < tol ||B||`` or ``||P - P_old|| < tol ||P_old||``, tol = 1e-5).
@@ -133,7 +134,7 @@ class SDH(HashMethod):
         return self
 
     def _dcc(self, B, Q, W):
-        """Discrete cyclic coordinate descent on the bits (eq. 13-15), in place on a copy of B."""
+        """Discrete cyclic coordinate descent on the bits, on a copy of B."""
         B = B.copy()
         G = W @ W.T  # B_{-k} W_{-k} w_k^T = B G[:, k] - B[:, k] G[k, k]
         n_sweeps = 0

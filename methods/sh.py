@@ -1,21 +1,22 @@
 """SH: spectral hashing (Weiss, Torralba & Fergus, NIPS 2008), as the authors' ``trainSH`` /
 ``compressSH`` define it.
 
-Training (Sec. 3.1 and the authors' trainSH):
+Training (the paper's Sec. 3 and the authors' trainSH):
 
 1. PCA to ``npca = min(nbits, d)`` dimensions (top eigenvectors of the covariance); the data are
    projected without removing the mean, as in trainSH (the box below absorbs the offset).
 2. A box bounding the projected training data, ``mn = min - eps`` and ``mx = max + eps`` per
    dimension (``eps`` = machine epsilon, the authors' Matlab ``eps``).
-3. The analytical 1-D eigenfunctions of the Laplacian on the interval ``[a, b]`` (eq. 7),
-   ``Phi_k(x) = sin(pi/2 + k pi / (b - a) x)`` with eigenvalue
-   ``lambda_k = 1 - exp(-eps^2 / 2 |k pi / (b - a)|^2)``, a monotone function of ``omega_k^2``,
-   ``omega_k = k pi / (b - a)``. For each dimension ``i`` modes ``k = 1 .. ceil((nbits + 1) R_i /
-   max R)`` are enumerated; the ``nbits`` with the smallest ``omega^2`` (the constant mode
-   excluded) are kept, ties in the order trainSH's stable sort gives.
+3. The analytical 1-D eigenfunctions of the Laplacian on an interval ``[a, b]`` (the paper's
+   closed form for a uniform distribution): ``Phi_k(x) = sin(pi/2 + omega_k x)``,
+   ``omega_k = k pi / (b - a)``, with eigenvalue ``lambda_k = 1 - exp(-epsilon^2 omega_k^2 / 2)``
+   (``epsilon`` the affinity's width), a monotone function of ``omega_k^2``. For each PCA
+   dimension ``i`` modes ``k = 1 .. ceil((nbits + 1) R_i / max R) - 1`` are enumerated (``R`` the
+   box's sides); the ``nbits`` with the smallest ``omega^2`` (the constant mode excluded) are
+   kept, ties in the order of trainSH's stable sort.
 
-Encoding (compressSH): ``bit = sin(pi/2 + omega . (x P - mn)) > 0``, ``omega`` the chosen mode's
-frequency per PCA dimension (zero in the dimensions the mode does not use).
+Encoding (compressSH): ``bit = prod_i sin(pi/2 + omega_i (x P - mn)_i) > 0``, ``omega`` the chosen
+mode's frequency per PCA dimension (zero in the dimensions the mode does not use).
 """
 from __future__ import annotations
 

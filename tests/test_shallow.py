@@ -75,7 +75,8 @@ def test_sh_encode_matches_compress_sh_formula(digits):
     method = _fit("sh", digits, 16)
     X = digits.part("query")[0].reshape(len(digits.part("query")[0]), -1).astype(np.float64)
     shifted = X @ method.pca_ - method.mn_
-    real = np.stack([np.prod(np.sin(shifted * omega + np.pi / 2), axis=1) for omega in method.omegas_], axis=1)
+    real = np.stack([np.prod(np.sin(shifted * omega + np.pi / 2), axis=1) for omega in method.omegas_],
+                    axis=1)
     assert np.array_equal(unpack_codes(method.encode(X)), (real > 0).astype(np.uint8))
 
 
@@ -138,7 +139,8 @@ def test_opq_beats_lsh_on_synthetic(synthetic):
     method = _fit("opq", synthetic, 32, **get_method_class("opq").fast_params)
     index = method.build_index(method.encode(synthetic.part("database")[0]))
     X_query, y_query = synthetic.part("query")
-    opq_map = score_index(index, method.encode_queries(X_query), y_query, synthetic.part("database")[1], None)["map"]
+    opq_map = score_index(index, method.encode_queries(X_query), y_query, synthetic.part("database")[1],
+                          None)["map"]
     assert opq_map > _hamming_map(_fit("lsh", synthetic, 32), synthetic, 32)
 
 
