@@ -75,6 +75,14 @@ class LinearHashHead(nn.Linear):
         nn.init.zeros_(self.bias)
 
 
+def hash_head(in_features: int, nbits: int, batchnorm: bool = False) -> nn.Module:
+    """:class:`LinearHashHead`, followed with ``batchnorm`` by a batch normalisation of each output
+    (no learned affine; running statistics at test time), which keeps from-scratch training from
+    collapsing the outputs to one shared code (see the deviations in :class:`HashNet`)."""
+    layer = LinearHashHead(in_features, nbits)
+    return nn.Sequential(layer, nn.BatchNorm1d(nbits, affine=False)) if batchnorm else layer
+
+
 @register("hashnet")
 class HashNet(DeepHashMethod):
     """HashNet on the shared trainer.
@@ -96,12 +104,19 @@ class HashNet(DeepHashMethod):
       uses raw iterations.
     - Pairs: all pairs inside one batch (the authors pair two independently shuffled batches);
       the class-balance weights are computed per batch, over the pairs it holds.
+    - ``head_batchnorm=True``: the hash layer's outputs are batch-normalised (no affine) before
+      tanh(beta z). The paper's layer (``head_batchnorm=False``) sits on pretrained AlexNet
+      features; on a backbone trained from scratch it learns worse codes (measured on
+      fashion-mnist, 32 bits, defaults: MAP@1000 0.766 without, 0.816 with). DHN and DNNH use the
+      same normalisation, so the deep methods compare on equal terms.
     """
 
     def __init__(self, nbits: int = 32, random_state: int = 0, alpha: float | None = None, init_scale: float = 1.0,
                  gamma: float = 0.005, power: float = 0.5, step_size: int = 200,
-                 continuation_iterations: int | None = 10_000, balanced: bool = True, **kwargs):
+                 continuation_iterations: int | None = 10_000, balanced: bool = True, head_batchnorm: bool = True,
+                 **kwargs):
         super().__init__(nbits=nbits, random_state=random_state, **kwargs)
+        self.head_batchnorm = head_batchnorm
         self.alpha = alpha
         self.init_scale = init_scale
         self.gamma = gamma
@@ -121,7 +136,7 @@ class HashNet(DeepHashMethod):
         return continuation_scale(iteration, self.init_scale, self.gamma, self.power, self.step_size)
 
     def build_head(self, in_features):
-        return LinearHashHead(in_features, self.nbits)
+        return hash_head(in_features, self.nbits, self.head_batchnorm)
 
     def loss(self, outputs, labels, indices, step):
         u = torch.tanh(self.scale_at(step) * outputs)
