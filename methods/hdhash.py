@@ -19,7 +19,7 @@ from torch import nn
 from deep.trainer import similarity_matrix
 from methods import register
 from methods.base import check_nbits
-from methods.hashnet import HashNet, LinearHashHead, hashnet_loss
+from methods.hashnet import HashNet, hash_head, hashnet_loss
 
 
 def default_levels(nbits: int) -> tuple[int, ...]:
@@ -59,11 +59,12 @@ def check_level_weights(weights, n_levels: int) -> tuple[float, ...]:
 
 
 class MultiLevelHead(nn.Module):
-    """K linear hash layers on the shared features, one per level; returns a tuple of outputs."""
+    """K hash layers on the shared features, one per level (each HashNet's, with its batch
+    normalisation when ``batchnorm``); returns a tuple of outputs."""
 
-    def __init__(self, in_features: int, levels):
+    def __init__(self, in_features: int, levels, batchnorm: bool = False):
         super().__init__()
-        self.levels = nn.ModuleList(LinearHashHead(in_features, b) for b in levels)
+        self.levels = nn.ModuleList(hash_head(in_features, b, batchnorm) for b in levels)
 
     def forward(self, features):
         return tuple(level(features) for level in self.levels)
@@ -109,7 +110,7 @@ class HDHash(HashNet):
         return config
 
     def build_head(self, in_features):
-        return MultiLevelHead(in_features, self.levels_)
+        return MultiLevelHead(in_features, self.levels_, self.head_batchnorm)
 
     def level_losses(self, outputs, labels, step) -> list[torch.Tensor]:
         scale = self.scale_at(step)
