@@ -1,15 +1,19 @@
 # Two commands do everything on a fresh machine:
 #   make demo   set up, then run the main job (Table I for the headline methods on Fashion-MNIST)
 #   make test   set up, then run the test suite
+# and, once set up:
+#   make table1       every method of Table I on Fashion-MNIST
+#   make efficiency   Table II: search time and memory at up to 1,000,000 codes
 PYTHON ?= python3
 VENV ?= .venv
 # the PyTorch build this project is tested with; override on machines that have another
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
-DEMO_METHODS ?= lsh,itq
+DEMO_METHODS ?= hdhash,hashnet
+TABLE1_METHODS ?= hdhash,hashnet,dhn,dnnh,cnnh,sdh,ksh,sh,lsh,itq,opq
 DEMO_BITS ?= 16,32,48,64
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test data setup report
+.PHONY: demo test data setup report table1 efficiency
 
 setup: $(STAMP)
 
@@ -29,5 +33,12 @@ demo: $(STAMP) data
 test: $(STAMP) data
 	$(VENV)/bin/python -m pytest
 
+table1: $(STAMP) data
+	$(VENV)/bin/python -m protocols.map --dataset fashion-mnist --methods $(TABLE1_METHODS) --bits $(DEMO_BITS)
+
+efficiency: $(STAMP) data
+	$(VENV)/bin/python -m protocols.efficiency --dataset fashion-mnist
+
 report: $(STAMP)
 	$(VENV)/bin/python -m protocols.report
+	$(VENV)/bin/python -m protocols.efficiency_report
