@@ -187,3 +187,18 @@ def tree_search(query_levels, query_words, node_codes, node_base, item_offsets, 
                     j += 1
                 i += 1
     return out_ids, out_dist, visited
+
+
+@njit(nogil=True, cache=True)
+def popcount_scan(query_words, db_words):
+    """The least a full scan must do: every query's distance to every item, written to one reused
+    row (no ranking). The efficiency protocol's floor for the exhaustive paths; returns the
+    distance sum so the work cannot be optimised away."""
+    n, n_words = db_words.shape
+    row = np.empty(n, np.uint16)
+    total = 0
+    for q in range(query_words.shape[0]):
+        for i in range(n):
+            row[i] = _distance(query_words, q, db_words, i, n_words)
+        total += row[n - 1]
+    return total

@@ -32,7 +32,7 @@ def test_small_run_writes_every_column(tmp_path, monkeypatch):
     assert set(frame["db_size"]) == {1000, 4000}  # 4000 > 1800 database items: transformed copies were encoded
     timed = frame[frame["index"] != "popcount-floor"]
     assert (frame["ms_per_query"] > 0).all() and (frame["ms_per_query_single"] > 0).all()
-    exhaustive = frame[frame["index"].isin(["numpy-scan", "faiss-flat", "exhaustive", "hdhash-flat"])]
+    exhaustive = frame[frame["index"].isin(["numpy-scan", "faiss-flat", "exhaustive", "exhaustive-full", "hdhash-flat"])]
     assert np.allclose(exhaustive["recall"], 1.0)
     full_tree = frame[(frame["index"] == "hdhash-tree") & (frame["params"] == "keep_ratio=1.0")]
     assert np.allclose(full_tree["recall"], 1.0)
