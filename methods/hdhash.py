@@ -107,6 +107,8 @@ class HDHash(HashNet):
     def cache_config(self, X, y, device):
         config = super().cache_config(X, y, device)
         config["params"].pop("keep_ratio", None)  # a search setting: the same network serves every ratio
+        # the resolved levels and weights, so levels=None and the default levels spelt out share a model
+        config["params"]["levels"], config["params"]["level_weights"] = list(self.levels_), list(self.weights_)
         return config
 
     def build_head(self, in_features):
