@@ -1,7 +1,8 @@
 """Dataset registry: ``load_dataset(name, data_root=None, seed=0)`` returns a :class:`Dataset`.
 
 Every dataset has one shape: ``X`` (images ``(n, channels, height, width)`` float32 in [0, 1], or
-vectors ``(n, d)``), multi-hot ``labels`` ``(n, C)`` bool, and the shared split of PROTOCOL.md
+vectors ``(n, d)``; for the photo datasets a :class:`datasets.images.LazyImages` of that shape that
+decodes files on demand), multi-hot ``labels`` ``(n, C)`` bool, and the shared split of PROTOCOL.md
 (query / train / database index arrays made from a seed, saved to a file, with their SHA-256).
 """
 from __future__ import annotations
@@ -64,9 +65,12 @@ class Dataset:
     info: dict = field(default_factory=dict)
 
     def part(self, which: str):
-        """``(X, labels)`` of ``"query"``, ``"train"`` or ``"database"``."""
+        """``(X, labels)`` of ``"query"``, ``"train"`` or ``"database"``. For photo datasets ``X`` is a
+        :class:`datasets.images.LazyImages` and the part is a lazy subset (nothing decoded)."""
+        from datasets.images import take
+
         indices = getattr(self.split, which)
-        return self.X[indices], self.labels[indices]
+        return take(self.X, indices), self.labels[indices]
 
     @property
     def split_sha256(self) -> str:
@@ -123,4 +127,4 @@ def random_split(n: int, n_query: int, n_train: int, seed: int) -> Split:
 
 
 # the built-in datasets register themselves on import
-from datasets import builtin  # noqa: E402,F401
+from datasets import builtin, listfile, mosaic  # noqa: E402,F401

@@ -1,4 +1,7 @@
-"""Built-in datasets: ``digits`` (scikit-learn), ``fashion-mnist`` (IDX files), ``synthetic``."""
+"""Built-in datasets: ``digits`` (scikit-learn), ``fashion-mnist`` (IDX files), ``synthetic``.
+
+``fashion-mosaic`` (multi-label, from Fashion-MNIST) is in :mod:`datasets.mosaic`; the photo datasets
+(``imagenet-100``, ``nus-wide-21``, ``ms-coco``, ``listfile``) in :mod:`datasets.listfile`."""
 from __future__ import annotations
 
 import gzip
@@ -100,15 +103,22 @@ def fashion_mnist_folder(data_root=None, allow_download=True) -> Path:
     raise DatasetError(f"Fashion-MNIST not found in {where}; {INSTALL_HINT}")
 
 
-@register_dataset("fashion-mnist")
-def load_fashion_mnist(data_root=None, seed=0) -> Dataset:
-    """The 70,000 images: the 60,000 of the train files then the 10,000 of the test files."""
-    folder = fashion_mnist_folder(data_root)
+def fashion_mnist_images(data_root=None, allow_download=True):
+    """``(images uint8 (70000, 28, 28), classes int64, folder)``: the 60,000 images of the train
+    files then the 10,000 of the test files."""
+    folder = fashion_mnist_folder(data_root, allow_download)
     arrays = {key: read_idx(_find_idx(folder, stem)) for key, stem in FASHION_MNIST_FILES.items()}
     images = np.concatenate([arrays["train_images"], arrays["test_images"]])
     classes = np.concatenate([arrays["train_labels"], arrays["test_labels"]]).astype(np.int64)
     if len(images) != len(classes) or images.shape[1:] != (28, 28) or classes.max() > 9:
         raise DatasetError(f"Fashion-MNIST files in {folder} are inconsistent; reinstall them ({INSTALL_HINT})")
+    return images, classes, folder
+
+
+@register_dataset("fashion-mnist")
+def load_fashion_mnist(data_root=None, seed=0) -> Dataset:
+    """The 70,000 images: the 60,000 of the train files then the 10,000 of the test files."""
+    images, classes, folder = fashion_mnist_images(data_root)
     X = (images.astype(np.float32) / 255.0)[:, None, :, :]
     split = class_balanced_split(classes, n_query=100, n_train=500, seed=seed)
     return Dataset("fashion-mnist", X, one_hot(classes, 10), split, topk=1000, info={"root": str(folder)})

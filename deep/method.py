@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from deep import trainer
+from datasets.images import is_lazy
 from deep.backbones import create_backbone
 from methods.base import HashMethod, check_nbits, pack_codes
 
@@ -46,10 +47,15 @@ UNCACHED_PARAMS = ("device", "progress", "cache", "num_threads")
 
 
 def data_fingerprint(X: np.ndarray, labels: np.ndarray | None) -> str:
+    """SHA-256 of the training data; images decoded on demand (:class:`datasets.images.LazyImages`)
+    contribute their file list and transform (``fingerprint()``) instead of their pixels."""
     digest = hashlib.sha256()
     for name, array in (("X", X), ("labels", labels)):
         if array is None:
             digest.update(f"{name}:none;".encode())
+            continue
+        if is_lazy(array):
+            digest.update(f"{name}:lazy:{array.shape};{array.fingerprint()};".encode())
             continue
         array = np.ascontiguousarray(array)
         digest.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
@@ -173,10 +179,11 @@ class DeepHashMethod(HashMethod):
 
     def _fit(self, X, y):
         check_nbits(self.nbits)
-        X = np.asarray(X, dtype=np.float32)
+        if not is_lazy(X):  # images decoded on demand stay lazy (the trainer decodes batches)
+            X = np.asarray(X, dtype=np.float32)
         if X.ndim != 4:
             raise ValueError(f"{self.name} takes images (n, channels, height, width), got shape {X.shape}")
-        if not np.all(np.isfinite(X)):
+        if not is_lazy(X) and not np.all(np.isfinite(X)):
             raise ValueError("input images contain NaN or infinite values; clean the data first")
         if self.supervised and y is None:
             raise ValueError(f"{self.name} is supervised: fit(X, y) needs the label matrix y")
@@ -219,7 +226,8 @@ class DeepHashMethod(HashMethod):
     def encode_real(self, X, batch_size: int = 1024) -> np.ndarray:
         """The real-valued outputs whose sign is the code, ``(n, nbits)``, batched in eval mode."""
         self._check_fitted("model_")
-        X = np.asarray(X, dtype=np.float32)
+        if not is_lazy(X):
+            X = np.asarray(X, dtype=np.float32)
         with _threads(self.num_threads):
             return trainer.forward_in_batches(self.model_, X, self.device_, batch_size,
                                               post=self.codes_from_outputs).numpy()

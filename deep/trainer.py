@@ -8,7 +8,9 @@ needs one, a preparation step (CNNH's target codes); :func:`train` does the rest
 - **augmentation** (``augment=True``): a random translation of up to ``max(1, H // 14)`` pixels
   (zero padding, i.e. 2 px for 28x28 and 1 px for 8x8), the small-image counterpart of the random
   crops HashNet trains with. No flips: they change the meaning of digits. Never applied to the
-  validation or encoding passes.
+  validation or encoding passes. Photos decoded on demand (:class:`datasets.images.LazyImages`)
+  get HashNet's own augmentation instead: a random 224 crop of the 256x256 image and a horizontal
+  flip, drawn from the same seeded generator; only the current batch is ever decoded.
 - **optimiser and schedule**: from the method's ``configure_optimizer`` (default: the hash head at
   ``head_lr_mult`` times the backbone's learning rate, as HashNet's new layer at 10x).
 - **model selection**: a seeded ``val_fraction`` (10 %) of the training data passed to ``fit`` is
@@ -123,6 +125,10 @@ def validation_map(query_codes: np.ndarray, query_labels: np.ndarray, db_codes: 
 def forward_in_batches(module: nn.Module, X, device: torch.device, batch_size: int = 1024, post=None):
     """Eval-mode outputs of ``module`` over ``X`` (numpy or tensor), on the CPU; ``post`` maps each
     batch's outputs first (e.g. to the code matrix)."""
+    from datasets.images import is_lazy
+
+    if is_lazy(X):  # decoded photos: 128 at 224x224 are 77 MB, 1024 would be 616 MB
+        batch_size = min(batch_size, 128)
     was_training = module.training
     module.eval()
     chunks = []
@@ -147,8 +153,12 @@ def train(method, model: HashModel, X: np.ndarray, labels: np.ndarray, device: t
     """
     from tqdm.auto import tqdm
 
+    from datasets.images import is_lazy, take
+
     started = time.perf_counter()
-    X = np.asarray(X, dtype=np.float32)
+    lazy = is_lazy(X)  # photos decoded per batch: X stays a file list, never an array in memory
+    if not lazy:
+        X = np.asarray(X, dtype=np.float32)
     labels = np.asarray(labels)
     train_pos, val_pos = split_validation(len(X), method.val_fraction, method.random_state)
     method.prepare(labels[train_pos])
@@ -160,13 +170,13 @@ def train(method, model: HashModel, X: np.ndarray, labels: np.ndarray, device: t
     if method.freeze_backbone:
         for p in model.backbone.parameters():
             p.requires_grad_(False)
-        inputs = forward_in_batches(model.backbone, X[train_pos], device).to(device)
+        inputs = forward_in_batches(model.backbone, take(X, train_pos), device).to(device)
         trained = model.head
         max_shift = 0
     else:
-        inputs = torch.from_numpy(X[train_pos])
+        inputs = X.subset(train_pos) if lazy else torch.from_numpy(X[train_pos])
         trained = model
-        max_shift = max(1, X.shape[-1] // 14) if method.augment and X.ndim == 4 else 0
+        max_shift = max(1, X.shape[-1] // 14) if method.augment and X.ndim == 4 and not lazy else 0
 
     n_train = len(train_pos)
     batch_size = min(int(method.batch_size), n_train)
@@ -180,9 +190,9 @@ def train(method, model: HashModel, X: np.ndarray, labels: np.ndarray, device: t
         return forward_in_batches(model, part_X, device, post=method.codes_from_outputs).numpy()
 
     if len(val_pos) and method.freeze_backbone:
-        val_inputs = forward_in_batches(model.backbone, X[val_pos], device)
+        val_inputs = forward_in_batches(model.backbone, take(X, val_pos), device)
     else:
-        val_inputs = X[val_pos]
+        val_inputs = take(X, val_pos)
 
     best = {"map": -math.inf, "epoch": 0, "state": None}
     losses, val_maps = [], []
@@ -197,7 +207,12 @@ def train(method, model: HashModel, X: np.ndarray, labels: np.ndarray, device: t
         total, count = 0.0, 0
         for b in range(steps_per_epoch):
             idx = perm[b * batch_size:(b + 1) * batch_size]
-            batch = inputs[idx.to(inputs.device)] if method.freeze_backbone else inputs[idx]
+            if method.freeze_backbone:
+                batch = inputs[idx.to(inputs.device)]
+            elif lazy:
+                batch = inputs.batch(idx.numpy(), augment=method.augment, generator=generator)
+            else:
+                batch = inputs[idx]
             if max_shift:
                 batch = random_shift(batch, max_shift, generator)
             outputs = trained(batch.to(device, non_blocking=True))
@@ -217,7 +232,7 @@ def train(method, model: HashModel, X: np.ndarray, labels: np.ndarray, device: t
 
         if len(val_pos):
             val_map = validation_map(codes_of(val_inputs), labels[val_pos],
-                                     codes_of(inputs if method.freeze_backbone else X[train_pos]),
+                                     codes_of(inputs if method.freeze_backbone else take(X, train_pos)),
                                      labels[train_pos])
         else:
             val_map = float("nan")

@@ -5,6 +5,9 @@ queries and database, rank, score, and store one record per run.
 
 Writes ``<out>/map/runs/<dataset>/*.json`` (one raw record per run), then rebuilds
 ``<out>/map/<dataset>.csv``, ``.md`` (rows: bit lengths, columns: methods) and ``.png``.
+
+On the photo datasets (images decoded on demand, :mod:`datasets.listfile`) deep methods train on the
+images; shallow methods run on the features named by ``--features`` (:mod:`datasets.features`).
 """
 from __future__ import annotations
 
@@ -82,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--levels", default=None, help="HDHash level sizes, e.g. 8,16,40 (must sum to the bit length; one --bits value)")
     parser.add_argument("--param", action="append", metavar="NAME=VALUE", help="extra method parameter, passed to every method that accepts NAME (repeatable)")
     parser.add_argument("--threads", type=int, default=None, help="pin torch/BLAS/faiss threads to this number (default: libraries' defaults)")
+    parser.add_argument("--features", default="alexnet-fc7", choices=["alexnet-fc7", "pixels", "none"],
+                        help="what shallow methods take on the photo datasets (imagenet-100, nus-wide-21, ms-coco, listfile): "
+                             "alexnet-fc7 = ImageNet AlexNet's fc7 (DeCAF7, the paper's; needs the weights), pixels = 32x32 RGB, "
+                             "none = refuse (default: alexnet-fc7); see datasets/features.py")
     return parser
 
 
@@ -159,11 +166,33 @@ def run_one(dataset, cls, bits, seed, topk, shared, save_codes=None) -> list[dic
             "train_s": round(train_s, 3), "encode_s": round(encode_s, 3), "search_s": round(search_s, 3),
             "index_bytes": int(getattr(index, "nbytes", 0)),
             "seed": seed, "split_sha256": dataset.split_sha256,
+            **{key: dataset.info[key] for key in ("data_sha256", "features") if key in dataset.info},
             "n_query": len(y_query), "n_db": len(y_db), "n_train": len(y_train),
             "params": method.get_params(), "fit_info": method.fit_info,
             "versions": library_versions(), "machine": machine_info(), "timestamp": now_utc(),
         })
     return records
+
+
+def photo_dataset(dataset) -> bool:
+    from datasets.images import is_lazy
+
+    return is_lazy(dataset.X)
+
+
+def shallow_features(dataset, method: str, kind: str, device=None):
+    """The feature dataset shallow methods run on for a photo dataset (datasets/features.py)."""
+    from datasets.features import feature_dataset
+
+    if kind == "none":
+        raise ValueError(f"{method} is shallow and takes feature vectors; {dataset.name}'s images are decoded on demand "
+                         "and are not flattened into memory: pass --features alexnet-fc7 (the paper's DeCAF7) or pixels")
+    try:
+        return feature_dataset(dataset, kind, device=device or "auto")
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise RuntimeError(f"{kind} features for the shallow methods on {dataset.name}: {first}"
+                           f"{'; or pass --features pixels' if kind != 'pixels' else ''}") from None
 
 
 def main(argv=None) -> int:
@@ -193,11 +222,16 @@ def main(argv=None) -> int:
 
     jobs = [(name, cls, b) for name, cls in classes.items() for b in bits]
     progress = tqdm(jobs, desc=f"MAP on {dataset.name}", unit="run", file=sys.stderr)
-    summary = []
+    summary, features = [], {}
     for name, cls, b in progress:
         progress.set_postfix_str(f"{name} {b} bits")
         try:
-            records = run_one(dataset, cls, b, args.seed, topk, shared, args.save_codes)
+            data = dataset
+            if not cls.deep and photo_dataset(dataset):
+                if args.features not in features:
+                    features[args.features] = shallow_features(dataset, name, args.features, args.device)
+                data = features[args.features]
+            records = run_one(data, cls, b, args.seed, topk, shared, args.save_codes)
         except (ValueError, RuntimeError, MemoryError) as exc:
             progress.close()
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

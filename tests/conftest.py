@@ -33,3 +33,39 @@ def digits():
     from datasets import load_dataset
 
     return load_dataset("digits")
+
+
+def write_mini_photos(folder, width=10, per_class=(2, 4, 6), n_classes=10, size=32, fmt="png"):
+    """A mini photo dataset in HashNet's list format, from real images: Fashion-MNIST (else
+    scikit-learn's digits, upscaled), saved as image files with ``test.txt`` / ``train.txt`` /
+    ``database.txt`` (``per_class`` = queries, training and database images per class; labels
+    one-hot of ``width``). Returns the folder."""
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    folder = Path(folder)
+    try:
+        from datasets import DatasetError
+        from datasets.builtin import fashion_mnist_images
+
+        images, classes, _ = fashion_mnist_images(allow_download=False)
+    except DatasetError:
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        images, classes = (bunch.images * 255 / 16).astype(np.uint8), bunch.target
+    rng = np.random.default_rng(0)
+    for name, count in zip(("test", "train", "database"), per_class):
+        lines = []
+        for c in range(n_classes):
+            for j, i in enumerate(rng.choice(np.flatnonzero(classes == c), count, replace=False)):
+                rel = f"{name}/c{c}/{j}.{fmt}"
+                (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(images[i]).resize((size, size), Image.BILINEAR).convert("RGB").save(folder / rel)
+                label = ["0"] * width
+                label[c] = "1"
+                lines.append(f"{rel} {' '.join(label)}")
+        (folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    return folder

@@ -1,0 +1,67 @@
+"""Feature vectors of photo datasets, for the shallow methods (LSH, ITQ, SH, KSH, SDH, OPQ).
+
+Shallow methods take vectors; flattening 150,000 decoded 224x224 photos (77 GB) is not an option.
+On the photo datasets (:mod:`datasets.listfile`) they run on features computed once per dataset
+and cached (``<CACHE_DIR>/features/<dataset>-<kind>-<fingerprint>.npy``, memory-mapped):
+
+- ``alexnet-fc7`` (default): the 4096-d fc7 activations of the ImageNet-pretrained AlexNet on the
+  centre crop, the "DeCAF7" features HashNet and the HDHash paper give their shallow baselines.
+  Needs the ImageNet weights (torch hub cache or ``weights=PATH``; see :mod:`deep.backbones`).
+- ``pixels``: the image resized to 32x32 RGB, flattened (3,072-d). No weights needed; a weak
+  baseline, used by the tests and where the weights are unavailable. Not the paper's setting.
+
+``feature_dataset(dataset, kind)`` returns a :class:`Dataset` with the same labels, split and MAP@K
+whose ``X`` is the feature matrix ``(n, d)`` float32.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from datasets import Dataset
+from datasets.images import LazyImages, Transform
+
+FEATURE_KINDS = ("alexnet-fc7", "pixels")
+
+
+def feature_path(dataset: Dataset, kind: str, weights=None) -> Path:
+    import datasets
+
+    key = hashlib.sha256(f"{kind}:{weights}:{dataset.X.fingerprint()}".encode()).hexdigest()[:16]
+    return Path(datasets.CACHE_DIR) / "features" / f"{dataset.name}-{kind}-{key}.npy"
+
+
+def _pixels(X: LazyImages, batch: int = 512) -> np.ndarray:
+    small = LazyImages(X.root, X.paths, X.sources, X.lines, Transform(resize=32, crop=32), X.workers)
+    out = np.empty((len(small), 3 * 32 * 32), dtype=np.float32)
+    for start in range(0, len(small), batch):
+        out[start:start + batch] = small[start:start + batch].reshape(-1, 3 * 32 * 32)
+    return out
+
+
+def _alexnet_fc7(X: LazyImages, device: str, weights=None) -> np.ndarray:
+    from deep.backbones import create_backbone
+    from deep.trainer import forward_in_batches, resolve_device
+
+    backbone = create_backbone("alexnet", in_channels=3, image_size=X.shape[-1], pretrained=True, weights=weights)
+    return forward_in_batches(backbone, X, resolve_device(device)).numpy().astype(np.float32)
+
+
+def feature_dataset(dataset: Dataset, kind: str = "alexnet-fc7", device: str = "auto", weights=None) -> Dataset:
+    """``dataset`` with ``X`` replaced by its ``kind`` features (computed once, then cached)."""
+    if kind not in FEATURE_KINDS:
+        raise ValueError(f"unknown feature kind {kind!r}; valid: {', '.join(FEATURE_KINDS)}")
+    path = feature_path(dataset, kind, weights)
+    if path.is_file():
+        features = np.load(path, mmap_mode="r")
+    else:
+        features = _pixels(dataset.X) if kind == "pixels" else _alexnet_fc7(dataset.X, device, weights)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npy")
+        np.save(tmp, features)
+        os.replace(tmp, path)
+    return replace(dataset, X=features, info=dict(dataset.info, features=kind, features_path=str(path)))

@@ -1,0 +1,154 @@
+"""The paper's photo datasets in HashNet's list-file format, and a generic ``listfile`` loader.
+
+A dataset folder (``--data-root DIR``, or the dataset's environment variable) holds three list
+files, one image a line: ``relative/path.jpg 0 1 0 ... 0`` (a multi-hot label vector of the
+dataset's width; a path may also be absolute):
+
+- ``database.txt``: the retrieval database; ``train.txt``: the training images (in HashNet's lists
+  a subset of the database); ``test.txt``: the queries.
+
+| name | env | label width | multi-label | MAP@K |
+|---|---|---|---|---|
+| ``imagenet-100`` | ``IMAGENET100_ROOT`` | 100 | no | 1000 |
+| ``nus-wide-21`` | ``NUSWIDE_ROOT`` | 21 | yes | 5000 |
+| ``ms-coco`` | ``MSCOCO_ROOT`` | 80 | yes | 5000 |
+| ``listfile`` | ``LISTFILE_ROOT`` | the first line's | if any line has 2+ labels | all |
+
+**Items and split.** ``X`` and ``labels`` hold the three lists concatenated, in the order
+``database.txt``, ``train.txt``, ``test.txt`` (a training image listed in both lists appears twice,
+once per list, so each list keeps its own lines). The split's index arrays point into that
+combined list: database = ``0 .. n_db-1``, train = ``n_db .. n_db+n_train-1``, query = the last
+``n_test``. The split's SHA-256 (over those index arrays) goes into every row as for the other
+datasets; because it only depends on the list lengths, the lists' own SHA-256 (over the three
+files' bytes) is also kept, as ``data_sha256`` in every row and ``info["lists_sha256"]``.
+
+**Validation as read**: a missing list file, an empty list, a line whose label vector has the wrong
+width or values other than 0/1, and a missing image stop with a one-line :class:`DatasetError`
+naming the list file and line. Images are decoded lazily (:mod:`datasets.images`); one that cannot
+be decoded stops with its path, list file and line when it is first read.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from datasets import Dataset, DatasetError, Split, register_dataset
+from datasets.images import LazyImages, Transform
+
+LIST_FILES = ("database.txt", "train.txt", "test.txt")
+
+
+@dataclass(frozen=True)
+class PhotoSpec:
+    name: str
+    env: str
+    n_labels: int | None  # None: the first line's width (``listfile``)
+    multilabel: bool | None  # None: inferred
+    topk: int | None
+    description: str
+
+
+PAPER_DATASETS = {
+    "imagenet-100": PhotoSpec("imagenet-100", "IMAGENET100_ROOT", 100, False, 1000,
+                              "ImageNet-100 (HashNet's 100 classes: ~128k database, 10k-13k train, 5k test)"),
+    "nus-wide-21": PhotoSpec("nus-wide-21", "NUSWIDE_ROOT", 21, True, 5000,
+                             "NUS-WIDE, the 21 most frequent concepts (2,100 test, 10,500 train)"),
+    "ms-coco": PhotoSpec("ms-coco", "MSCOCO_ROOT", 80, True, 5000,
+                         "MS-COCO, 80 categories (5,000 test, 10,000 train)"),
+}
+LISTFILE = PhotoSpec("listfile", "LISTFILE_ROOT", None, None, None, "any folder of images with HashNet list files")
+
+
+def dataset_root(spec: PhotoSpec, data_root=None) -> Path | None:
+    """The folder given (``data_root``, else the environment variable), or None."""
+    if data_root is not None:
+        return Path(data_root)
+    if os.environ.get(spec.env):
+        return Path(os.environ[spec.env])
+    return None
+
+
+def missing_message(spec: PhotoSpec, root: Path | None) -> str:
+    where = f"in {root}" if root is not None else f"(no --data-root given and {spec.env} is not set)"
+    return (f"{spec.name} not found {where}: expected {', '.join(LIST_FILES)} (HashNet list format, one "
+            f"'relative/path.jpg 0 1 ... 0' line per image, {spec.n_labels or 'any number of'} labels) and the images "
+            f"they name, relative to that folder; pass --data-root DIR or set {spec.env}=DIR")
+
+
+def available(spec: PhotoSpec, data_root=None) -> bool:
+    root = dataset_root(spec, data_root)
+    return root is not None and all((root / name).is_file() for name in LIST_FILES)
+
+
+def read_list(path: Path, root: Path, width: int | None, check_images: bool = True):
+    """Parse one list file: ``(paths, labels (n, width) bool, line numbers)``, validating each line."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot read list {path}: {exc}") from None
+    paths, rows, lines = [], [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        image, values = tokens[0], tokens[1:]
+        if width is None:
+            width = len(values)
+            if width == 0:
+                raise DatasetError(f"{path} line {number}: no label vector after {image!r}")
+        if len(values) != width:
+            raise DatasetError(f"{path} line {number}: label vector has {len(values)} values, expected {width}")
+        if any(v not in ("0", "1") for v in values):
+            raise DatasetError(f"{path} line {number}: labels must be 0 or 1, got {' '.join(values[:8])}"
+                               f"{' ...' if len(values) > 8 else ''}")
+        full = Path(image) if Path(image).is_absolute() else root / image
+        if check_images and not full.is_file():
+            raise DatasetError(f"{path} line {number}: image {full} does not exist")
+        paths.append(image)
+        rows.append([v == "1" for v in values])
+        lines.append(number)
+    if not paths:
+        raise DatasetError(f"{path} line 0: empty list (no image lines); expected 'relative/path.jpg 0 1 ... 0' lines")
+    return paths, np.array(rows, dtype=bool).reshape(len(paths), width), np.array(lines, dtype=np.int64), width
+
+
+def load_photo_dataset(spec: PhotoSpec, data_root=None, seed=0, transform: Transform = Transform()) -> Dataset:
+    root = dataset_root(spec, data_root)
+    if root is None or not all((root / name).is_file() for name in LIST_FILES):
+        raise DatasetError(missing_message(spec, root))
+    width = spec.n_labels
+    parts, digest = {}, hashlib.sha256()
+    for name in LIST_FILES:
+        path = root / name
+        paths, labels, lines, width = read_list(path, root, width)
+        parts[name] = (paths, labels, lines)
+        digest.update(f"{name}:".encode() + path.read_bytes())
+    all_paths = [p for name in LIST_FILES for p in parts[name][0]]
+    sources = [str(root / name) for name in LIST_FILES for _ in parts[name][0]]
+    lines = np.concatenate([parts[name][2] for name in LIST_FILES])
+    labels = np.concatenate([parts[name][1] for name in LIST_FILES])
+    n_db, n_train, n_test = (len(parts[name][0]) for name in LIST_FILES)
+    split = Split(query=np.arange(n_db + n_train, n_db + n_train + n_test), train=np.arange(n_db, n_db + n_train),
+                  database=np.arange(n_db), seed=seed)
+    multilabel = spec.multilabel if spec.multilabel is not None else bool((labels.sum(1) > 1).any())
+    X = LazyImages(root, all_paths, sources, lines, transform)
+    info = {"root": str(root), "lists_sha256": digest.hexdigest(), "data_sha256": digest.hexdigest(),
+            "transform": transform.describe(), "photos": True}
+    return Dataset(spec.name, X, labels, split, topk=spec.topk, multilabel=multilabel, info=info)
+
+
+def _register(spec: PhotoSpec):
+    @register_dataset(spec.name)
+    def loader(data_root=None, seed=0) -> Dataset:
+        return load_photo_dataset(spec, data_root, seed)
+
+    loader.__doc__ = f"{spec.description}: HashNet list files under --data-root or ${spec.env}."
+    return loader
+
+
+for _spec in (*PAPER_DATASETS.values(), LISTFILE):
+    _register(_spec)

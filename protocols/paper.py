@@ -1,0 +1,410 @@
+"""One command for the paper's tables: run what is missing, then regenerate Table I and Table II.
+
+    python -m protocols.paper                      # every available dataset, all 11 methods, 16-64 bits
+    python -m protocols.paper --dry-run            # say what would run (and what each paper dataset needs)
+
+For each dataset (built-in: ``fashion-mnist``, ``fashion-mosaic``; paper: ``imagenet-100``,
+``nus-wide-21``, ``ms-coco`` where their list files are found, see :mod:`datasets.listfile`), every
+(method, bits) pair that has no stored run record is run through :mod:`protocols.map`; a stored
+record is reused when its dataset, method, bits, search (the method's default), MAP@K, seed and
+split SHA-256 (and, for the photo datasets, the list files' SHA-256) match. Table II comes from
+``<out>/efficiency/<dataset>.csv`` (:mod:`protocols.efficiency`), run for the ``--efficiency``
+datasets when that file is missing.
+
+Writes ``<out>/paper/``: ``table1.md`` / ``table1.csv`` (our MAP beside the paper's and the
+difference, in the paper's layout: a block per dataset, methods as rows, code lengths as columns),
+``table1-<dataset>.png``, ``table2.md`` / ``table2.csv`` (search time and memory beside the paper's),
+``status.md`` (per paper dataset: ran, or which files it needs and where). With ``--readme`` (default:
+the project's README.md when ``--out`` is ``results``) the block between ``<!-- results:begin -->``
+and ``<!-- results:end -->`` is rewritten with the built-in datasets' tables.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from protocols.records import atomic_savefig, atomic_write_text, read_records
+
+PROG = "python -m protocols.paper"
+PAPER_DIR = Path(__file__).resolve().parent / "paper"
+REPO_README = Path(__file__).resolve().parent.parent / "README.md"
+#: Table I's row order (the paper's)
+METHOD_ORDER = ["hdhash", "hashnet", "dhn", "dnnh", "sdh", "cnnh", "ksh", "sh", "lsh", "itq", "opq"]
+BUILTIN = ["fashion-mnist", "fashion-mosaic"]
+PAPER = ["imagenet-100", "nus-wide-21", "ms-coco"]
+README_BEGIN, README_END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def build_parser():
+    from methods import list_methods
+
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--methods", default=None, help=f"comma-separated (default: all registered: {','.join(list_methods())})")
+    parser.add_argument("--bits", default="16,32,48,64", help="code lengths (default: 16,32,48,64, the paper's)")
+    parser.add_argument("--datasets", default=",".join(BUILTIN + PAPER),
+                        help=f"comma-separated (default: {','.join(BUILTIN + PAPER)}; unavailable ones are reported, not run)")
+    parser.add_argument("--data-root", action="append", metavar="DATASET=DIR", default=[],
+                        help="folder of a dataset (repeatable), e.g. imagenet-100=/data/imagenet; else its env variable")
+    parser.add_argument("--efficiency", default="fashion-mnist,imagenet-100",
+                        help="datasets whose Table II is run when missing (default: fashion-mnist,imagenet-100; '' = none)")
+    parser.add_argument("--efficiency-sizes", default="10000,100000,1000000", help="--db-sizes of protocols.efficiency")
+    parser.add_argument("--dry-run", action="store_true", help="say what would run and what is reused; run and write nothing")
+    parser.add_argument("--device", default=None, help="device for deep methods (cpu, cuda, auto)")
+    parser.add_argument("--threads", type=int, default=None, help="as protocols.map --threads")
+    parser.add_argument("--features", default="alexnet-fc7", help="shallow methods' features on photo datasets (protocols.map --features)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="passed to protocols.map (repeatable)")
+    parser.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    parser.add_argument("--out", default="results", help="results folder (default: results)")
+    parser.add_argument("--readme", default=None, help="README whose marked results block is rewritten "
+                        "(default: the project's README.md when --out is results; 'none' = no README)")
+    return parser
+
+
+# -- what is there, what is missing --------------------------------------------------------------
+def probe(name: str, data_root=None, seed: int = 0):
+    """``(dataset or None, status text)``: the loaded dataset, or why it is unavailable."""
+    from datasets import DatasetError, load_dataset
+
+    try:
+        dataset = load_dataset(name, data_root=data_root, seed=seed)
+    except DatasetError as exc:
+        return None, str(exc)
+    return dataset, f"available ({dataset.info.get('root', 'built in')})"
+
+
+def expected_topk(dataset) -> int:
+    n_db = len(dataset.split.database)
+    return n_db if dataset.topk is None or dataset.topk >= n_db else int(dataset.topk)
+
+
+def stored_rows(out, dataset, seed: int) -> dict:
+    """Reusable stored records of ``dataset``: ``{(method, bits): record}`` (default search)."""
+    from protocols.report import runs_folder
+
+    topk, data_sha = expected_topk(dataset), dataset.info.get("data_sha256")
+    rows = {}
+    for record in read_records(runs_folder(out, dataset.name)):
+        if (record.get("dataset") == dataset.name and record.get("default_search", True)
+                and record.get("seed") == seed and int(record.get("topk", -1)) == topk
+                and record.get("split_sha256") == dataset.split_sha256
+                and (data_sha is None or record.get("data_sha256") == data_sha)):
+            rows[(record["method"], int(record["bits"]))] = record
+    return rows
+
+
+def plan(dataset, methods, bits, out, seed) -> tuple[dict, list]:
+    stored = stored_rows(out, dataset, seed)
+    missing = [(m, b) for m in methods for b in bits if (m, b) not in stored]
+    return stored, missing
+
+
+def run_missing(dataset_name, data_root, missing, args) -> int:
+    from protocols import map as map_protocol
+
+    by_method: dict[str, list[int]] = {}
+    for method, b in missing:
+        by_method.setdefault(method, []).append(b)
+    by_bits: dict[tuple, list[str]] = {}  # one protocols.map call (one dataset load) per set of missing bits
+    for method, method_bits in by_method.items():
+        by_bits.setdefault(tuple(method_bits), []).append(method)
+    for method_bits, group in by_bits.items():
+        argv = ["--dataset", dataset_name, "--methods", ",".join(group), "--bits", ",".join(map(str, method_bits)),
+                "--seed", str(args.seed), "--out", args.out, "--features", args.features]
+        argv += ["--data-root", data_root] if data_root else []
+        argv += ["--device", args.device] if args.device else []
+        argv += ["--threads", str(args.threads)] if args.threads else []
+        for item in args.param:
+            argv += ["--param", item]
+        code = map_protocol.main(argv)
+        if code:
+            return code
+    return 0
+
+
+# -- tables --------------------------------------------------------------------------------------
+def paper_table1() -> pd.DataFrame:
+    return pd.read_csv(PAPER_DIR / "table1_map.csv")
+
+
+def table1_frame(out, datasets: dict, methods, bits, seed) -> pd.DataFrame:
+    paper = paper_table1()
+    rows = []
+    for name, dataset in datasets.items():
+        stored = stored_rows(out, dataset, seed) if dataset is not None else {}
+        published = paper[paper["dataset"] == name]
+        for method in methods:
+            for b in bits:
+                record = stored.get((method, b))
+                match = published[(published["method"] == method) & (published["bits"] == b)]
+                ours = float(record["map"]) if record else float("nan")
+                theirs = float(match["map"].iloc[0]) if len(match) else float("nan")
+                rows.append({"dataset": name, "method": method, "bits": b,
+                             "topk": int(record["topk"]) if record else (expected_topk(dataset) if dataset else None),
+                             "map": ours, "paper_map": theirs, "difference": ours - theirs,
+                             "train_s": float(record["train_s"]) if record else float("nan"),
+                             "split_sha256": record["split_sha256"] if record else None,
+                             "features": record.get("features") if record else None})
+    return pd.DataFrame(rows)
+
+
+def _cell(value, digits=4):
+    return "–" if pd.isna(value) else f"{value:.{digits}f}"
+
+
+def _signed(value):
+    return "–" if pd.isna(value) else f"{value:+.4f}"
+
+
+def dataset_block(frame: pd.DataFrame, name: str, with_paper: bool) -> list[str]:
+    part = frame[frame["dataset"] == name]
+    bits = sorted(part["bits"].unique())
+    if with_paper:
+        header = "| method | " + " | ".join(f"{b} bits: ours / paper / diff" for b in bits) + " |"
+    else:
+        header = "| method | " + " | ".join(f"{b} bits" for b in bits) + " |"
+    lines = [header, "|---|" + "---|" * len(bits)]
+    for method in pd.unique(part["method"]):
+        cells = []
+        for b in bits:
+            row = part[(part["method"] == method) & (part["bits"] == b)].iloc[0]
+            cells.append(f"{_cell(row['map'])} / {_cell(row['paper_map'])} / {_signed(row['difference'])}"
+                         if with_paper else _cell(row["map"]))
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def k_text(frame, name) -> str:
+    topk = frame.loc[frame["dataset"] == name, "topk"].dropna()
+    return f"MAP@{int(topk.iloc[0])}" if len(topk) else "MAP@K"
+
+
+def plot_dataset(frame: pd.DataFrame, name: str, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    part = frame[frame["dataset"] == name]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, (method, group) in enumerate(part.groupby("method", sort=False)):
+        group = group.sort_values("bits")
+        colour = f"C{i % 10}"
+        if group["map"].notna().any():
+            ax.plot(group["bits"], group["map"], marker="o", color=colour, label=f"{method} (ours)")
+        if group["paper_map"].notna().any():
+            ax.plot(group["bits"], group["paper_map"], marker="x", linestyle=":", color=colour, label=f"{method} (paper)")
+    ax.set_xlabel("code length (bits)")
+    ax.set_ylabel(k_text(frame, name))
+    ax.set_xticks(sorted(part["bits"].unique()))
+    ax.set_title(f"{name}: ours (solid) against the paper (dotted)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    path = atomic_savefig(fig, path)
+    plt.close(fig)
+    return path
+
+
+def compute_minutes(out, dataset, seed) -> tuple[float, str]:
+    rows = stored_rows(out, dataset, seed).values()
+    seconds = sum(float(r.get("train_s", 0)) + float(r.get("encode_s", 0)) + float(r.get("search_s", 0)) for r in rows)
+    machines = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores" for r in rows if "machine" in r})
+    return seconds / 60.0, "; ".join(machines)
+
+
+def table2_frame(out, names) -> pd.DataFrame:
+    paper = pd.read_csv(PAPER_DIR / "table2_efficiency.csv")
+    p_tree, p_hashnet = paper.iloc[0], paper[paper["method"] == "hashnet"].iloc[0]
+    rows = []
+    for name in names:
+        path = Path(out) / "efficiency" / f"{name}.csv"
+        if not path.is_file():
+            continue
+        frame = pd.read_csv(path, keep_default_na=True)
+        frame["params"] = frame["params"].fillna("")
+        largest = frame[frame["db_size"] == frame["db_size"].max()]
+        picks = [("hdhash tree (keep 0.3)", largest[(largest["index"] == "hdhash-tree") & (largest["params"] == "keep_ratio=0.3")], p_tree),
+                 ("hashnet, faiss IndexBinaryFlat", largest[largest["index"] == "faiss-flat"], None),
+                 ("hashnet, numpy linear scan", largest[largest["index"] == "numpy-scan"], p_hashnet)]
+        for label, found, published in picks:
+            if not len(found):
+                continue
+            r = found.iloc[0]
+            rows.append({"dataset": name, "row": label, "code_bits": r["code_bits"], "db_size": int(r["db_size"]),
+                         "ms_per_query": float(r["ms_per_query"]), "memory_mb": float(r["index_bytes"]) / 1e6,
+                         "map": float(r["map"]), "recall": float(r["recall"]),
+                         "paper_ms_per_query": float(published["search_ms_per_query"]) if published is not None else float("nan"),
+                         "paper_memory_mb": float(published["memory_mb"]) if published is not None else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def table2_markdown(frame: pd.DataFrame) -> list[str]:
+    if frame.empty:
+        return ["No efficiency results stored (`results/efficiency/<dataset>.csv`); run `python -m protocols.efficiency`."]
+    lines = ["| dataset | row | code bits | codes | ms/query (ours) | ms/query (paper) | memory MB (ours) | memory MB (paper) | MAP@K | recall |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for _, r in frame.iterrows():
+        lines.append(f"| {r['dataset']} | {r['row']} | {r['code_bits']} | {r['db_size']:,} | {_cell(r['ms_per_query'], 3)} | "
+                     f"{_cell(r['paper_ms_per_query'], 3)} | {_cell(r['memory_mb'], 1)} | {_cell(r['paper_memory_mb'], 0)} | "
+                     f"{_cell(r['map'])} | {_cell(r['recall'], 3)} |")
+    for name, part in frame.groupby("dataset", sort=False):
+        tree = part[part["row"].str.startswith("hdhash")]
+        scan = part[part["row"].str.contains("numpy")]
+        flat = part[part["row"].str.contains("faiss")]
+        if len(tree) and len(scan):
+            t, s = tree.iloc[0], scan.iloc[0]
+            speed = f"{s['ms_per_query'] / t['ms_per_query']:.2f}x time, {s['memory_mb'] / t['memory_mb']:.2f}x memory"
+            against = f" (against faiss's SIMD scan: {flat.iloc[0]['ms_per_query'] / t['ms_per_query']:.2f}x time)" if len(flat) else ""
+            lines.append("")
+            lines.append(f"{name}: HDHash's tree against the linear scan: {speed}{against}; the paper: 4.91x time, 6.86x memory (ImageNet-100).")
+    return lines
+
+
+def write_tables(args, datasets: dict, statuses: dict, methods, bits) -> list[Path]:
+    folder = Path(args.out) / "paper"
+    frame = table1_frame(args.out, datasets, methods, bits, args.seed)
+    written = [atomic_write_text(folder / "table1.csv", frame.to_csv(index=False, float_format="%.6g"))]
+    lines = ["# Table I: MAP, ours beside the paper's", "",
+             f"Generated by `{PROG}` from the run records in `map/runs/`; paper figures from "
+             "`protocols/paper/table1_map.csv` (HDHash paper, ICPR 2020). difference = ours - paper. "
+             "Shallow methods on the photo datasets run on the features named in `table1.csv`'s `features` column.", ""]
+    for name, dataset in datasets.items():
+        with_paper = name in PAPER
+        lines += [f"## {name} ({k_text(frame, name)})", "", statuses[name], ""]
+        if dataset is None:
+            continue
+        lines += dataset_block(frame, name, with_paper) + [""]
+        written.append(plot_dataset(frame, name, folder / f"table1-{name}.png"))
+    written.append(atomic_write_text(folder / "table1.md", "\n".join(lines)))
+
+    t2 = table2_frame(args.out, [n for n, d in datasets.items() if d is not None])
+    written.append(atomic_write_text(folder / "table2.csv", t2.to_csv(index=False, float_format="%.6g")))
+    text = ["# Table II: search time and memory, ours beside the paper's", "",
+            f"Generated by `{PROG}` from `efficiency/<dataset>.csv` (largest database size of each run; one thread). "
+            "Paper figures: ImageNet-100, HDHash 8+16+40 bits at keep ratio 0.3 against HashNet's 64-bit linear scan, their machine.", ""]
+    written.append(atomic_write_text(folder / "table2.md", "\n".join(text + table2_markdown(t2)) + "\n"))
+    status = ["# Datasets of the paper's tables", ""] + [f"- **{n}**: {statuses[n]}" for n in datasets]
+    written.append(atomic_write_text(folder / "status.md", "\n".join(status) + "\n"))
+    return written
+
+
+def readme_block(args, datasets, statuses, methods, bits) -> str:
+    frame = table1_frame(args.out, datasets, methods, bits, args.seed)
+    lines = [f"Generated by `{PROG}` (do not edit between the markers); full tables in "
+             "[results/paper/](results/paper/table1.md).", ""]
+    for name in BUILTIN:
+        if datasets.get(name) is None:
+            continue
+        minutes, machine = compute_minutes(args.out, datasets[name], args.seed)
+        done = frame[(frame["dataset"] == name) & frame["map"].notna()]
+        lines += [f"**{name}**, {k_text(frame, name)} ({len(done)} of {len(frame[frame['dataset'] == name])} rows stored; "
+                  f"they took {minutes:.1f} min of fit + encode + search on {machine or 'this machine'}):", ""]
+        lines += dataset_block(frame, name, with_paper=False) + [""]
+    for name in PAPER:
+        if name in statuses:
+            lines.append(f"- {name}: {statuses[name]}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def update_readme(path: Path, block: str) -> bool:
+    text = path.read_text() if path.is_file() else ""
+    if README_BEGIN not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    atomic_write_text(path, f"{head}{README_BEGIN}\n{block}{README_END}{tail}")
+    return True
+
+
+# -- main ----------------------------------------------------------------------------------------
+def main(argv=None) -> int:
+    from methods import list_methods
+    from protocols.map import UsageError, parse_bits
+
+    args = build_parser().parse_args(argv)
+    try:
+        methods = [m.strip() for m in (args.methods or ",".join(list_methods())).split(",") if m.strip()]
+        unknown = [m for m in methods if m not in list_methods()]
+        if unknown:
+            raise UsageError(f"unknown method {unknown[0]!r}; valid methods: {', '.join(list_methods())}")
+        methods = sorted(methods, key=lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER))
+        bits = parse_bits(args.bits)
+        from datasets import list_datasets
+
+        names = [d.strip() for d in args.datasets.split(",") if d.strip()]
+        for name in names:
+            if name not in list_datasets():
+                raise UsageError(f"unknown dataset {name!r}; valid datasets: {', '.join(list_datasets())}")
+        roots = {}
+        for item in args.data_root:
+            if "=" not in item:
+                raise UsageError(f"--data-root takes DATASET=DIR, got {item!r}")
+            key, value = item.split("=", 1)
+            roots[key.strip()] = value
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    if args.threads and not args.dry_run:
+        from protocols.map import set_threads
+
+        set_threads(args.threads)
+
+    datasets, statuses = {}, {}
+    for name in names:
+        dataset, status = probe(name, roots.get(name), args.seed)
+        datasets[name] = dataset
+        if dataset is None:
+            statuses[name] = f"not run: {status}"
+            print(f"{name}: {statuses[name]}")
+            continue
+        stored, missing = plan(dataset, methods, bits, args.out, args.seed)
+        reused = sum((m, b) in stored for m in methods for b in bits)
+        print(f"{name}: {status}; {reused} rows stored and reused, {len(missing)} to run"
+              + (": " + ", ".join(f"{m}@{b}" for m, b in missing) if missing else ""))
+        if missing and not args.dry_run:
+            code = run_missing(name, roots.get(name), missing, args)
+            if code:
+                print(f"{PROG}: error: protocols.map failed on {name}; stored rows are kept, rerun to resume", file=sys.stderr)
+                return code
+        computed = 0 if args.dry_run else len(missing)
+        _, missing = plan(dataset, methods, bits, args.out, args.seed)
+        total = len(methods) * len(bits)
+        statuses[name] = (f"ran: {total - len(missing)} of {total} rows stored ({computed} computed by this run, "
+                          f"{reused} reused); data: {dataset.info.get('root', 'built in')}")
+
+    efficiency = [d.strip() for d in args.efficiency.split(",") if d.strip()]
+    for name in efficiency:
+        if datasets.get(name) is None:
+            continue
+        path = Path(args.out) / "efficiency" / f"{name}.csv"
+        if path.is_file():
+            print(f"{name}: Table II rows stored in {path}, reused")
+            continue
+        print(f"{name}: Table II missing, {'would run' if args.dry_run else 'running'} "
+              f"protocols.efficiency --db-sizes {args.efficiency_sizes}")
+        if not args.dry_run:
+            from protocols import efficiency
+
+            argv = ["--dataset", name, "--db-sizes", args.efficiency_sizes, "--out", args.out, "--seed", str(args.seed)]
+            argv += ["--data-root", roots[name]] if name in roots else []
+            argv += ["--device", args.device] if args.device else []
+            for item in args.param:
+                argv += ["--param", item]
+            code = efficiency.main(argv)
+            if code:
+                return code
+    if args.dry_run:
+        print("dry run: nothing run, nothing written")
+        return 0
+    for path in write_tables(args, datasets, statuses, methods, bits):
+        print(path)
+    readme = args.readme if args.readme is not None else (str(REPO_README) if Path(args.out) == Path("results") else "none")
+    if readme != "none" and update_readme(Path(readme), readme_block(args, datasets, statuses, methods, bits)):
+        print(f"{readme}: results block rewritten")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
