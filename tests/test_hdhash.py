@@ -49,13 +49,13 @@ def test_per_level_code_lengths_and_weighted_loss(synthetic):
     assert [o.shape[1] for o in outputs] == [8, 8, 16]
     assert method.encode(X[:5]).shape == (5, 4)
 
-    # the loss is the weighted sum of HashNet losses, each level with alpha = 10 / b_i
+    # the loss is the weighted sum of HashNet losses, one alpha (10 / nbits) on every level
     from deep.trainer import TrainStep, similarity_matrix
 
     step = TrainStep(step=0, epoch=0, total_steps=10)
     labels = torch.as_tensor(y[:40])
     s = similarity_matrix(labels)
-    expected = sum(w * hashnet_loss(torch.tanh(method.scale_at(step) * z), s, 10.0 / z.shape[1])
+    expected = sum(w * hashnet_loss(torch.tanh(method.scale_at(step) * z), s, 10.0 / 32)
                    for w, z in zip((3, 2, 1), outputs))
     assert method.loss(outputs, labels, None, step).item() == pytest.approx(expected.item(), rel=1e-6)
 
