@@ -227,6 +227,20 @@ def test_second_fit_hits_the_model_cache(digits, tmp_path, monkeypatch):
     assert len(list((tmp_path / "models").glob("*.pt"))) == 3
 
 
+def test_damaged_cached_model_is_retrained_not_fatal(digits, tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "CACHE_DIR", tmp_path)
+    _, (X, y), (Xq, _), _ = digits
+    params = dict(nbits=16, random_state=1, epochs=1, device="cpu", progress=False, cache=True, num_threads=1)
+    first = create_method("hashnet", **params).fit(X, y)
+    (path,) = (tmp_path / "models").glob("hashnet-16b-*.pt")
+    path.write_bytes(path.read_bytes()[:100])  # a truncated copy
+    with pytest.warns(UserWarning, match="unreadable cached model"):
+        second = create_method("hashnet", **params).fit(X, y)
+    assert second.fit_info["cached"] is False
+    assert np.array_equal(first.encode(Xq), second.encode(Xq))
+    assert create_method("hashnet", **params).fit(X, y).fit_info["cached"] is True  # the file was replaced
+
+
 def test_same_seed_same_codes_on_cpu(digits):
     _, (X, y), (Xq, _), _ = digits
     a = create_method("dnnh", nbits=16, random_state=5, epochs=1, **TINY).fit(X, y).encode(Xq)

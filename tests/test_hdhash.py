@@ -8,7 +8,7 @@ from methods.hashnet import hashnet_loss
 from methods.hdhash import check_level_weights, check_levels, default_levels
 from search.hamming import HammingIndex
 
-FAST = {"epochs": 2, "batch_size": 64, "progress": False, "cache": False}
+FAST = {"epochs": 2, "batch_size": 64, "progress": False, "cache": False, "device": "cpu"}
 
 
 def test_default_levels_keep_an_8_bit_root_and_sum_to_nbits():
@@ -73,7 +73,7 @@ def test_two_searches_and_exact_tree_at_keep_one(synthetic):
 
 def test_level_one_groups_purer_than_random(digits):
     X, y = digits.part("train")
-    method = create_method("hdhash", nbits=32, epochs=8, progress=False, cache=False).fit(X, y)
+    method = create_method("hdhash", nbits=32, epochs=8, progress=False, cache=False, device="cpu").fit(X, y)
     X_db, y_db = digits.part("database")
     level1 = method.encode(X_db)[:, 0]
     classes = y_db.argmax(1)
