@@ -85,6 +85,9 @@ class HDHash(HashNet):
     levels makes them near-copies of each other.
     """
 
+    #: 2: one sigmoid parameter for every level (models cached with per-level 10 / b_i are stale)
+    cache_version = 2
+
     def __init__(self, nbits: int = 64, random_state: int = 0, levels=None, level_weights=None,
                  keep_ratio: float = 0.3, **kwargs):
         super().__init__(nbits=nbits, random_state=random_state, **kwargs)
