@@ -239,6 +239,11 @@ def main(argv=None) -> int:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             print(f"{PROG}: error: {name} at {b} bits failed: {message}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:
+            progress.close()
+            print(f"{PROG}: interrupted during {name} at {b} bits; the {len(summary)} finished rows are stored "
+                  "(files are replaced whole, never half-written): rerun the command to finish", file=sys.stderr)
+            return 130
         for record in records:
             stem = safe_name(f"{name}-{b}-{record['search']}-top{record['topk']}-seed{args.seed}")
             write_record(runs_folder(args.out, dataset.name) / f"{stem}.json", record)

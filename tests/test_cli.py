@@ -73,3 +73,18 @@ def test_failed_method_keeps_finished_runs_and_writes_no_partial_file(tmp_path, 
     frame = pd.read_csv(out / "map" / "digits.csv")
     assert frame["method"].tolist() == ["lsh"]
     assert not [p for p in _files(out) if p.name.endswith(".tmp")]
+
+
+def test_interrupted_run_keeps_finished_rows_and_says_so(tmp_path, capsys, monkeypatch):
+    from methods.itq import ITQ
+
+    def interrupt(self, X, y=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ITQ, "fit", interrupt)
+    out = tmp_path / "results"
+    assert map_protocol.main(["--dataset", "digits", "--methods", "lsh,itq", "--bits", "16", "--out", str(out)]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "interrupted during itq at 16 bits; the 1 finished rows are stored" in err[-1]
+    assert pd.read_csv(out / "map" / "digits.csv")["method"].tolist() == ["lsh"]
+    assert not [p for p in _files(out) if ".tmp" in p.name]
