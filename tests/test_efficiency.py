@@ -46,3 +46,12 @@ def test_small_run_writes_every_column(tmp_path, monkeypatch):
 def test_bad_sizes_refused(capsys):
     assert efficiency.main(["--db-sizes", "0"]) == 2
     assert "positive integers" in capsys.readouterr().err
+
+
+def test_numpy_scan_takes_ties_by_index_like_the_exhaustive_ranking():
+    from search.hamming import HammingIndex
+
+    db = np.random.default_rng(0).integers(0, 4, (5000, 1), dtype=np.uint8)  # 2-bit spread: ties everywhere
+    queries = db[:20]
+    scanned = efficiency.chunked(efficiency.numpy_scan(db, 300))(queries)
+    assert np.array_equal(scanned, HammingIndex(db).rank(queries, topk=300)[0])
