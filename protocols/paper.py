@@ -52,6 +52,9 @@ def build_parser():
                         help="datasets whose Table II is run when missing (default: fashion-mnist,imagenet-100; '' = none)")
     parser.add_argument("--efficiency-sizes", default="10000,100000,1000000", help="--db-sizes of protocols.efficiency")
     parser.add_argument("--dry-run", action="store_true", help="say what would run and what is reused; run and write nothing")
+    parser.add_argument("--no-run", action="store_true",
+                        help="run nothing: rebuild the tables and the README block from the stored rows alone "
+                             "(missing rows are listed in status.md)")
     parser.add_argument("--device", default=None, help="device for deep methods (cpu, cuda, auto)")
     parser.add_argument("--threads", type=int, default=None, help="as protocols.map --threads")
     parser.add_argument("--features", default="alexnet-fc7", help="shallow methods' features on photo datasets (protocols.map --features)")
@@ -372,12 +375,12 @@ def main(argv=None) -> int:
         reused = sum((m, b) in stored for m in methods for b in bits)
         print(f"{name}: {status}; {reused} rows stored and reused, {len(missing)} to run"
               + (": " + ", ".join(f"{m}@{b}" for m, b in missing) if missing else ""))
-        if missing and not args.dry_run:
+        if missing and not (args.dry_run or args.no_run):
             code = run_missing(name, roots.get(name), missing, args)
             if code:
                 print(f"{PROG}: error: protocols.map failed on {name}; stored rows are kept, rerun to resume", file=sys.stderr)
                 return code
-        computed = 0 if args.dry_run else len(missing)
+        computed = 0 if args.dry_run or args.no_run else len(missing)
         _, missing = plan(dataset, methods, bits, args.out, args.seed)
         total = len(methods) * len(bits)
         statuses[name] = (f"ran: {total - len(missing)} of {total} rows stored ({computed} computed by this run, "
@@ -391,9 +394,9 @@ def main(argv=None) -> int:
         if path.is_file():
             print(f"{name}: Table II rows stored in {path}, reused")
             continue
-        print(f"{name}: Table II missing, {'would run' if args.dry_run else 'running'} "
+        print(f"{name}: Table II missing, {'not run' if args.no_run else 'would run' if args.dry_run else 'running'} "
               f"protocols.efficiency --db-sizes {args.efficiency_sizes}")
-        if not args.dry_run:
+        if not (args.dry_run or args.no_run):
             from protocols import efficiency
 
             argv = ["--dataset", name, "--db-sizes", args.efficiency_sizes, "--out", args.out, "--seed", str(args.seed)]

@@ -94,6 +94,20 @@ def test_dry_run_says_what_would_run_and_writes_nothing(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_no_run_rebuilds_tables_from_stored_rows_only(tmp_path, capsys):
+    from protocols import map as map_protocol
+
+    out = tmp_path / "results"
+    assert map_protocol.main(["--dataset", "digits", "--methods", "lsh", "--bits", "16", "--out", str(out)]) == 0
+    argv = ["--datasets", "digits", "--methods", "lsh,itq", "--bits", "16", "--out", str(out), "--no-run",
+            "--efficiency", ""]
+    assert paper.main(argv) == 0
+    assert "1 rows stored and reused, 1 to run: itq@16" in capsys.readouterr().out
+    assert [p.name for p in (out / "map" / "runs" / "digits").iterdir()] == ["lsh-16-hamming-top1697-seed0.json"]
+    status = (out / "paper" / "status.md").read_text()
+    assert "1 of 2 rows stored (0 computed by this run, 1 reused)" in status
+
+
 def test_bad_input_is_one_line(capsys):
     assert paper.main(["--methods", "lsh,nope", "--dry-run"]) == 2
     assert "unknown method 'nope'" in capsys.readouterr().err
