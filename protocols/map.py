@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import inspect
 import os
 import sys
 import time

@@ -1,7 +1,6 @@
 """protocols.efficiency at a tiny size: every column, sane values, seeded augmentation."""
 import numpy as np
 import pandas as pd
-import pytest
 
 import datasets
 from protocols import efficiency
