@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from methods import create_method, get_method_class
-from methods.base import unpack_codes
+from methods.base import as_features, unpack_codes
 from protocols.metrics import score_index
 from search.hamming import HammingIndex
 
@@ -142,6 +142,22 @@ def test_opq_beats_lsh_on_synthetic(synthetic):
     opq_map = score_index(index, method.encode_queries(X_query), y_query, synthetic.part("database")[1],
                           None)["map"]
     assert opq_map > _hamming_map(_fit("lsh", synthetic, 32), synthetic, 32)
+
+
+def test_opq_projects_wide_inputs_by_pca_first(synthetic):
+    dim = as_features(synthetic.part("train")[0]).shape[1]
+    assert dim > 16
+    method = _fit("opq", synthetic, 16, max_dim=16, **get_method_class("opq").fast_params)
+    assert method.fit_info_["pca_dim"] == 16 and method.pca_ is not None
+    queries = method.encode_queries(synthetic.part("query")[0][:5])
+    assert queries.shape == (5, 16)  # d_out of the projected data, not of the raw features
+    # the codes are those of the projected, rotated vectors
+    projected = method.opq_.apply(method.pca_.apply(np.ascontiguousarray(as_features(synthetic.part("query")[0][:5]), np.float32)))
+    assert np.array_equal(method.encode(synthetic.part("query")[0][:5]), method.pq_.compute_codes(projected))
+    narrow = _fit("opq", synthetic, 16, max_dim=dim, **get_method_class("opq").fast_params)
+    assert narrow.pca_ is None and narrow.fit_info_["pca_dim"] is None
+    with pytest.raises(ValueError, match="max_dim"):
+        _fit("opq", synthetic, 16, max_dim=0)
 
 
 # -- all four ------------------------------------------------------------------------------------
