@@ -131,6 +131,12 @@ def set_threads(n: int):
     faiss.omp_set_num_threads(n)
 
 
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def run_one(dataset, cls, bits, seed, topk, shared, save_codes=None) -> list[dict]:
     """Fit, encode, search and score one method at one bit length; one record per search mode."""
     from protocols.metrics import score_index
@@ -170,6 +176,8 @@ def run_one(dataset, cls, bits, seed, topk, shared, save_codes=None) -> list[dic
             **{key: dataset.info[key] for key in ("data_sha256", "features") if key in dataset.info},
             "n_query": len(y_query), "n_db": len(y_db), "n_train": len(y_train),
             "params": method.get_params(), "fit_info": method.fit_info,
+            # a deep model's weights depend on the thread count it was trained with (about 0.01 MAP)
+            "torch_threads": getattr(method, "num_threads", None) or torch_threads(),
             "versions": library_versions(), "machine": machine_info(), "timestamp": now_utc(),
         })
     return records

@@ -18,13 +18,21 @@ from protocols.records import atomic_write_text, write_record
 PROG = "python -m protocols.sweep"
 
 
+def literal_or_text(text: str):
+    """A Python literal (``0.5``, ``(1,1,1)``, ``None``), else the text itself (``prefix``)."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="fashion-mnist", help="dataset (default: fashion-mnist)")
     parser.add_argument("--method", required=True, help="registered method name")
     parser.add_argument("--bits", type=int, default=64, help="code length (default: 64)")
     parser.add_argument("--param", required=True, help="the parameter swept")
-    parser.add_argument("--values", required=True, help="values separated by ';' (Python literals)")
+    parser.add_argument("--values", required=True, help="values separated by ';' (Python literals; other text is taken as a string)")
     parser.add_argument("--set", action="append", metavar="NAME=VALUE", help="other fixed parameters (repeatable)")
     parser.add_argument("--seed", type=int, default=0, help="split and method seed (default: 0)")
     parser.add_argument("--topk", type=int, default=None, help="K of MAP@K (default: the dataset's)")
@@ -42,7 +50,7 @@ def main(argv=None) -> int:
         check_nbits(args.bits)
         if args.param not in cls._param_names():
             raise UsageError(f"{args.method} has no parameter {args.param!r}; it has {', '.join(cls._param_names())}")
-        values = [ast.literal_eval(v.strip()) for v in args.values.split(";") if v.strip()]
+        values = [literal_or_text(v.strip()) for v in args.values.split(";") if v.strip()]
         fixed = parse_params(args.set)
     except (UnknownMethodError, UsageError, ValueError, SyntaxError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

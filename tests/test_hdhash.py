@@ -49,15 +49,31 @@ def test_per_level_code_lengths_and_weighted_loss(synthetic):
     assert [o.shape[1] for o in outputs] == [8, 8, 16]
     assert method.encode(X[:5]).shape == (5, 4)
 
-    # the loss is the weighted sum of HashNet losses, one alpha (10 / nbits) on every level
+    # the loss is the weighted sum of HashNet losses, one alpha (10 / nbits) on every level; by
+    # default (level_codes="prefix") h_i is levels 1..i, so the deepest term is HashNet's on the whole code
     from deep.trainer import TrainStep, similarity_matrix
 
     step = TrainStep(step=0, epoch=0, total_steps=10)
     labels = torch.as_tensor(y[:40])
     s = similarity_matrix(labels)
+    u = torch.tanh(method.scale_at(step) * torch.cat(outputs, dim=1))
+    prefix = [hashnet_loss(u[:, :width], s, 10.0 / 32) for width in (8, 16, 32)]
+    for loss, expected in zip(method.level_losses(outputs, labels, step), prefix):
+        assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    expected = sum(w * loss for w, loss in zip((3, 2, 1), prefix))
+    assert method.loss(outputs, labels, None, step).item() == pytest.approx(expected.item(), rel=1e-6)
+
+    # level_codes="own": h_i is level i's bits alone
+    method.level_codes = "own"
     expected = sum(w * hashnet_loss(torch.tanh(method.scale_at(step) * z), s, 10.0 / 32)
                    for w, z in zip((3, 2, 1), outputs))
     assert method.loss(outputs, labels, None, step).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_unknown_level_codes_refused(synthetic):
+    X, y = synthetic.part("train")
+    with pytest.raises(ValueError, match="level_codes must be one of own, prefix"):
+        create_method("hdhash", nbits=32, level_codes="suffix", **FAST).fit(X, y)
 
 
 def test_two_searches_and_exact_tree_at_keep_one(synthetic):

@@ -19,3 +19,10 @@ def test_sweep_refuses_unknown_parameter(tmp_path, capsys):
     assert sweep.main(argv) == 2
     assert "itq has no parameter 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "sweeps").exists()
+
+
+def test_sweep_values_are_literals_or_plain_text():
+    assert sweep.literal_or_text("(1, 0.5)") == (1, 0.5)
+    assert sweep.literal_or_text("None") is None
+    assert sweep.literal_or_text("prefix") == "prefix"
+    assert sweep.literal_or_text("'own'") == "own"

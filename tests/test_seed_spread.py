@@ -1,0 +1,31 @@
+"""protocols.seed_spread: variants named by their non-default parameters, paired differences."""
+import json
+
+from protocols import seed_spread
+
+
+def _record(method, bits, seed, value, **params):
+    from methods import get_method_class
+
+    full = dict(get_method_class(method)(nbits=bits, random_state=seed).get_params(), **params)
+    return {"method": method, "bits": bits, "search": "hamming", "map": value, "topk": 1000,
+            "split_sha256": "ab" * 32, "fit_info": {"device": "cpu"}, "params": full,
+            "swept": {"random_state": seed}}
+
+
+def test_paired_difference_and_variant_names(tmp_path):
+    hashnet = [_record("hashnet", 32, s, v) for s, v in enumerate([0.80, 0.82, 0.84])]
+    own = [_record("hdhash", 32, s, v, level_codes="own") for s, v in enumerate([0.79, 0.80, 0.83])]
+    (tmp_path / "a.json").write_text(json.dumps({"records": hashnet}))
+    (tmp_path / "b.json").write_text(json.dumps({"records": own}))
+    assert seed_spread.main([str(tmp_path)]) == 0
+    table = (tmp_path / "summary.md").read_text()
+    assert "| hashnet | 32 | hamming | 3 | 0.8200 | 0.0200 |  |" in table
+    # differences -0.01, -0.02, -0.01: mean -0.0133, sd 0.0058, standard error 0.0033
+    assert "| hdhash [level_codes=own] | 32 | hamming | 3 | 0.8067 | 0.0208 | -0.0133 ± 0.0033 |" in table
+
+
+def test_empty_folder_is_a_one_line_error(tmp_path, capsys):
+    assert seed_spread.main([str(tmp_path)]) == 1
+    assert "no random_state sweep records" in capsys.readouterr().err
+    assert not (tmp_path / "summary.md").exists()
