@@ -1,7 +1,8 @@
 """Tables and plots rebuilt from stored run records (never edited by hand).
 
 ``python -m protocols.report [--out results]`` regenerates ``map/<dataset>.{csv,md,png}`` for every
-dataset that has records under ``<out>/map/runs/``.
+dataset that has records under ``<out>/map/runs/``, and every sweep's table ``<out>/sweeps/*.md`` from
+its JSON records.
 """
 from __future__ import annotations
 
@@ -150,6 +151,10 @@ def main(argv=None):
     for dataset in datasets:
         for path in write_map_report(args.out, dataset):
             print(path)
+    from protocols.sweep import rebuild_tables
+
+    for path in rebuild_tables(Path(args.out) / "sweeps"):
+        print(path)
 
 
 if __name__ == "__main__":

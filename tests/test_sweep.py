@@ -12,6 +12,10 @@ def test_sweep_records_each_value_and_writes_a_table(tmp_path):
     assert records[0]["map"] != records[1]["map"]  # ITQ's rotation changes the codes
     table = (tmp_path / "sweeps" / "digits-itq-16-n_iter.md").read_text()
     assert "| 0 |" in table and "| 50 |" in table
+    # the table is derived from the records alone: rebuilding it gives the same text
+    (tmp_path / "sweeps" / "digits-itq-16-n_iter.md").unlink()
+    assert sweep.rebuild_tables(tmp_path / "sweeps") == [tmp_path / "sweeps" / "digits-itq-16-n_iter.md"]
+    assert (tmp_path / "sweeps" / "digits-itq-16-n_iter.md").read_text() == table
 
 
 def test_sweep_refuses_unknown_parameter(tmp_path, capsys):
