@@ -89,7 +89,8 @@ def write_map_report(out, dataset: str, seed: int | None = None, topk=None) -> l
     chosen = frame[(frame["seed"] == seed) & (frame["topk"] == topk)]
     k_text = "all" if int(topk) >= int(chosen["n_db"].max()) else str(int(topk))
     split = ", ".join(sorted(set(chosen["split_sha256"].str[:12])))
-    machine = "; ".join(sorted(set(chosen["cpu"].astype(str) + f" ({chosen['cores'].iloc[0]} cores)")))
+    # each row's own CPU and core count: rows may come from several machines (e.g. a GPU host)
+    machine = "; ".join(sorted(set(chosen["cpu"].astype(str) + " (" + chosen["cores"].astype(str) + " cores)")))
     text = [
         f"# {dataset}: MAP@{k_text} (Table I layout)",
         "",
