@@ -96,7 +96,7 @@ class HDHash(HashNet):
     coarser terms weigh the prefixes that prune; under ``"own"`` the whole code is never trained as
     one. The tree search is the same for both (inside one parent, ranking children by their own
     level's distance or by the prefix's is the same order). Measured on Fashion-MNIST (MAP@1000,
-    exhaustive; records in results/dev-seed1 and results/sweeps): the validation MAP the trainer
+    exhaustive; records in results/dev-seed1 and results/seeds): the validation MAP the trainer
     uses (held-out training images against the rest of the training set) does not separate the two,
     so the default was chosen on a development split (split seed 1, not the reported split):
     own 0.820 / 0.836 / 0.849 / 0.855 against prefix 0.838 / 0.857 / 0.861 / 0.871 at 16 / 32 /
