@@ -7,7 +7,9 @@ For each dataset (built-in: ``fashion-mnist``, ``fashion-mosaic``; paper: ``imag
 ``nus-wide-21``, ``ms-coco`` where their list files are found, see :mod:`datasets.listfile`), every
 (method, bits) pair that has no stored run record is run through :mod:`protocols.map`; a stored
 record is reused when its dataset, method, bits, search (the method's default), MAP@K, seed and
-split SHA-256 (and, for the photo datasets, the list files' SHA-256) match. Table II comes from
+split SHA-256 (and, for the photo datasets, the list files' SHA-256) match, and its parameters are
+those a run would use now (the method's defaults with ``--param``; a row stored with other values,
+say before a default changed, is run again and the dry run says which parameter differs). Table II comes from
 ``<out>/efficiency/<dataset>.csv`` (:mod:`protocols.efficiency`), run for the ``--efficiency``
 datasets when that file is missing.
 
@@ -98,10 +100,38 @@ def stored_rows(out, dataset, seed: int) -> dict:
     return rows
 
 
-def plan(dataset, methods, bits, out, seed) -> tuple[dict, list]:
+#: parameters that do not change a row's figures, or that the row records in its own fields (seed)
+NOT_COMPARED = ("random_state", "device", "progress", "cache", "num_threads")
+
+
+def stale_params(record: dict, shared: dict | None = None) -> list[str]:
+    """The parameters whose stored value differs from what a run would use now (the method's
+    current defaults with the ``--param`` values), as ``"name old -> new"``. A parameter the record
+    does not have (added to the method since) counts as unchanged."""
+    import json
+
+    from methods import UnknownMethodError, get_method_class
+    from protocols.map import method_params
+
+    try:
+        cls = get_method_class(record["method"])
+    except UnknownMethodError:
+        return []
+    now = cls(nbits=int(record["bits"]), **method_params(cls, shared or {})).get_params()
+    stored = record.get("params") or {}
+    return [f"{k} {stored[k]!r} -> {now[k]!r}" for k in sorted(now)
+            if k in stored and k not in NOT_COMPARED
+            and json.dumps(stored[k], sort_keys=True, default=str) != json.dumps(now[k], sort_keys=True, default=str)]
+
+
+def plan(dataset, methods, bits, out, seed, shared=None) -> tuple[dict, list, dict]:
+    """``(reusable, to_run, stale)``: stored rows run with today's parameters, the (method, bits)
+    pairs to run (absent or stale), and why each stale one is (:func:`stale_params`)."""
     stored = stored_rows(out, dataset, seed)
-    missing = [(m, b) for m in methods for b in bits if (m, b) not in stored]
-    return stored, missing
+    stale = {key: why for key, record in stored.items() if (why := stale_params(record, shared))}
+    reusable = {key: record for key, record in stored.items() if key not in stale}
+    missing = [(m, b) for m in methods for b in bits if (m, b) not in reusable]
+    return reusable, missing, stale
 
 
 def run_missing(dataset_name, data_root, missing, args) -> int:
@@ -333,7 +363,7 @@ def update_readme(path: Path, block: str) -> bool:
 # -- main ----------------------------------------------------------------------------------------
 def main(argv=None) -> int:
     from methods import list_methods
-    from protocols.map import UsageError, parse_bits
+    from protocols.map import UsageError, parse_bits, parse_params
 
     args = build_parser().parse_args(argv)
     try:
@@ -343,6 +373,7 @@ def main(argv=None) -> int:
             raise UsageError(f"unknown method {unknown[0]!r}; valid methods: {', '.join(list_methods())}")
         methods = sorted(methods, key=lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER))
         bits = parse_bits(args.bits)
+        shared = parse_params(args.param)
         from datasets import list_datasets
 
         names = [d.strip() for d in args.datasets.split(",") if d.strip()]
@@ -371,17 +402,18 @@ def main(argv=None) -> int:
             statuses[name] = f"not run: {status}"
             print(f"{name}: {statuses[name]}")
             continue
-        stored, missing = plan(dataset, methods, bits, args.out, args.seed)
+        stored, missing, stale = plan(dataset, methods, bits, args.out, args.seed, shared)
         reused = sum((m, b) in stored for m in methods for b in bits)
         print(f"{name}: {status}; {reused} rows stored and reused, {len(missing)} to run"
-              + (": " + ", ".join(f"{m}@{b}" for m, b in missing) if missing else ""))
+              + (": " + ", ".join(f"{m}@{b}" + (f" (stored with other parameters: {'; '.join(stale[(m, b)])})"
+                                                 if (m, b) in stale else "") for m, b in missing) if missing else ""))
         if missing and not (args.dry_run or args.no_run):
             code = run_missing(name, roots.get(name), missing, args)
             if code:
                 print(f"{PROG}: error: protocols.map failed on {name}; stored rows are kept, rerun to resume", file=sys.stderr)
                 return code
         computed = 0 if args.dry_run or args.no_run else len(missing)
-        _, missing = plan(dataset, methods, bits, args.out, args.seed)
+        _, missing, _ = plan(dataset, methods, bits, args.out, args.seed, shared)
         total = len(methods) * len(bits)
         statuses[name] = (f"ran: {total - len(missing)} of {total} rows stored ({computed} computed by this run, "
                           f"{reused} reused); data: {dataset.info.get('root', 'built in')}")

@@ -80,8 +80,27 @@ def test_rows_with_another_split_are_not_reused(tmp_path):
     assert list(paper.stored_rows(out, ds, 0)) == [("lsh", 16)]
     other = datasets.load_dataset("digits", seed=1)
     assert paper.stored_rows(out, other, 1) == {}  # another seed, another split hash
-    _, missing = paper.plan(ds, ["lsh", "itq"], [16, 32], out, 0)
-    assert missing == [("lsh", 32), ("itq", 16), ("itq", 32)]
+    _, missing, stale = paper.plan(ds, ["lsh", "itq"], [16, 32], out, 0)
+    assert missing == [("lsh", 32), ("itq", 16), ("itq", 32)] and stale == {}
+
+
+def test_rows_stored_with_other_parameters_run_again(tmp_path, capsys):
+    ds = datasets.load_dataset("digits")
+    out = tmp_path / "results"
+    assert map_protocol.main(["--dataset", "digits", "--methods", "itq", "--bits", "16", "--out", str(out),
+                              "--param", "n_iter=5"]) == 0
+    record = paper.stored_rows(out, ds, 0)[("itq", 16)]
+    # a run now would use ITQ's default n_iter (50), so the row is stale; with --param n_iter=5 it is not
+    assert paper.stale_params(record) == ["n_iter 5 -> 50"]
+    assert paper.stale_params(record, {"n_iter": 5}) == []
+    assert paper.stale_params(record, {"n_iter": 5, "device": "cuda"}) == []  # not a method parameter of ITQ
+    reusable, missing, stale = paper.plan(ds, ["itq"], [16], out, 0)
+    assert reusable == {} and missing == [("itq", 16)] and stale == {("itq", 16): ["n_iter 5 -> 50"]}
+    argv = ["--datasets", "digits", "--methods", "itq", "--bits", "16", "--out", str(out), "--dry-run"]
+    assert paper.main(argv) == 0
+    assert "1 to run: itq@16 (stored with other parameters: n_iter 5 -> 50)" in capsys.readouterr().out
+    assert paper.main(argv + ["--param", "n_iter=5"]) == 0
+    assert "1 rows stored and reused, 0 to run" in capsys.readouterr().out
 
 
 def test_dry_run_says_what_would_run_and_writes_nothing(tmp_path, capsys):
