@@ -136,11 +136,11 @@ class DeepHashMethod(HashMethod):
     out to choose the epoch (``patience`` epochs without improvement stop training).
     ``epochs`` (30): measured on fashion-mnist at 16 bits, seed 0 (``protocols.sweep --param epochs``,
     results/sweeps), the validation MAP at 15 / 30 / 50 epochs was 0.757 / 0.835 / 0.818 for HDHash
-    (each level's own bits, its default then; 50 stopped early at epoch 28) and 0.793 / 0.841 / 0.861 for HashNet: at 15 every model still
-    chose one of its last epochs. 30 (about 2,100 iterations; the HashNet authors ran 10,000 on
-    pretrained AlexNet) has HDHash's best validation MAP of the three and costs about 70 s a run on
-    one CPU thread, 50 about 1.7 times that; HashNet still gains past 30, so the deep models are
-    not fully converged at the default.
+    (each level's own bits, its default then; 50 stopped early at epoch 28) and 0.793 / 0.841 /
+    0.861 for HashNet: at 15 every model still chose one of its last epochs. 30 (about 2,100
+    iterations; the HashNet authors ran 10,000 on pretrained AlexNet) has HDHash's best validation
+    MAP of the three and costs about 70 s a run on one CPU thread, 50 about 1.7 times that; HashNet
+    still gains past 30, so the deep models are not fully converged at the default.
     ``num_threads``: torch's CPU threads during ``fit`` / ``encode`` (restored afterwards; None
     leaves the caller's setting, e.g. ``protocols.map --threads``). Measured on a 2-core machine
     shared with other jobs: a training step took 0.57 s with 2 threads and 0.018 s with 1.
