@@ -45,16 +45,21 @@ def parse_bits(text: str) -> list[int]:
     return values
 
 
+def literal_or_text(text: str):
+    """A Python literal (``0.5``, ``(1,1,1)``, ``None``), else the text itself (``prefix``)."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
 def parse_params(items: list[str]) -> dict:
     params = {}
     for item in items or []:
         if "=" not in item:
             raise UsageError(f"--param takes NAME=VALUE, got {item!r}")
         name, text = item.split("=", 1)
-        try:
-            params[name.strip()] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            params[name.strip()] = text
+        params[name.strip()] = literal_or_text(text)
     return params
 
 
@@ -62,6 +67,31 @@ def method_params(cls, shared: dict) -> dict:
     """The shared parameters that ``cls`` accepts (e.g. --device only reaches deep methods)."""
     accepted = set(cls._param_names())
     return {k: v for k, v in shared.items() if k in accepted}
+
+
+def changed_params(record: dict, shared: dict | None = None) -> dict:
+    """``{name: (stored, now)}`` for the parameters of a run record that differ from what a run
+    would use now: the method's current defaults with the ``shared`` (``--param``) values. The seed
+    and the settings that do not change a model (device, progress, cache, threads) are not compared;
+    a parameter the record does not have (added to the method since) counts as unchanged; an
+    unknown method has nothing to compare."""
+    import json
+
+    from deep.method import UNCACHED_PARAMS
+    from methods import UnknownMethodError, get_method_class
+
+    try:
+        cls = get_method_class(record["method"])
+    except UnknownMethodError:
+        return {}
+    now = cls(nbits=int(record["bits"]), **method_params(cls, shared or {})).get_params()
+    stored = record.get("params") or {}
+
+    def same(a, b):
+        return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+    return {k: (stored[k], now[k]) for k in sorted(now)
+            if k in stored and k != "random_state" and k not in UNCACHED_PARAMS and not same(stored[k], now[k])}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -100,28 +100,12 @@ def stored_rows(out, dataset, seed: int) -> dict:
     return rows
 
 
-#: parameters that do not change a row's figures, or that the row records in its own fields (seed)
-NOT_COMPARED = ("random_state", "device", "progress", "cache", "num_threads")
-
-
 def stale_params(record: dict, shared: dict | None = None) -> list[str]:
-    """The parameters whose stored value differs from what a run would use now (the method's
-    current defaults with the ``--param`` values), as ``"name old -> new"``. A parameter the record
-    does not have (added to the method since) counts as unchanged."""
-    import json
+    """Why a stored row is stale, as ``"name old -> new"`` per parameter that differs from what a
+    run would use now (:func:`protocols.map.changed_params`)."""
+    from protocols.map import changed_params
 
-    from methods import UnknownMethodError, get_method_class
-    from protocols.map import method_params
-
-    try:
-        cls = get_method_class(record["method"])
-    except UnknownMethodError:
-        return []
-    now = cls(nbits=int(record["bits"]), **method_params(cls, shared or {})).get_params()
-    stored = record.get("params") or {}
-    return [f"{k} {stored[k]!r} -> {now[k]!r}" for k in sorted(now)
-            if k in stored and k not in NOT_COMPARED
-            and json.dumps(stored[k], sort_keys=True, default=str) != json.dumps(now[k], sort_keys=True, default=str)]
+    return [f"{k} {old!r} -> {new!r}" for k, (old, new) in changed_params(record, shared).items()]
 
 
 def plan(dataset, methods, bits, out, seed, shared=None) -> tuple[dict, list, dict]:

@@ -20,16 +20,13 @@ from pathlib import Path
 from protocols.records import atomic_write_text
 
 PROG = "python -m protocols.seed_spread"
-# settings that do not change what is learnt, or that the sweep varies
-IGNORED = {"random_state", "nbits", "device", "progress", "cache", "num_threads"}
 
 
 def variant_name(record: dict) -> str:
-    from methods import get_method_class
+    """The method, with the parameters it set away from the method's defaults (the seed aside)."""
+    from protocols.map import changed_params
 
-    defaults = get_method_class(record["method"])().get_params()
-    changed = [f"{k}={v}" for k, v in sorted(record["params"].items())
-               if k not in IGNORED and k in defaults and defaults[k] != v]
+    changed = [f"{k}={stored}" for k, (stored, _) in changed_params(record).items()]
     return record["method"] + (f" [{', '.join(changed)}]" if changed else "")
 
 

@@ -9,7 +9,6 @@ records go to ``<out>/sweeps/<dataset>-<method>-<bits>-<param>.json`` and a Mark
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import sys
 from pathlib import Path
@@ -17,14 +16,6 @@ from pathlib import Path
 from protocols.records import atomic_write_text, write_record
 
 PROG = "python -m protocols.sweep"
-
-
-def literal_or_text(text: str):
-    """A Python literal (``0.5``, ``(1,1,1)``, ``None``), else the text itself (``prefix``)."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 def sweep_table(records: list[dict], source: str) -> str:
@@ -80,7 +71,13 @@ def main(argv=None) -> int:
     from datasets import DatasetError, load_dataset
     from methods import UnknownMethodError, get_method_class
     from methods.base import check_nbits
-    from protocols.map import UsageError, parse_params, run_one, set_threads
+    from protocols.map import (
+        UsageError,
+        literal_or_text,
+        parse_params,
+        run_one,
+        set_threads,
+    )
 
     try:
         cls = get_method_class(args.method)

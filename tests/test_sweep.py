@@ -26,7 +26,9 @@ def test_sweep_refuses_unknown_parameter(tmp_path, capsys):
 
 
 def test_sweep_values_are_literals_or_plain_text():
-    assert sweep.literal_or_text("(1, 0.5)") == (1, 0.5)
-    assert sweep.literal_or_text("None") is None
-    assert sweep.literal_or_text("prefix") == "prefix"
-    assert sweep.literal_or_text("'own'") == "own"
+    from protocols.map import literal_or_text
+
+    assert literal_or_text("(1, 0.5)") == (1, 0.5)
+    assert literal_or_text("None") is None
+    assert literal_or_text("prefix") == "prefix"
+    assert literal_or_text("'own'") == "own"
