@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from common.files import atomic_savez, cache_dir
+
 _REGISTRY: dict[str, callable] = {}
 
-#: where splits (and other caches) are kept; override with HASHBENCH_CACHE
-CACHE_DIR = Path(os.environ.get("HASHBENCH_CACHE", Path(__file__).resolve().parent.parent / ".cache"))
 
 
 class DatasetError(RuntimeError):
@@ -46,12 +46,7 @@ class Split:
         return digest.hexdigest()
 
     def save(self, path: Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, query=self.query, train=self.train, database=self.database, seed=self.seed)
-        os.replace(tmp, path)
-        return path
+        return atomic_savez(path, query=self.query, train=self.train, database=self.database, seed=self.seed)
 
 
 @dataclass
@@ -93,7 +88,7 @@ def load_dataset(name: str, data_root: str | None = None, seed: int = 0) -> Data
     if name not in _REGISTRY:
         raise UnknownDatasetError(f"unknown dataset {name!r}; valid datasets: {', '.join(list_datasets())}")
     dataset = _REGISTRY[name](data_root=data_root, seed=seed)
-    dataset.split.save(CACHE_DIR / "splits" / f"{name}-seed{seed}.npz")
+    dataset.split.save(cache_dir() / "splits" / f"{name}-seed{seed}.npz")
     return dataset
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets import CACHE_DIR, Dataset, DatasetError, class_balanced_split, one_hot, register_dataset
+from common.files import cache_dir
+from datasets import Dataset, DatasetError, class_balanced_split, one_hot, register_dataset
 
 FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist",)
 FASHION_MNIST_ENV = "FASHION_MNIST_ROOT"
@@ -91,12 +92,12 @@ def fashion_mnist_folder(data_root=None, allow_download=True) -> Path:
     elif os.environ.get(FASHION_MNIST_ENV):
         candidates = [Path(os.environ[FASHION_MNIST_ENV])]
     else:
-        candidates = [Path(d) for d in FASHION_MNIST_DIRS] + [CACHE_DIR / "fashion-mnist" / "FashionMNIST" / "raw"]
+        candidates = [Path(d) for d in FASHION_MNIST_DIRS] + [cache_dir() / "fashion-mnist" / "FashionMNIST" / "raw"]
     for folder in candidates:
         if all(_find_idx(folder, stem) for stem in FASHION_MNIST_FILES.values()):
             return folder
     if data_root is None and not os.environ.get(FASHION_MNIST_ENV) and allow_download:
-        folder = _download_with_torchvision(CACHE_DIR / "fashion-mnist")
+        folder = _download_with_torchvision(cache_dir() / "fashion-mnist")
         if folder is not None:
             return folder
     where = ", ".join(str(c) for c in candidates)

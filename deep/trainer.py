@@ -1,6 +1,6 @@
 """The one trainer every deep hashing method uses.
 
-A method (a :class:`deep.method.DeepHashMethod`) contributes its hash head, its loss and, where it
+A method (a :class:`methods.deep_method.DeepHashMethod`) contributes its hash head, its loss and, where it
 needs one, a preparation step (CNNH's target codes); :func:`train` does the rest:
 
 - **data**: batches drawn from the ``X`` array given to ``fit`` (images ``(n, C, H, W)``) with a
@@ -36,6 +36,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+
+from common.hamming import rank_by_distance, sign_codes_distances
+from common.ranking import mean_average_precision, relevance
 
 
 @dataclass
@@ -108,17 +111,9 @@ def split_validation(n: int, val_fraction: float, random_state: int):
 def validation_map(query_codes: np.ndarray, query_labels: np.ndarray, db_codes: np.ndarray,
                    db_labels: np.ndarray) -> float:
     """MAP@all of Hamming ranking (ties by ascending index) from real-valued codes (bit = value > 0)."""
-    q = np.where(query_codes > 0, 1.0, -1.0).astype(np.float32)
-    d = np.where(db_codes > 0, 1.0, -1.0).astype(np.float32)
-    distances = np.rint((q.shape[1] - q @ d.T) / 2).astype(np.int32)
-    order = np.argsort(distances, axis=1, kind="stable")
-    relevant = (query_labels.astype(np.float32) @ db_labels.astype(np.float32).T > 0)
-    relevant = np.take_along_axis(relevant, order, axis=1).astype(np.float64)
-    hits = np.cumsum(relevant, axis=1)
-    precision = hits / np.arange(1, relevant.shape[1] + 1)
-    n_rel = hits[:, -1]
-    ap = np.divide((precision * relevant).sum(1), n_rel, out=np.zeros(len(q)), where=n_rel > 0)
-    return float(ap.mean())
+    order = rank_by_distance(sign_codes_distances(query_codes, db_codes))
+    relevant = np.take_along_axis(relevance(query_labels, db_labels), order, axis=1)
+    return mean_average_precision(relevant)
 
 
 @torch.no_grad()

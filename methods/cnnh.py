@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from deep.method import DeepHashMethod
+from methods.deep_method import DeepHashMethod
 from methods import register
 from methods.hashnet import LinearHashHead
 

@@ -17,7 +17,7 @@ import math
 import torch
 from torch import nn
 
-from deep.method import DeepHashMethod
+from methods.deep_method import DeepHashMethod
 from deep.trainer import similarity_matrix
 from methods import register
 from methods.hashnet import LinearHashHead, hashnet_loss

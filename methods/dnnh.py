@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from deep.method import DeepHashMethod
+from methods.deep_method import DeepHashMethod
 from deep.trainer import similarity_matrix
 from methods import register
 

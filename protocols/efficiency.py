@@ -29,6 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from common.files import atomic_save_npy, cache_dir
+from common.hamming import as_words, hamming_distances, paired_distances
+from common.ranking import mean_average_precision, relevance_of
+from common.threads import pin_threads
+
 PROG = "python -m protocols.efficiency"
 DEFAULT_KEEP_RATIOS = "0.05,0.1,0.2,0.3,0.5,1.0"
 
@@ -63,11 +68,9 @@ def scaled_codes(method, images: np.ndarray, labels: np.ndarray, size: int, seed
     encoded through ``method``; each copy's codes are cached under ``.cache/efficiency/``."""
     from tqdm import tqdm
 
-    from datasets import CACHE_DIR
-
     n = len(images)
     n_copies = math.ceil(size / n)
-    folder = CACHE_DIR / "efficiency"
+    folder = cache_dir() / "efficiency"
     folder.mkdir(parents=True, exist_ok=True)
     parts = []
     for copy in tqdm(range(n_copies), desc=f"codes {method.name}", unit="copy", file=sys.stderr, leave=False):
@@ -77,26 +80,13 @@ def scaled_codes(method, images: np.ndarray, labels: np.ndarray, size: int, seed
         else:
             batch = images if copy == 0 else augment(images, copy_rng(seed, copy))
             codes = method.encode(batch)
-            tmp = path.with_name(path.name + ".tmp.npy")
-            np.save(tmp, codes)
-            os.replace(tmp, path)
+            atomic_save_npy(path, codes)
         parts.append(codes)
     codes = np.concatenate(parts)[:size]
     return codes, np.tile(labels, (n_copies, 1))[:size]
 
 
 # -- timing ------------------------------------------------------------------------------------------
-def set_single_thread():
-    import faiss
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    os.environ["OMP_NUM_THREADS"] = "1"
-    threadpool_limits(1)
-    torch.set_num_threads(1)
-    faiss.omp_set_num_threads(1)
-
-
 def median_ms_per_query(search, queries: np.ndarray, repeats: int) -> float:
     search(queries[: max(1, len(queries) // 10)])  # warm-up
     times = []
@@ -128,23 +118,16 @@ def peak_rss_mb() -> float:
 def retrieved_distances(query_codes, db_codes, ids):
     """Hamming distances of the retrieved ids (-1 = nothing: distance +inf)."""
     valid = ids >= 0
-    safe = np.where(valid, ids, 0)
-    xor = query_codes[:, None, :] ^ db_codes[safe]
-    distances = np.unpackbits(xor, axis=2).sum(axis=2).astype(np.float64)
+    distances = paired_distances(query_codes[:, None, :], db_codes[np.where(valid, ids, 0)]).astype(np.float64)
     distances[~valid] = np.inf
     return distances
 
 
 def accuracy(ids, query_codes, db_codes, query_labels, db_labels, kth_exhaustive, topk):
-    from protocols.metrics import average_precision
-
     distances = retrieved_distances(query_codes, db_codes, ids)
     found = np.minimum((distances <= kth_exhaustive[:, None]).sum(axis=1), topk)
-    valid = ids >= 0
-    relevant = np.zeros(ids.shape, dtype=bool)
-    relevant[valid] = (query_labels.astype(np.float32)[np.nonzero(valid)[0]] *
-                       db_labels[ids[valid]].astype(np.float32)).sum(axis=1) > 0
-    return float(np.mean(found / topk)), float(np.mean(average_precision(relevant)))
+    relevant = relevance_of(query_labels, db_labels, ids)
+    return float(np.mean(found / topk)), mean_average_precision(relevant)
 
 
 # -- the runs ----------------------------------------------------------------------------------------
@@ -163,8 +146,6 @@ def numpy_scan(db_codes: np.ndarray, topk: int):
     sort. Ties at the K-th distance are taken by ascending index, as PROTOCOL.md ranks (an
     unstable partition picks other tied items, and MAP@K depends on which: measured 0.801 against
     0.813 on 207,000 Fashion-MNIST HashNet codes)."""
-    from search.hamming import hamming_distances
-
     def search(query_codes):
         distances = hamming_distances(query_codes, db_codes, chunk=1)
         k = min(topk, distances.shape[1])
@@ -183,11 +164,10 @@ def numpy_scan(db_codes: np.ndarray, topk: int):
 def popcount_floor(db_codes: np.ndarray):
     """The least a full scan must do: one XOR and popcount per database word, distances written,
     nothing ranked (compiled, like the exhaustive top-K it is compared with)."""
-    from search.hamming import _as_words
     from search.kernels import popcount_scan
 
-    db_words = _as_words(db_codes)
-    return lambda query_codes: popcount_scan(_as_words(query_codes), db_words)
+    db_words = as_words(db_codes)
+    return lambda query_codes: popcount_scan(as_words(query_codes), db_words)
 
 
 def main(argv=None) -> int:
@@ -250,7 +230,7 @@ def _model(name, nbits, dataset, seed, shared, extra=None):
 
 def run(args, sizes, levels, keep_ratios, shared) -> int:
     from datasets import DatasetError, load_dataset
-    from protocols.records import library_versions, machine_info, now_utc
+    from common.provenance import library_versions, machine_info, now_utc
     from search.faiss_indexes import build_flat, build_hash, build_hnsw, build_ivf, build_multihash
     from search.hamming import HammingIndex
     from search.tree import TreeIndex
@@ -270,7 +250,7 @@ def run(args, sizes, levels, keep_ratios, shared) -> int:
 
     baseline, baseline_key = _model(args.baseline, nbits, dataset, args.seed, shared)
     tree_method, tree_key = _model(args.tree_method, nbits, dataset, args.seed, shared, {"levels": levels})
-    set_single_thread()  # training may use every core; the timings use one
+    pin_threads(1)  # training may use every core; the timings use one
     largest = max(sizes)
     base_codes, base_labels = scaled_codes(baseline, X_db, y_db, largest, args.seed, baseline_key)
     tree_codes, tree_labels = scaled_codes(tree_method, X_db, y_db, largest, args.seed, tree_key)

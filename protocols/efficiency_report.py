@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from protocols.records import atomic_savefig, atomic_write_text
+from common.files import atomic_savefig, atomic_write_text
 
 PAPER_TABLE2 = Path(__file__).resolve().parent / "paper" / "table2_efficiency.csv"
 SUBLINEAR = ("faiss-hash", "faiss-multihash", "faiss-ivf", "faiss-hnsw", "hdhash-tree")

@@ -7,7 +7,7 @@ Writes ``<out>/map/runs/<dataset>/*.json`` (one raw record per run), then rebuil
 ``<out>/map/<dataset>.csv``, ``.md`` (rows: bit lengths, columns: methods) and ``.png``.
 
 On the photo datasets (images decoded on demand, :mod:`datasets.listfile`) deep methods train on the
-images; shallow methods run on the features named by ``--features`` (:mod:`datasets.features`).
+images; shallow methods run on the features named by ``--features`` (:mod:`deep.features`).
 """
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ import os
 import sys
 import time
 
-from protocols.records import (
-    atomic_savez, library_versions, machine_info, now_utc, safe_name, write_record,
-)
+from common.files import atomic_savez
+from common.threads import pin_threads as set_threads
+from common.threads import torch_thread_count
+from protocols.records import provenance, safe_name, write_record
 
 PROG = "python -m protocols.map"
 
@@ -77,7 +78,7 @@ def changed_params(record: dict, shared: dict | None = None) -> dict:
     unknown method has nothing to compare."""
     import json
 
-    from deep.method import UNCACHED_PARAMS
+    from methods.deep_method import UNCACHED_PARAMS
     from methods import UnknownMethodError, get_method_class
 
     try:
@@ -117,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--features", default="alexnet-fc7", choices=["alexnet-fc7", "pixels", "none"],
                         help="what shallow methods take on the photo datasets (imagenet-100, nus-wide-21, ms-coco, listfile): "
                              "alexnet-fc7 = ImageNet AlexNet's fc7 (DeCAF7, the paper's; needs the weights), pixels = 32x32 RGB, "
-                             "none = refuse (default: alexnet-fc7); see datasets/features.py")
+                             "none = refuse (default: alexnet-fc7); see deep/features.py")
     return parser
 
 
@@ -148,23 +149,6 @@ def validate(args):
             raise UsageError(f"--levels {args.levels} must sum to the one --bits value, got --bits {args.bits}")
         shared["levels"] = levels
     return classes, bits, shared
-
-
-def set_threads(n: int):
-    import faiss
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    os.environ["OMP_NUM_THREADS"] = str(n)
-    threadpool_limits(n)
-    torch.set_num_threads(n)
-    faiss.omp_set_num_threads(n)
-
-
-def torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
 
 
 def run_one(dataset, cls, bits, seed, topk, shared, save_codes=None) -> list[dict]:
@@ -207,8 +191,8 @@ def run_one(dataset, cls, bits, seed, topk, shared, save_codes=None) -> list[dic
             "n_query": len(y_query), "n_db": len(y_db), "n_train": len(y_train),
             "params": method.get_params(), "fit_info": method.fit_info,
             # a deep model's weights depend on the thread count it was trained with (about 0.01 MAP)
-            "torch_threads": getattr(method, "num_threads", None) or torch_threads(),
-            "versions": library_versions(), "machine": machine_info(), "timestamp": now_utc(),
+            "torch_threads": getattr(method, "num_threads", None) or torch_thread_count(),
+            **provenance(),
         })
     return records
 
@@ -220,8 +204,8 @@ def photo_dataset(dataset) -> bool:
 
 
 def shallow_features(dataset, method: str, kind: str, device=None):
-    """The feature dataset shallow methods run on for a photo dataset (datasets/features.py)."""
-    from datasets.features import feature_dataset
+    """The feature dataset shallow methods run on for a photo dataset (deep/features.py)."""
+    from deep.features import feature_dataset
 
     if kind == "none":
         raise ValueError(f"{method} is shallow and takes feature vectors; {dataset.name}'s images are decoded on demand "

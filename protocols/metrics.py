@@ -4,27 +4,13 @@ Inputs are rankings already made by an index: ``order`` (database indices in ran
 broken by ascending index) and the matching ``distances``. Relevance: a database item is
 relevant to a query if they share at least one label (multi-hot rows).
 
-AP@K = (1 / R_K) * sum_{k <= K} P@k * rel_k with R_K the relevant items in the top K (HashNet's
-and DeepHash's definition); AP = 0 when R_K = 0, and such queries still count in the mean.
+AP@K is :func:`common.ranking.average_precision` (the suite's one MAP).
 """
 from __future__ import annotations
 
 import numpy as np
 
-
-def relevance(query_labels: np.ndarray, db_labels: np.ndarray) -> np.ndarray:
-    """``(n_query, n_db)`` bool: do query i and database item j share a label."""
-    return (np.asarray(query_labels, np.float32) @ np.asarray(db_labels, np.float32).T) > 0
-
-
-def average_precision(relevant_ranked: np.ndarray) -> np.ndarray:
-    """AP of each row of ``relevant_ranked`` (bool, ranking order, already cut at K)."""
-    rel = np.asarray(relevant_ranked, dtype=np.float64)
-    hits = np.cumsum(rel, axis=1)
-    precision_at_k = hits / np.arange(1, rel.shape[1] + 1)
-    n_relevant = hits[:, -1] if rel.shape[1] else np.zeros(len(rel))
-    total = (precision_at_k * rel).sum(axis=1)
-    return np.divide(total, n_relevant, out=np.zeros(len(rel)), where=n_relevant > 0)
+from common.ranking import average_precision, relevance  # noqa: F401  (relevance: part of this module's API)
 
 
 def p_at_n_grid(n_db: int) -> list[int]:

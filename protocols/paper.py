@@ -28,7 +28,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from protocols.records import atomic_savefig, atomic_write_text, read_records
+from common.files import atomic_savefig, atomic_write_text
+from protocols.records import read_records
 
 PROG = "python -m protocols.paper"
 PAPER_DIR = Path(__file__).resolve().parent / "paper"

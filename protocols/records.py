@@ -1,87 +1,24 @@
-"""Raw run records and atomic file writes.
+"""Raw run records: one JSON file per run, the suite's product; everything else is derived.
 
-Every run writes one JSON record (config, seed, split hash, versions, machine, timings, metrics);
-CSV, Markdown and plots are rebuilt from the records by :mod:`protocols.report`. Files are written
-to a temporary name and renamed, so an interrupted run never leaves half a file.
+Every run writes one record (config, seed, split hash, versions, machine, commit, timings,
+metrics); CSV, Markdown and plots are rebuilt from the records by :mod:`protocols.report`. Writes
+are atomic (:mod:`common.files`). A record that cannot be read, or is not a JSON object, is
+skipped with a one-line warning naming it, never taken for a good one and never fatal.
 """
 from __future__ import annotations
 
-import io
 import json
-import os
-import platform
 import re
-import tempfile
-from datetime import datetime, timezone
-from functools import lru_cache
+import sys
 from pathlib import Path
 
-
-def atomic_write_bytes(path, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+from common.files import atomic_write_json
+from common.provenance import git_state, library_versions, machine_info, now_utc
 
 
-def atomic_write_text(path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_savez(path, **arrays) -> Path:
-    import numpy as np
-
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    return atomic_write_bytes(path, buffer.getvalue())
-
-
-def atomic_savefig(fig, path) -> Path:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=Path(path).suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight")
-    return atomic_write_bytes(path, buffer.getvalue())
-
-
-@lru_cache(maxsize=1)
-def machine_info() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform()}
-
-
-@lru_cache(maxsize=1)
-def library_versions() -> dict:
-    import faiss
-    import numpy
-    import sklearn
-    import torch
-
-    return {
-        "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "torch": torch.__version__,
-        "faiss": faiss.__version__,
-        "sklearn": sklearn.__version__,
-    }
-
-
-def now_utc() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def provenance() -> dict:
+    """The fields every record carries about where it was made."""
+    return {"versions": library_versions(), "machine": machine_info(), "git": git_state(), "timestamp": now_utc()}
 
 
 def safe_name(text: str) -> str:
@@ -89,27 +26,32 @@ def safe_name(text: str) -> str:
 
 
 def write_record(path, record: dict) -> Path:
-    return atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True, default=_json_default) + "\n")
+    return atomic_write_json(path, record)
 
 
-def read_records(folder) -> list[dict]:
-    folder = Path(folder)
+def read_record(path) -> dict | None:
+    """The record in ``path``, or None (with a warning on stderr) when it is unreadable or not an object."""
+    try:
+        value = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        print(f"warning: skipping unreadable record {path}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return None
+    if not isinstance(value, dict) or not value:
+        print(f"warning: skipping record {path}: not a JSON object with fields", file=sys.stderr)
+        return None
+    return value
+
+
+def read_records(folder, required: tuple[str, ...] = ()) -> list[dict]:
+    """Every readable record ``*.json`` in ``folder`` (sorted by file name) that has the ``required`` fields."""
     records = []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            records.append(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RuntimeError(f"corrupt run record {path}: {exc}; delete it and rerun that run") from None
+    for path in sorted(Path(folder).glob("*.json")):
+        record = read_record(path)
+        if record is None:
+            continue
+        missing = [k for k in required if k not in record]
+        if missing:
+            print(f"warning: skipping record {path}: no {', '.join(missing)}", file=sys.stderr)
+            continue
+        records.append(record)
     return records
-
-
-def _json_default(value):
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (tuple, set)):
-        return list(value)
-    return str(value)

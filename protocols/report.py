@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from protocols.records import atomic_savefig, atomic_write_text, read_records
+from common.files import atomic_savefig, atomic_write_text
+from protocols.records import read_records
 
 #: leading CSV columns (PROTOCOL.md / the map issue); everything else in a record follows
 MAP_COLUMNS = [

@@ -17,7 +17,7 @@ import math
 import sys
 from pathlib import Path
 
-from protocols.records import atomic_write_text
+from common.files import atomic_write_text
 
 PROG = "python -m protocols.seed_spread"
 

@@ -13,7 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from protocols.records import atomic_write_text, write_record
+from common.files import atomic_write_text
+from protocols.records import write_record
 
 PROG = "python -m protocols.sweep"
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from search.hamming import _as_words
+from common.hamming import as_words
 
 #: largest number of (query, node) or (query, item) pairs one batch step holds in memory
 _BATCH_ELEMENTS = 1 << 21
@@ -54,7 +54,7 @@ def _level_values(code_bytes: np.ndarray) -> np.ndarray:
     """Packed level bytes ``(n, b)`` -> one unsigned integer per row (b <= 8) or uint64 words."""
     n, nbytes = code_bytes.shape
     if nbytes > 8:
-        return _as_words(code_bytes)
+        return as_words(code_bytes)
     width = next(w for w in (1, 2, 4, 8) if w >= nbytes)
     padded = np.zeros((n, width), np.uint8)
     padded[:, width - nbytes:] = code_bytes  # big-endian value; any fixed bijection would do
@@ -130,7 +130,7 @@ class TreeIndex:
         self.levels = _check_levels(levels, self.nbits)
         self.keep_ratio = _check_keep_ratio(keep_ratio)
 
-        words = _as_words(codes)
+        words = as_words(codes)
         # lexicographic byte order = sort by (level 1, ..., level K); lexsort is stable, so ties by id
         be_words = words.byteswap() if np.little_endian else words
         order = np.lexsort(be_words.T[::-1]) if n else np.zeros(0, np.int64)
@@ -233,7 +233,7 @@ class TreeIndex:
             byte += bits // 8
         words = self.words.reshape(len(self), -1)
         ids, distances, visited = tree_search(
-            query_levels, _as_words(query_codes), self._node_codes_all, self._node_codes_base,
+            query_levels, as_words(query_codes), self._node_codes_all, self._node_codes_base,
             self._item_offsets_all, self._item_offsets_base, self._child_offsets_all, self._child_offsets_base,
             np.array(self.levels[:-1], np.int64), words, self.ids, int(k), float(self.keep_ratio), self.nbits)
         self.last_visited = visited
@@ -265,7 +265,7 @@ class TreeIndex:
         for bits in self.levels[:-1]:
             query_levels.append(_level_values(query_codes[:, byte:byte + bits // 8]))
             byte += bits // 8
-        query_words = _as_words(query_codes)
+        query_words = as_words(query_codes)
         if query_words.shape[1] == 1:
             query_words = query_words.ravel()
 

@@ -10,10 +10,11 @@ import pytest
 import torch
 from torch import nn
 
+import common.files
 import datasets
 from datasets import load_dataset
 from deep.backbones import BackboneWeightsError, UnknownBackboneError, create_backbone, list_backbones
-from deep.method import DeepHashMethod
+from methods.deep_method import DeepHashMethod
 from deep.trainer import TrainStep, resolve_device, similarity_matrix, split_validation
 from methods import create_method, list_methods
 from methods.cnnh import _Similarity, cnnh_objective, learn_target_codes
@@ -209,7 +210,7 @@ def test_validation_split_is_seeded_and_disjoint():
 
 
 def test_second_fit_hits_the_model_cache(digits, tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(common.files, "CACHE_DIR", tmp_path)
     _, (X, y), (Xq, _), _ = digits
     params = dict(nbits=16, random_state=1, epochs=2, device="cpu", progress=False, cache=True, num_threads=1)
     first = create_method("hashnet", **params).fit(X, y)
@@ -228,7 +229,7 @@ def test_second_fit_hits_the_model_cache(digits, tmp_path, monkeypatch):
 
 
 def test_damaged_cached_model_is_retrained_not_fatal(digits, tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(common.files, "CACHE_DIR", tmp_path)
     _, (X, y), (Xq, _), _ = digits
     params = dict(nbits=16, random_state=1, epochs=1, device="cpu", progress=False, cache=True, num_threads=1)
     first = create_method("hashnet", **params).fit(X, y)

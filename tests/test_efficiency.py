@@ -2,6 +2,7 @@
 import numpy as np
 import pandas as pd
 
+import common.files
 import datasets
 from protocols import efficiency
 
@@ -20,7 +21,7 @@ def test_augmentation_is_seeded_and_keeps_range(synthetic):
 
 
 def test_small_run_writes_every_column(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(common.files, "CACHE_DIR", tmp_path / "cache")
     out = tmp_path / "results"
     argv = ["--dataset", "synthetic", "--baseline", "lsh", "--tree-method", "itq", "--levels", "8,8",
             "--db-sizes", "1000,4000", "--topk", "50", "--repeats", "1", "--timing-queries", "20",

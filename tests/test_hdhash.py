@@ -105,10 +105,10 @@ def test_level_one_groups_purer_than_random(digits):
 def test_map_cli_writes_hamming_and_tree_rows(tmp_path, monkeypatch):
     import pandas as pd
 
-    import datasets
+    import common.files
     from protocols import map as map_protocol
 
-    monkeypatch.setattr(datasets, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(common.files, "CACHE_DIR", tmp_path / "cache")
     out = tmp_path / "results"
     argv = ["--dataset", "synthetic", "--methods", "hdhash", "--bits", "32", "--levels", "8,8,16",
             "--param", "epochs=2", "--param", "progress=False", "--out", str(out)]

@@ -2,6 +2,7 @@
 import pandas as pd
 import pytest
 
+import common.files
 import datasets
 from protocols import map as map_protocol
 from protocols import paper
@@ -9,7 +10,7 @@ from protocols import paper
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(common.files, "CACHE_DIR", tmp_path / "cache")
     for env in ("IMAGENET100_ROOT", "NUSWIDE_ROOT", "MSCOCO_ROOT"):
         monkeypatch.delenv(env, raising=False)
 

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+import common.files
 import datasets
 from datasets import DatasetError, load_dataset
 from datasets.images import LazyImages, Transform
@@ -16,7 +17,7 @@ from tests.conftest import write_mini_photos
 
 @pytest.fixture(autouse=True)
 def tmp_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(common.files, "CACHE_DIR", tmp_path / "cache")
     for env in ("IMAGENET100_ROOT", "NUSWIDE_ROOT", "MSCOCO_ROOT", "LISTFILE_ROOT"):
         monkeypatch.delenv(env, raising=False)
 
@@ -53,7 +54,7 @@ def test_paper_loader_on_the_mini_lists(tmp_path):
     root = write_mini_photos(tmp_path / "in100", width=100, per_class=(1, 2, 2), n_classes=3)
     ds = load_dataset("imagenet-100", data_root=root)
     assert ds.labels.shape == (15, 100) and ds.topk == 1000 and not ds.multilabel
-    assert (datasets.CACHE_DIR / "splits" / "imagenet-100-seed0.npz").is_file()
+    assert (common.files.CACHE_DIR / "splits" / "imagenet-100-seed0.npz").is_file()
     with pytest.raises(DatasetError, match=r"database.txt line 1: label vector has 100 values, expected 21"):
         load_dataset("nus-wide-21", data_root=root)
 
@@ -128,7 +129,7 @@ def test_mini_dataset_through_protocols_map(mini, tmp_path, capsys, monkeypatch)
     assert record["features"] == "pixels" and len(record["data_sha256"]) == 64
     deep = json.loads((out / "map" / "runs" / "listfile" / "hashnet-16-hamming-top60-seed0.json").read_text())
     assert deep["params"]["backbone"] == "alexnet" and "features" not in deep
-    assert list((datasets.CACHE_DIR / "features").glob("listfile-pixels-*.npy"))
+    assert list((common.files.CACHE_DIR / "features").glob("listfile-pixels-*.npy"))
 
     # shallow methods never flatten the photos: without features they stop with one line
     capsys.readouterr()

@@ -23,7 +23,7 @@ combine the per-head losses in ``loss``; ``codes_from_outputs`` decides which bi
 Trained models are cached under ``<CACHE_DIR>/models/`` keyed by the method, its parameters
 (all but ``device``, ``progress`` and ``cache``), the device type, the method's ``cache_version``
 and a SHA-256 of the training data, so a second ``fit`` with the same inputs loads instead of
-training. ``datasets.CACHE_DIR`` (env ``HASHBENCH_CACHE``) is the root; writes are atomic.
+training. ``common.files.CACHE_DIR`` (env ``HASHBENCH_CACHE``) is the root; writes are atomic.
 """
 from __future__ import annotations
 
@@ -38,8 +38,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from deep import trainer
+from common.files import atomic_torch_save, cache_dir
+from common.threads import torch_threads
 from datasets.images import is_lazy
+from deep import trainer
 from deep.backbones import create_backbone
 from methods.base import HashMethod, check_nbits, pack_codes
 
@@ -64,20 +66,7 @@ def data_fingerprint(X: np.ndarray, labels: np.ndarray | None) -> str:
 
 
 def models_cache_dir() -> Path:
-    import datasets
-
-    return Path(datasets.CACHE_DIR) / "models"
-
-
-def save_atomic(obj, path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    return cache_dir() / "models"
 
 
 @contextlib.contextmanager
@@ -110,19 +99,6 @@ def _load_cached(path: Path):
 
         warnings.warn(f"ignoring unreadable cached model {path} ({type(exc).__name__}); training again")
         return None
-
-
-@contextlib.contextmanager
-def _threads(n: int | None):
-    if not n:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class DeepHashMethod(HashMethod):
@@ -214,7 +190,7 @@ class DeepHashMethod(HashMethod):
         return models_cache_dir() / f"{self.name}-{self.nbits}b-{key[:24]}.pt"
 
     def fit(self, X, y=None):
-        with _threads(self.num_threads):
+        with torch_threads(self.num_threads):
             return self._fit(X, y)
 
     def _fit(self, X, y):
@@ -250,7 +226,7 @@ class DeepHashMethod(HashMethod):
         info = dict(info, cached=False, backbone_pretrained=bool(getattr(model.backbone, "pretrained", False)))
         if self.cache:
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-            save_atomic({"config": json.loads(json.dumps(config, default=str)), "state_dict": state,
+            atomic_torch_save({"config": json.loads(json.dumps(config, default=str)), "state_dict": state,
                          "fit_info": info}, path)
             info["cache_path"] = str(path)
         return self._set_fitted(model, info, device)
@@ -269,7 +245,7 @@ class DeepHashMethod(HashMethod):
         self._check_fitted("model_")
         if not is_lazy(X):
             X = np.asarray(X, dtype=np.float32)
-        with _threads(self.num_threads):
+        with torch_threads(self.num_threads):
             return trainer.forward_in_batches(self.model_, X, self.device_, batch_size,
                                               post=self.codes_from_outputs).numpy()
 

@@ -16,23 +16,23 @@ whose ``X`` is the feature matrix ``(n, d)`` float32.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from common.files import atomic_save_npy, cache_dir
 from datasets import Dataset
 from datasets.images import LazyImages, Transform
+from deep.backbones import create_backbone
+from deep.trainer import forward_in_batches, resolve_device
 
 FEATURE_KINDS = ("alexnet-fc7", "pixels")
 
 
 def feature_path(dataset: Dataset, kind: str, weights=None) -> Path:
-    import datasets
-
     key = hashlib.sha256(f"{kind}:{weights}:{dataset.X.fingerprint()}".encode()).hexdigest()[:16]
-    return Path(datasets.CACHE_DIR) / "features" / f"{dataset.name}-{kind}-{key}.npy"
+    return cache_dir() / "features" / f"{dataset.name}-{kind}-{key}.npy"
 
 
 def _pixels(X: LazyImages, batch: int = 512) -> np.ndarray:
@@ -44,9 +44,6 @@ def _pixels(X: LazyImages, batch: int = 512) -> np.ndarray:
 
 
 def _alexnet_fc7(X: LazyImages, device: str, weights=None) -> np.ndarray:
-    from deep.backbones import create_backbone
-    from deep.trainer import forward_in_batches, resolve_device
-
     backbone = create_backbone("alexnet", in_channels=3, image_size=X.shape[-1], pretrained=True, weights=weights)
     return forward_in_batches(backbone, X, resolve_device(device)).numpy().astype(np.float32)
 
@@ -60,8 +57,5 @@ def feature_dataset(dataset: Dataset, kind: str = "alexnet-fc7", device: str = "
         features = np.load(path, mmap_mode="r")
     else:
         features = _pixels(dataset.X) if kind == "pixels" else _alexnet_fc7(dataset.X, device, weights)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npy")
-        np.save(tmp, features)
-        os.replace(tmp, path)
+        atomic_save_npy(path, features)
     return replace(dataset, X=features, info=dict(dataset.info, features=kind, features_path=str(path)))
