@@ -36,14 +36,15 @@ def _load_all():
     if _LOADED:
         return
     for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_") and info.name != "base":
+        if not info.name.startswith("_") and info.name not in ("base", "deep_method"):
             importlib.import_module(f"{__name__}.{info.name}")
     _LOADED = True
 
 
-def list_methods() -> list[str]:
+def list_methods(paper: bool = False) -> list[str]:
+    """Registered method names; ``paper=True``: only those of the paper's Table I (``paper_table1``)."""
     _load_all()
-    return sorted(_REGISTRY)
+    return sorted(name for name, cls in _REGISTRY.items() if cls.paper_table1 or not paper)
 
 
 def get_method_class(name: str) -> type:

@@ -6,15 +6,19 @@ returns packed ``uint8`` codes of shape ``(n, nbits // 8)``; learned state ends 
 ``X`` is the dataset's array ``(n, channels, height, width)`` (or ``(n, d)`` for plain vectors);
 shallow methods flatten it with :func:`as_features`. ``y`` is a multi-hot label matrix ``(n, C)``.
 
-Search: a method ranks by Hamming distance over its packed codes unless it lists other modes in
-``searches`` and builds their indexes in :meth:`HashMethod.build_index` (OPQ's asymmetric
-distance, HDHash's tree).
+Search: a method's rows are scored with the searches it declares as data in ``searches``
+(:class:`search.SearchMode`: an index name and its search parameters; the first is the default,
+Hamming ranking unless a method says otherwise); :meth:`HashMethod.build_index` builds them through
+:func:`search.create_index`, adding what the index needs from the fitted method
+(:meth:`HashMethod.index_build_params`: HDHash's levels, OPQ's codebooks).
 """
 from __future__ import annotations
 
 import inspect
 
 import numpy as np
+
+from search import SearchMode, create_index
 
 
 class NotFittedError(RuntimeError):
@@ -63,7 +67,12 @@ class HashMethod:
     supervised = False
     deep = False
     #: search modes this method's rows are scored with; the first is the default
-    searches: tuple[str, ...] = ("hamming",)
+    searches: tuple[SearchMode, ...] = (SearchMode("hamming"),)
+    #: Table I of the HDHash paper compares this method (``list_methods(paper=True)``)
+    paper_table1 = False
+    #: parameters that change how a run executes, not the model (device, threads, progress, cache):
+    #: left out of a model's cache key and of a record's identity
+    runtime_params: tuple[str, ...] = ()
     #: keyword parameters that make ``fit`` take seconds on the synthetic set (contract tests)
     fast_params: dict = {}
 
@@ -93,6 +102,11 @@ class HashMethod:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
+    def check_params(self):
+        """Raise ValueError (one line saying what to pass) unless the parameters can be fitted;
+        cheap, so commands call it before any work. Subclasses extend it."""
+        check_nbits(self.nbits)
+
     # -- contract ---------------------------------------------------------------------------
     def fit(self, X, y=None):
         raise NotImplementedError
@@ -115,10 +129,14 @@ class HashMethod:
         """What the index's ``rank`` takes for queries: the packed codes, unless overridden."""
         return self.encode(X)
 
-    def build_index(self, db_codes: np.ndarray, search: str = "hamming"):
-        """An index over ``db_codes`` with ``rank(queries, topk)`` for the given search mode."""
-        from search.hamming import HammingIndex
+    def index_build_params(self, index: str) -> dict:
+        """What index ``index`` needs from the fitted method beyond the codes (none by default)."""
+        return {}
 
-        if search != "hamming":
-            raise ValueError(f"{self.name} supports searches {self.searches}, not {search!r}")
-        return HammingIndex(db_codes, nbits=self.nbits)
+    def build_index(self, db_codes: np.ndarray, search: SearchMode | None = None):
+        """The index of ``search`` (default: the method's first) over ``db_codes``; any search
+        parameters on an index kind the method declares are accepted (e.g. another keep ratio)."""
+        mode = self.searches[0] if search is None else search
+        if mode.index not in {m.index for m in self.searches}:
+            raise ValueError(f"{self.name} searches with {', '.join(m.label for m in self.searches)}, not {mode.label}")
+        return create_index(mode.index, db_codes, **self.index_build_params(mode.index), **mode.params)

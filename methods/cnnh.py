@@ -102,6 +102,8 @@ class CNNH(DeepHashMethod):
     - Optimiser: Adam with a cosine schedule, the output layer at 10x.
     """
 
+    paper_table1 = True
+
     def __init__(self, nbits: int = 32, random_state: int = 0, stage1_sweeps: int = 10, **kwargs):
         super().__init__(nbits=nbits, random_state=random_state, **kwargs)
         self.stage1_sweeps = stage1_sweeps

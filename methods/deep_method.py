@@ -45,8 +45,6 @@ from deep import trainer
 from deep.backbones import create_backbone
 from methods.base import HashMethod, check_nbits, pack_codes
 
-UNCACHED_PARAMS = ("device", "progress", "cache", "num_threads")
-
 
 def data_fingerprint(X: np.ndarray, labels: np.ndarray | None) -> str:
     """SHA-256 of the training data; images decoded on demand (:class:`datasets.images.LazyImages`)
@@ -124,6 +122,7 @@ class DeepHashMethod(HashMethod):
 
     deep = True
     supervised = True
+    runtime_params = ("device", "progress", "cache", "num_threads")
     cache_version = 1
     # on the CPU in the contract tests wherever they run, so they check the same thing as CI
     fast_params = {"epochs": 2, "batch_size": 64, "progress": False, "cache": False, "num_threads": 1, "device": "cpu"}
@@ -181,7 +180,7 @@ class DeepHashMethod(HashMethod):
         return trainer.HashModel(backbone, self.build_head(backbone.out_features))
 
     def cache_config(self, X, y, device: torch.device) -> dict:
-        params = {k: v for k, v in self.get_params().items() if k not in UNCACHED_PARAMS}
+        params = {k: v for k, v in self.get_params().items() if k not in self.runtime_params}
         return {"method": self.name, "cache_version": self.cache_version, "params": params,
                 "device": device.type, "data": data_fingerprint(X, y), "torch": torch.__version__.split("+")[0]}
 

@@ -73,6 +73,8 @@ class DHN(DeepHashMethod):
       features do not start in that state. ``head_batchnorm=False`` is the paper's layer.
     """
 
+    paper_table1 = True
+
     def __init__(self, nbits: int = 32, random_state: int = 0, alpha: float = 0.5,
                  quantization_weight: float = 0.1, head_batchnorm: bool = True, **kwargs):
         super().__init__(nbits=nbits, random_state=random_state, **kwargs)

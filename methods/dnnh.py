@@ -77,6 +77,8 @@ class DNNH(DeepHashMethod):
       ``head_batchnorm=False`` is the paper's module.
     """
 
+    paper_table1 = True
+
     def __init__(self, nbits: int = 32, random_state: int = 0, margin: float = 1.0, head_batchnorm: bool = True,
                  **kwargs):
         super().__init__(nbits=nbits, random_state=random_state, **kwargs)

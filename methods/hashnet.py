@@ -111,6 +111,8 @@ class HashNet(DeepHashMethod):
       same normalisation, so the deep methods compare on equal terms.
     """
 
+    paper_table1 = True
+
     def __init__(self, nbits: int = 32, random_state: int = 0, alpha: float | None = None, init_scale: float = 1.0,
                  gamma: float = 0.005, power: float = 0.5, step_size: int = 200,
                  continuation_iterations: int | None = 10_000, balanced: bool = True, head_batchnorm: bool = True,

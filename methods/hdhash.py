@@ -21,6 +21,8 @@ from deep.trainer import similarity_matrix
 from methods import register
 from methods.base import check_nbits
 from methods.hashnet import HashNet, hash_head, hashnet_loss
+from search import SearchMode
+from search.tree import TreeIndex, check_levels
 
 
 def default_levels(nbits: int) -> tuple[int, ...]:
@@ -35,16 +37,6 @@ def default_levels(nbits: int) -> tuple[int, ...]:
     if nbits == 16:
         return (8, 8)
     return (nbits,)
-
-
-def check_levels(levels, nbits: int) -> tuple[int, ...]:
-    levels = tuple(int(b) for b in levels)
-    if not levels or any(b <= 0 or b % 8 for b in levels):
-        raise ValueError(f"HDHash levels must be positive multiples of 8 (whole bytes), got {levels}")
-    if sum(levels) != nbits:
-        raise ValueError(f"HDHash levels {levels} sum to {sum(levels)} bits, not nbits={nbits}; "
-                         f"pass levels that add up to the code length")
-    return levels
 
 
 def check_level_weights(weights, n_levels: int) -> tuple[float, ...]:
@@ -105,6 +97,8 @@ class HDHash(HashNet):
     ``"prefix"``.
     """
 
+    paper_table1 = True
+
     #: 2: one sigmoid parameter for every level (models cached with per-level 10 / b_i are stale);
     #: ``level_codes`` is a parameter, so "own" and "prefix" models are cached apart
     cache_version = 2
@@ -118,20 +112,26 @@ class HDHash(HashNet):
         self.level_codes = level_codes
 
     @property
-    def searches(self) -> tuple[str, ...]:
-        return ("hamming", f"tree:{self.keep_ratio:g}")
+    def searches(self) -> tuple[SearchMode, ...]:
+        return (SearchMode("hamming"), SearchMode("tree", {"keep_ratio": self.keep_ratio}))
 
-    def fit(self, X, y=None):
-        from search.tree import _check_keep_ratio
-
-        # validated before any training, so a bad setting costs nothing
+    def resolved_levels(self) -> tuple[tuple[int, ...], tuple[float, ...]]:
+        """The levels and weights a fit uses (defaults filled in), validated."""
         nbits = check_nbits(self.nbits)
         levels = default_levels(nbits) if self.levels is None else check_levels(self.levels, nbits)
         weights = (1.0,) * len(levels) if self.level_weights is None else check_level_weights(self.level_weights, len(levels))
-        _check_keep_ratio(self.keep_ratio)
+        return levels, weights
+
+    def check_params(self):
+        super().check_params()
+        self.resolved_levels()
+        TreeIndex.check_search_params(keep_ratio=self.keep_ratio)
         if self.level_codes not in LEVEL_CODES:
             raise ValueError(f"HDHash level_codes must be one of {', '.join(LEVEL_CODES)}, got {self.level_codes!r}")
-        self.levels_, self.weights_ = levels, weights
+
+    def fit(self, X, y=None):
+        self.check_params()  # before any training, so a bad setting costs nothing
+        self.levels_, self.weights_ = self.resolved_levels()
         return super().fit(X, y)
 
     def cache_config(self, X, y, device):
@@ -155,9 +155,5 @@ class HDHash(HashNet):
     def loss(self, outputs, labels, indices, step):
         return sum(w * loss for w, loss in zip(self.weights_, self.level_losses(outputs, labels, step)))
 
-    def build_index(self, db_codes, search: str = "hamming"):
-        if search.startswith("tree:"):
-            from search.tree import TreeIndex
-
-            return TreeIndex(db_codes, levels=self.levels_, keep_ratio=float(search.split(":", 1)[1]))
-        return super().build_index(db_codes, search)
+    def index_build_params(self, index: str) -> dict:
+        return {"levels": self.levels_} if index == "tree" else {}

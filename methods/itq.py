@@ -20,6 +20,8 @@ def random_rotation(dim: int, rng: np.random.Generator) -> np.ndarray:
 
 @register("itq")
 class ITQ(HashMethod):
+    paper_table1 = True
+
     def __init__(self, nbits: int = 32, random_state: int = 0, n_iter: int = 50):
         super().__init__(nbits=nbits, random_state=random_state)
         self.n_iter = n_iter

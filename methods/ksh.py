@@ -127,6 +127,8 @@ class KSH(HashMethod):
     ``||r S - H_k H_k^T||_F^2 / l^2`` after each bit.
     """
 
+    paper_table1 = True
+
     supervised = True
     fast_params = {"n_anchors": 50, "max_iter": 50}
 

@@ -58,6 +58,8 @@ class SDH(HashMethod):
     iteration.
     """
 
+    paper_table1 = True
+
     supervised = True
     fast_params = {"n_anchors": 100}
 

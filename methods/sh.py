@@ -37,6 +37,8 @@ class SH(HashMethod):
     the same way for any ``eps``).
     """
 
+    paper_table1 = True
+
     def __init__(self, nbits: int = 32, random_state: int = 0):
         super().__init__(nbits=nbits, random_state=random_state)
 

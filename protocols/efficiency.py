@@ -14,6 +14,9 @@ path) beside a popcount floor.
 Each row: ms per query (batched, and one query at a time), recall of the exhaustive top-K (a
 retrieved item counts when its distance is at most the exhaustive K-th distance, so ties do not
 matter, as in ann-benchmarks), MAP@K, exact index bytes, the process's peak RSS so far, build time.
+
+The grid of indexes and settings is data (:func:`default_grid`); :func:`run_efficiency` is the
+library call, ``main`` parses flags and writes the tables (:mod:`protocols.efficiency_report`).
 """
 from __future__ import annotations
 
@@ -21,10 +24,10 @@ import argparse
 import hashlib
 import json
 import math
-import os
 import resource
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +35,7 @@ import numpy as np
 from common.files import atomic_save_npy, cache_dir
 from common.hamming import as_words, hamming_distances, paired_distances
 from common.ranking import mean_average_precision, relevance_of
+from common.provenance import git_state, library_versions, machine_info, now_utc
 from common.threads import pin_threads
 
 PROG = "python -m protocols.efficiency"
@@ -167,199 +171,244 @@ def popcount_floor(db_codes: np.ndarray):
     from search.kernels import popcount_scan
 
     db_words = as_words(db_codes)
-    return lambda query_codes: popcount_scan(as_words(query_codes), db_words)
+
+    def scan(query_codes):
+        popcount_scan(as_words(query_codes), db_words)  # ranks nothing: no ids to score
+
+    return scan
 
 
-def main(argv=None) -> int:
+# -- the grid ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GridRow:
+    """One family of Table II rows. ``row`` names it in the CSV; ``side`` says whose codes it
+    searches (``baseline``: the baseline method's codes; ``tree``: the tree method's multi-level
+    codes); ``index`` is a registry index (:mod:`search`) built with ``build`` and the method's own
+    build parameters, or None for a reference scan of :data:`SCANS`; ``param`` is the search
+    parameter swept over ``values``."""
+
+    row: str
+    side: str
+    index: str | None = None
+    param: str | None = None
+    values: tuple = (None,)
+    build: tuple = ()
+
+
+def default_grid(topk: int, keep_ratios, tree_method: str = "hdhash", seed: int = 0) -> list[GridRow]:
+    """Table II's rows: the scans and faiss's indexes on the baseline's codes, the tree on the tree
+    method's codes (beside faiss's flat scan of the same codes)."""
+    return [
+        GridRow("numpy-scan", "baseline"),
+        GridRow("faiss-flat", "baseline", "faiss-flat"),
+        GridRow("faiss-hash", "baseline", "faiss-hash", "nflip", (0, 1, 2, 3)),
+        GridRow("faiss-multihash", "baseline", "faiss-multihash", "nflip", (0, 1, 2)),
+        GridRow("faiss-ivf", "baseline", "faiss-ivf", "nprobe", (1, 4, 16, 64), (("seed", seed),)),
+        GridRow("faiss-hnsw", "baseline", "faiss-hnsw", "efSearch", (topk, 2 * topk)),
+        GridRow(f"{tree_method}-flat", "tree", "faiss-flat"),
+        GridRow(f"{tree_method}-tree", "tree", "tree", "keep_ratio", tuple(keep_ratios)),
+        GridRow("exhaustive", "baseline", "hamming"),  # the project's compiled exhaustive top-K
+        GridRow("exhaustive-full", "baseline"),
+        GridRow("popcount-floor", "baseline"),
+    ]
+
+
+def _full_ranking(codes, topk):
+    """The MAP@all path: a full stable ranking of the database, cut at K."""
+    from search.hamming import HammingIndex
+
+    index = HammingIndex(codes)
+    return chunked(lambda q: index.rank(q)[0][:, :topk])
+
+
+#: reference scans that are not indexes: ``(codes, topk) -> search(query_codes) -> ids``
+SCANS = {
+    "numpy-scan": lambda codes, topk: chunked(numpy_scan(codes, topk)),
+    "exhaustive-full": _full_ranking,
+    "popcount-floor": lambda codes, topk: popcount_floor(codes),
+}
+
+
+@dataclass
+class Side:
+    """One method's codes at the largest size, its queries and labels, and what its indexes need."""
+
+    method: str
+    code_bits: str
+    codes: np.ndarray
+    labels: np.ndarray
+    queries: np.ndarray
+    build: dict  # index name -> the method's build parameters for it
+
+
+def prepare_side(dataset, name: str, bits: int, size: int, seed: int, params: dict) -> Side:
+    """Fit (or load) ``name`` and encode the database grown to ``size`` codes (cached per model)."""
+    from protocols import runner
+
+    method, _ = runner.fit(dataset, name, bits, seed, params)
+    # the codes are the model's: a deep model is named by its cache file (every parameter, the
+    # method's cache_version and the training data), so codes of a stale model are never reused
+    model = Path(method.fit_info.get("cache_path", "")).name
+    key = hashlib.sha256(json.dumps([name, method.get_params(), dataset.split_sha256, model], sort_keys=True,
+                                    default=str).encode()).hexdigest()[:16]
+    X_db, y_db = dataset.part("database")
+    codes, labels = scaled_codes(method, X_db, y_db, size, seed, f"{dataset.name}-{name}-{bits}-{key}-seed{seed}")
+    # what the method's own indexes need beyond the codes (the tree's levels)
+    build = {mode.index: method.index_build_params(mode.index) for mode in method.searches}
+    levels = build.get("tree", {}).get("levels")
+    return Side(name, "+".join(map(str, levels)) if levels else str(bits), codes, labels,
+                method.encode(dataset.part("query")[0]), build)
+
+
+def time_setting(search, side: Side, size: int, kth, y_query, topk: int, repeats: int, timing: int, single: int):
+    """``(ms batched, ms single, recall, MAP@K)`` of one search function on the first ``size`` codes."""
+    queries = side.queries
+    ms = median_ms_per_query(search, queries[:timing], repeats)
+    ms_single = median_ms_single(search, queries[:single], repeats)
+    ids = search(queries)
+    if ids is None:  # the popcount floor ranks nothing
+        return ms, ms_single, float("nan"), float("nan")
+    recall, map_k = accuracy(ids, queries, side.codes[:size], y_query, side.labels[:size], kth, topk)
+    return ms, ms_single, recall, map_k
+
+
+def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, seed: int = 0,
+                   baseline: str = "hashnet", tree_method: str = "hdhash", keep_ratios=(0.05, 0.1, 0.2, 0.3, 0.5, 1.0),
+                   params: dict | None = None, repeats: int = 5, timing_queries: int = 200, single_queries: int = 20,
+                   skip=(), grid: list[GridRow] | None = None, progress: bool = True) -> list[dict]:
+    """Table II's rows for ``dataset`` (a loaded :class:`datasets.Dataset`) at each database size."""
+    from tqdm import tqdm
+
+    from search import create_index
+
+    topk = topk or dataset.topk or 1000
+    y_query = dataset.part("query")[1]
+    sides = {"baseline": prepare_side(dataset, baseline, bits, max(sizes), seed, params or {}),
+             "tree": prepare_side(dataset, tree_method, bits, max(sizes), seed, params or {})}
+    pin_threads(1)  # training may use every core; the timings use one
+    grid = [g for g in (grid or default_grid(topk, keep_ratios, tree_method, seed)) if g.row not in set(skip)]
+    plan = [(size, g, value) for size in sizes for g in grid for value in g.values]
+    context = {"dataset": dataset.name, "topk": topk, "seed": seed, "split_sha256": dataset.split_sha256,
+               "repeats": repeats, "timing_queries": min(timing_queries, len(y_query)), "n_query": len(y_query),
+               "threads": 1, **machine_info(), **library_versions(), "git_commit": git_state()["commit"],
+               "timestamp": now_utc()}
+    rows, truth, built = [], {}, {}
+    for size, g, value in tqdm(plan, desc="efficiency", unit="row", file=sys.stderr, disable=not progress):
+        side = sides[g.side]
+        codes = side.codes[:size]
+        if (g.side, size) not in truth:  # the exhaustive K-th distance that recall is measured against
+            truth[(g.side, size)] = create_index("faiss-flat", codes).search(side.queries, topk)[1][:, -1].astype(np.float64)
+        build_s, index_bytes, visited = 0.0, codes.nbytes, None
+        if g.index is None:
+            search = SCANS[g.row](codes, topk)
+        else:
+            if (g.row, size) not in built:
+                built.clear()  # one index alive at a time bounds memory
+                start = time.perf_counter()
+                built[(g.row, size)] = (create_index(g.index, codes, **dict(g.build), **side.build.get(g.index, {})), time.perf_counter() - start)
+            index, build_s = built[(g.row, size)]
+            if g.param is not None:
+                index.set_search_params(**{g.param: value})
+            search = lambda q, index=index: index.search(q, topk)[0]  # noqa: E731
+            index_bytes = index.nbytes
+        ms, ms_single, recall, map_k = time_setting(search, side, size, truth[(g.side, size)], y_query, topk, repeats,
+                                                    timing_queries, single_queries)
+        if g.index == "tree":
+            visited = float(np.mean(index.last_visited))
+        rows.append({
+            "index": g.row, "params": "" if g.param is None else f"{g.param}={value}", "code_bits": side.code_bits,
+            "method": side.method, "db_size": size, "topk": topk, "ms_per_query": ms, "ms_per_query_single": ms_single,
+            "recall": recall, "map": map_k, "index_bytes": int(index_bytes), "bytes_per_item": index_bytes / size,
+            "peak_rss_mb": peak_rss_mb(), "build_s": build_s, "candidates_visited": visited, **context,
+        })
+    return rows
+
+
+# -- the command --------------------------------------------------------------------------------------
+def build_parser():
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="fashion-mnist", help="dataset whose models and images are used (default: fashion-mnist)")
     parser.add_argument("--db-sizes", default="10000,100000,1000000", help="database sizes in codes, comma-separated (default: 10000,100000,1000000)")
+    parser.add_argument("--bits", default="64", help="code length of both methods (default: 64; HDHash splits it 8+16+40)")
     parser.add_argument("--topk", type=int, default=None, help="K of the top-K searched and of MAP@K (default: the dataset's, 1000 for fashion-mnist)")
     parser.add_argument("--out", default="results", help="results folder (default: results)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, the models and the augmentation (default: 0)")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats after a warm-up; the median is kept (default: 5, the protocol's minimum)")
     parser.add_argument("--timing-queries", type=int, default=200, help="queries in each batched timing run (default: 200; accuracy uses all queries)")
     parser.add_argument("--single-queries", type=int, default=20, help="queries timed one at a time (default: 20)")
-    parser.add_argument("--keep-ratios", default=DEFAULT_KEEP_RATIOS, help=f"HDHash tree keep ratios (default: {DEFAULT_KEEP_RATIOS})")
-    parser.add_argument("--levels", default="8,16,40", help="HDHash levels (default: 8,16,40, Table II's note)")
+    parser.add_argument("--keep-ratios", default=DEFAULT_KEEP_RATIOS, help=f"tree keep ratios (default: {DEFAULT_KEEP_RATIOS})")
     parser.add_argument("--baseline", default="hashnet", help="method whose single-level codes the baselines scan (default: hashnet)")
     parser.add_argument("--tree-method", default="hdhash", help="method whose multi-level codes the tree indexes (default: hdhash)")
-    parser.add_argument("--skip", default="", help="index names to leave out, comma-separated (e.g. faiss-hnsw)")
+    parser.add_argument("--skip", default="", help="row names to leave out, comma-separated (e.g. faiss-hnsw)")
     parser.add_argument("--device", default=None, help="device for training and encoding the models (cpu, cuda, auto)")
     parser.add_argument("--data-root", default=None, help="folder with the dataset's files")
-    parser.add_argument("--param", action="append", metavar="NAME=VALUE", help="extra parameter for both models (repeatable), as in protocols.map")
-    args = parser.parse_args(argv)
-
-    from protocols.map import UsageError, parse_bits, parse_params
-
-    try:
-        sizes = [int(s) for s in args.db_sizes.split(",") if s.strip()]
-        if not sizes or min(sizes) <= 0:
-            raise ValueError
-    except ValueError:
-        print(f"{PROG}: error: --db-sizes must be positive integers, got {args.db_sizes!r}", file=sys.stderr)
-        return 2
-    try:
-        levels = tuple(parse_bits(args.levels))
-        keep_ratios = [float(r) for r in args.keep_ratios.split(",")]
-        if not all(0 < r <= 1 for r in keep_ratios):
-            raise UsageError(f"--keep-ratios must lie in (0, 1], got {args.keep_ratios}")
-        shared = parse_params(args.param)
-        return run(args, sizes, levels, keep_ratios, shared)
-    except (UsageError, ValueError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+    parser.add_argument("--param", action="append", metavar="NAME=VALUE",
+                        help="parameter for both models where they accept it (repeatable), as in protocols.map, e.g. levels=(8,16,40)")
+    return parser
 
 
-def _model(name, nbits, dataset, seed, shared, extra=None):
-    from methods import get_method_class
-    from protocols.map import method_params
-
-    cls = get_method_class(name)
-    params = method_params(cls, dict(shared, **(extra or {})))
-    method = cls(nbits=nbits, random_state=seed, **params)
-    X_train, y_train = dataset.part("train")
-    method.fit(X_train, y_train if cls.supervised else None)
-    # the codes are the model's: a deep model is named by its cache file (every parameter, the
-    # method's cache_version and the training data), so codes of a stale model are never reused
-    model = Path(method.fit_info.get("cache_path", "")).name
-    key = hashlib.sha256(json.dumps([name, method.get_params(), dataset.split_sha256, model], sort_keys=True,
-                                    default=str).encode()).hexdigest()[:16]
-    return method, f"{dataset.name}-{name}-{nbits}-{key}-seed{seed}"
-
-
-def run(args, sizes, levels, keep_ratios, shared) -> int:
-    from datasets import DatasetError, load_dataset
-    from common.provenance import library_versions, machine_info, now_utc
-    from search.faiss_indexes import build_flat, build_hash, build_hnsw, build_ivf, build_multihash
-    from search.hamming import HammingIndex
+def validate(args) -> dict:
+    """The keyword arguments of :func:`run_efficiency` (but the dataset), every flag checked."""
+    from datasets import list_datasets
+    from protocols import runner
+    from protocols.runner import UsageError
     from search.tree import TreeIndex
 
+    if args.dataset not in list_datasets():
+        raise UsageError(f"unknown dataset {args.dataset!r}; valid datasets: {', '.join(list_datasets())}")
     try:
-        dataset = load_dataset(args.dataset, data_root=args.data_root, seed=args.seed)
-    except DatasetError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    if args.device:
-        shared["device"] = args.device
-    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    topk = args.topk or dataset.topk or 1000
-    nbits = sum(levels)
-    X_db, y_db = dataset.part("database")
-    X_query, y_query = dataset.part("query")
+        sizes = [int(s) for s in runner.parse_names(args.db_sizes, "--db-sizes")]
+        keep_ratios = [float(r) for r in runner.parse_names(args.keep_ratios, "--keep-ratios")]
+    except ValueError:
+        raise UsageError(f"--db-sizes must be positive integers and --keep-ratios numbers, got {args.db_sizes!r}, "
+                         f"{args.keep_ratios!r}") from None
+    if min(sizes) <= 0:
+        raise UsageError(f"--db-sizes must be positive integers, got {args.db_sizes!r}")
+    for ratio in keep_ratios:
+        try:
+            TreeIndex.check_search_params(keep_ratio=ratio)
+        except ValueError as exc:
+            raise UsageError(f"--keep-ratios: {exc}") from None
+    for flag, value in (("--repeats", args.repeats), ("--timing-queries", args.timing_queries),
+                        ("--single-queries", args.single_queries), ("--topk", args.topk or 1)):
+        if value < 1:
+            raise UsageError(f"{flag} must be a positive integer, got {value}")
+    bits = runner.parse_bits(args.bits)
+    if len(bits) != 1:
+        raise UsageError(f"--bits takes one code length, got {args.bits!r}")
+    classes = runner.method_classes([args.baseline, args.tree_method])
+    params = dict(runner.parse_params(args.param), **({"device": args.device} if args.device else {}))
+    runner.check_jobs(classes, bits, params)
+    from methods import create_method
 
-    baseline, baseline_key = _model(args.baseline, nbits, dataset, args.seed, shared)
-    tree_method, tree_key = _model(args.tree_method, nbits, dataset, args.seed, shared, {"levels": levels})
-    pin_threads(1)  # training may use every core; the timings use one
-    largest = max(sizes)
-    base_codes, base_labels = scaled_codes(baseline, X_db, y_db, largest, args.seed, baseline_key)
-    tree_codes, tree_labels = scaled_codes(tree_method, X_db, y_db, largest, args.seed, tree_key)
-    base_queries, tree_queries = baseline.encode(X_query), tree_method.encode(X_query)
-    timing = slice(0, min(args.timing_queries, len(X_query)))
-    single = slice(0, min(args.single_queries, len(X_query)))
+    tree = create_method(args.tree_method, nbits=bits[0], **runner.method_params(classes[args.tree_method], params))
+    if not any(mode.index == "tree" for mode in tree.searches):
+        raise UsageError(f"--tree-method {args.tree_method} has no tree search; methods with one: "
+                         + ", ".join(m for m in runner.method_classes(["paper"])
+                                     if any(s.index == "tree" for s in create_method(m).searches)))
+    return dict(sizes=sizes, bits=bits[0], topk=args.topk, seed=args.seed, baseline=args.baseline,
+                tree_method=args.tree_method, keep_ratios=keep_ratios, params=params, repeats=args.repeats,
+                timing_queries=args.timing_queries, single_queries=args.single_queries,
+                skip=runner.parse_names(args.skip, "--skip") if args.skip.strip() else ())
 
-    rows, context = [], {
-        "dataset": dataset.name, "topk": topk, "seed": args.seed, "split_sha256": dataset.split_sha256,
-        "repeats": args.repeats, "timing_queries": timing.stop, "n_query": len(X_query),
-        "threads": 1, **machine_info(), **library_versions(), "timestamp": now_utc(),
-    }
-    from tqdm import tqdm
 
-    plan = []
-    for size in sizes:
-        plan += [(size, "numpy-scan", None), (size, "faiss-flat", None)]
-        plan += [(size, "faiss-hash", v) for v in (0, 1, 2, 3)]
-        plan += [(size, "faiss-multihash", v) for v in (0, 1, 2)]
-        plan += [(size, "faiss-ivf", v) for v in (1, 4, 16, 64)]
-        plan += [(size, "faiss-hnsw", v) for v in (topk, 2 * topk)]
-        plan += [(size, "hdhash-flat", None)] + [(size, "hdhash-tree", r) for r in keep_ratios]
-        plan += [(size, "exhaustive", None), (size, "exhaustive-full", None), (size, "popcount-floor", None)]
-    plan = [p for p in plan if p[1] not in skip]
-    progress = tqdm(plan, desc="efficiency", unit="row", file=sys.stderr)
-    built = {}
-    for size, name, param in progress:
-        progress.set_postfix_str(f"{name} {param if param is not None else ''} n={size}")
-        on_tree = name.startswith("hdhash")
-        codes = (tree_codes if on_tree else base_codes)[:size]
-        labels = (tree_labels if on_tree else base_labels)[:size]
-        queries = tree_queries if on_tree else base_queries
-        truth_key = ("tree" if on_tree else "base", size)
-        if truth_key not in built:
-            flat = build_flat(codes)
-            distances, _ = flat.index.search(queries, topk)
-            built[truth_key] = distances[:, -1].astype(np.float64)
-        kth = built[truth_key]
-
-        index_key = (name, size)
-        build_s = 0.0
-        if index_key not in built:
-            start = time.perf_counter()
-            if name in ("numpy-scan", "exhaustive", "exhaustive-full", "popcount-floor"):
-                index = codes
-            elif name in ("faiss-flat", "hdhash-flat"):
-                index = build_flat(codes)
-            elif name == "faiss-hash":
-                index = build_hash(codes)
-            elif name == "faiss-multihash":
-                index = build_multihash(codes)
-            elif name == "faiss-ivf":
-                index = build_ivf(codes, seed=args.seed)
-            elif name == "faiss-hnsw":
-                index = build_hnsw(codes)
-            else:
-                index = TreeIndex(codes, levels=levels, keep_ratio=1.0)
-            build_s = time.perf_counter() - start
-            built[index_key] = (index, build_s)
-            for old in [k for k in built if isinstance(k[0], str) and k[1] != size and k[0] == name]:
-                del built[old]  # one index of a kind alive at a time bounds memory
-        index, build_s = built[index_key]
-
-        params_text, visited = "", None
-        if name == "numpy-scan":
-            search = chunked(numpy_scan(codes, topk))
-            index_bytes = codes.nbytes
-        elif name == "exhaustive":  # the project's compiled exhaustive top-K (HammingIndex.search)
-            hamming = HammingIndex(codes, nbits=nbits)
-            search = lambda q: hamming.search(q, topk)[0]  # noqa: E731
-            index_bytes = hamming.nbytes
-        elif name == "exhaustive-full":  # the MAP@all path: a full stable ranking of the database
-            hamming = HammingIndex(codes, nbits=nbits)
-            search = chunked(lambda q: hamming.rank(q)[0][:, :topk])
-            index_bytes = hamming.nbytes
-        elif name == "popcount-floor":
-            search = popcount_floor(codes)
-            index_bytes = codes.nbytes
-        elif name == "hdhash-tree":
-            index.keep_ratio = param
-            params_text = f"keep_ratio={param}"
-            search = lambda q: index.search(q, topk)[0]  # noqa: E731
-            index_bytes = index.nbytes
-        else:
-            if param is not None:
-                index.set_param(param)
-            params_text = index.params_text
-            search = lambda q: index.search(q, topk)[0]  # noqa: E731
-            index_bytes = index.nbytes
-
-        ms = median_ms_per_query(search, queries[timing], args.repeats)
-        ms_single = median_ms_single(search, queries[single], args.repeats)
-        if name == "popcount-floor":
-            recall, map_k = float("nan"), float("nan")
-        else:
-            ids = search(queries)
-            recall, map_k = accuracy(ids, queries, codes, y_query, labels, kth, topk)
-        if name == "hdhash-tree":
-            visited = float(np.mean(getattr(index, "last_visited", np.nan)))
-        rows.append({
-            "index": name, "params": params_text, "code_bits": "+".join(map(str, levels)) if on_tree else str(nbits),
-            "method": args.tree_method if on_tree else args.baseline, "db_size": size, "topk": topk,
-            "ms_per_query": ms, "ms_per_query_single": ms_single, "recall": recall, "map": map_k,
-            "index_bytes": int(index_bytes), "bytes_per_item": index_bytes / size, "peak_rss_mb": peak_rss_mb(),
-            "build_s": build_s, "candidates_visited": visited, **context,
-        })
-    progress.close()
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from datasets import DatasetError
+    from protocols import runner
     from protocols.efficiency_report import write_efficiency_report
+    from protocols.runner import UsageError
 
+    try:
+        settings = validate(args)
+        dataset = runner.load(args.dataset, args.data_root, args.seed)
+        rows = run_efficiency(dataset, settings.pop("sizes"), **settings)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except (DatasetError, RuntimeError, ValueError) as exc:
+        print(f"{PROG}: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
     for path in write_efficiency_report(rows, Path(args.out), dataset.name):
         print(path)
     return 0

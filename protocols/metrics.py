@@ -93,7 +93,7 @@ class RankingScorer:
 
 def score_index(index, queries, query_labels, db_labels, topk, nbits=None, chunk: int = 100) -> dict:
     """Rank every query against ``index`` in chunks and score the rankings."""
-    radius_bits = nbits if getattr(index, "is_hamming", False) else None
+    radius_bits = nbits if index.metric == "hamming" else None
     scorer = RankingScorer(db_labels, topk, radius_bits)
     for start in range(0, len(query_labels), chunk):
         order, distances = index.rank(queries[start:start + chunk], topk=None)

@@ -29,13 +29,12 @@ from pathlib import Path
 import pandas as pd
 
 from common.files import atomic_savefig, atomic_write_text
-from protocols.records import read_records
+from protocols import runner
+from protocols.runner import UsageError
 
 PROG = "python -m protocols.paper"
 PAPER_DIR = Path(__file__).resolve().parent / "paper"
 REPO_README = Path(__file__).resolve().parent.parent / "README.md"
-#: Table I's row order (the paper's)
-METHOD_ORDER = ["hdhash", "hashnet", "dhn", "dnnh", "sdh", "cnnh", "ksh", "sh", "lsh", "itq", "opq"]
 BUILTIN = ["fashion-mnist", "fashion-mosaic"]
 PAPER = ["imagenet-100", "nus-wide-21", "ms-coco"]
 README_BEGIN, README_END = "<!-- results:begin -->", "<!-- results:end -->"
@@ -86,13 +85,20 @@ def expected_topk(dataset) -> int:
     return n_db if dataset.topk is None or dataset.topk >= n_db else int(dataset.topk)
 
 
+def method_order() -> list[str]:
+    """Table I's rows in the paper's order (from ``protocols/paper/table1_map.csv``), then any other
+    registered method by name."""
+    from methods import list_methods
+
+    published = list(dict.fromkeys(paper_table1()["method"]))
+    return sorted(list_methods(), key=lambda m: (published.index(m) if m in published else len(published), m))
+
+
 def stored_rows(out, dataset, seed: int) -> dict:
     """Reusable stored records of ``dataset``: ``{(method, bits): record}`` (default search)."""
-    from protocols.report import runs_folder
-
     topk, data_sha = expected_topk(dataset), dataset.info.get("data_sha256")
     rows = {}
-    for record in read_records(runs_folder(out, dataset.name)):
+    for record in runner.stored(out, dataset.name):
         if (record.get("dataset") == dataset.name and record.get("default_search", True)
                 and record.get("seed") == seed and int(record.get("topk", -1)) == topk
                 and record.get("split_sha256") == dataset.split_sha256
@@ -104,9 +110,7 @@ def stored_rows(out, dataset, seed: int) -> dict:
 def stale_params(record: dict, shared: dict | None = None) -> list[str]:
     """Why a stored row is stale, as ``"name old -> new"`` per parameter that differs from what a
     run would use now (:func:`protocols.map.changed_params`)."""
-    from protocols.map import changed_params
-
-    return [f"{k} {old!r} -> {new!r}" for k, (old, new) in changed_params(record, shared).items()]
+    return [f"{k} {old!r} -> {new!r}" for k, (old, new) in runner.changed_params(record, shared).items()]
 
 
 def plan(dataset, methods, bits, out, seed, shared=None) -> tuple[dict, list, dict]:
@@ -119,27 +123,15 @@ def plan(dataset, methods, bits, out, seed, shared=None) -> tuple[dict, list, di
     return reusable, missing, stale
 
 
-def run_missing(dataset_name, data_root, missing, args) -> int:
-    from protocols import map as map_protocol
+def run_missing(dataset, missing, seed: int, out, shared: dict, features: str, device) -> None:
+    """Run and store each missing (method, bits) pair (:func:`protocols.runner.run`)."""
+    from protocols.report import write_map_report
 
-    by_method: dict[str, list[int]] = {}
     for method, b in missing:
-        by_method.setdefault(method, []).append(b)
-    by_bits: dict[tuple, list[str]] = {}  # one protocols.map call (one dataset load) per set of missing bits
-    for method, method_bits in by_method.items():
-        by_bits.setdefault(tuple(method_bits), []).append(method)
-    for method_bits, group in by_bits.items():
-        argv = ["--dataset", dataset_name, "--methods", ",".join(group), "--bits", ",".join(map(str, method_bits)),
-                "--seed", str(args.seed), "--out", args.out, "--features", args.features]
-        argv += ["--data-root", data_root] if data_root else []
-        argv += ["--device", args.device] if args.device else []
-        argv += ["--threads", str(args.threads)] if args.threads else []
-        for item in args.param:
-            argv += ["--param", item]
-        code = map_protocol.main(argv)
-        if code:
-            return code
-    return 0
+        records = runner.run(dataset, method, b, seed=seed, params=shared, features=features, device=device)
+        runner.store(records, out)
+        print(f"{dataset.name}: {method} at {b} bits, MAP@{records[0]['topk']} {records[0]['map']:.4f}")
+    write_map_report(out, dataset.name, seed=seed)
 
 
 # -- tables --------------------------------------------------------------------------------------
@@ -282,9 +274,9 @@ def table2_markdown(frame: pd.DataFrame) -> list[str]:
     return lines
 
 
-def write_tables(args, datasets: dict, statuses: dict, methods, bits) -> list[Path]:
-    folder = Path(args.out) / "paper"
-    frame = table1_frame(args.out, datasets, methods, bits, args.seed)
+def write_tables(out, seed: int, datasets: dict, statuses: dict, methods, bits) -> list[Path]:
+    folder = Path(out) / "paper"
+    frame = table1_frame(out, datasets, methods, bits, seed)
     written = [atomic_write_text(folder / "table1.csv", frame.to_csv(index=False, float_format="%.6g"))]
     lines = ["# Table I: MAP, ours beside the paper's", "",
              f"Generated by `{PROG}` from the run records in `map/runs/`; paper figures from "
@@ -299,7 +291,7 @@ def write_tables(args, datasets: dict, statuses: dict, methods, bits) -> list[Pa
         written.append(plot_dataset(frame, name, folder / f"table1-{name}.png"))
     written.append(atomic_write_text(folder / "table1.md", "\n".join(lines)))
 
-    t2 = table2_frame(args.out, [n for n, d in datasets.items() if d is not None])
+    t2 = table2_frame(out, [n for n, d in datasets.items() if d is not None])
     written.append(atomic_write_text(folder / "table2.csv", t2.to_csv(index=False, float_format="%.6g")))
     text = ["# Table II: search time and memory, ours beside the paper's", "",
             f"Generated by `{PROG}` from `efficiency/<dataset>.csv` (largest database size of each run; one thread). "
@@ -310,24 +302,22 @@ def write_tables(args, datasets: dict, statuses: dict, methods, bits) -> list[Pa
     return written
 
 
-def readme_block(args, datasets, statuses, methods, bits) -> str:
+def readme_block(out, seed: int, datasets, statuses, bits) -> str:
     """The README's block: every stored row of the built-in datasets (whatever ``--methods`` was)."""
-    from methods import list_methods
-
-    every = sorted(list_methods(), key=lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER))
-    frame = table1_frame(args.out, datasets, every, bits, args.seed)
+    methods = [m for m in method_order() if m in runner.method_classes(["paper"])]
+    frame = table1_frame(out, datasets, methods, bits, seed)
     lines = [f"Generated by `{PROG}` (do not edit between the markers); full tables in "
              "[results/paper/](results/paper/table1.md).", ""]
     for name in BUILTIN:
         if datasets.get(name) is None:
             continue
-        minutes, machine = compute_minutes(args.out, datasets[name], args.seed)
+        minutes, machine = compute_minutes(out, datasets[name], seed)
         done = frame[(frame["dataset"] == name) & frame["map"].notna()]
         if done.empty:
             lines += [f"**{name}**: no rows stored yet.", ""]
             continue
         lines += [f"**{name}**, {k_text(frame, name)} ({len(done)} of {len(frame[frame['dataset'] == name])} rows of the "
-                  f"11 methods stored; they took {minutes:.1f} min of fit + encode + search on {machine or 'this machine'}):", ""]
+                  f"{len(methods)} methods stored; they took {minutes:.1f} min of fit + encode + search on {machine or 'this machine'}):", ""]
         lines += dataset_block(frame, name, with_paper=False, stored_only=True) + [""]
     for name in PAPER:
         if name in statuses:
@@ -346,39 +336,36 @@ def update_readme(path: Path, block: str) -> bool:
 
 
 # -- main ----------------------------------------------------------------------------------------
-def main(argv=None) -> int:
-    from methods import list_methods
-    from protocols.map import UsageError, parse_bits, parse_params
+def validate(args) -> tuple[list[str], list[int], dict, list[str], dict]:
+    """``(methods, bits, shared params, dataset names, data roots)`` with every flag checked."""
+    from datasets import list_datasets
 
-    args = build_parser().parse_args(argv)
-    try:
-        methods = [m.strip() for m in (args.methods or ",".join(list_methods())).split(",") if m.strip()]
-        unknown = [m for m in methods if m not in list_methods()]
-        if unknown:
-            raise UsageError(f"unknown method {unknown[0]!r}; valid methods: {', '.join(list_methods())}")
-        methods = sorted(methods, key=lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER))
-        bits = parse_bits(args.bits)
-        shared = parse_params(args.param)
-        from datasets import list_datasets
+    order = method_order()
+    methods = list(runner.method_classes(runner.parse_names(args.methods, "--methods")) if args.methods
+                   else runner.method_classes(["paper"]))
+    methods = sorted(methods, key=order.index)
+    bits, shared = runner.parse_bits(args.bits), runner.parse_params(args.param)
+    names = runner.parse_names(args.datasets, "--datasets")
+    for name in names:
+        if name not in list_datasets():
+            raise UsageError(f"unknown dataset {name!r}; valid datasets: {', '.join(list_datasets())}")
+    roots = {}
+    for item in args.data_root:
+        if "=" not in item:
+            raise UsageError(f"--data-root takes DATASET=DIR, got {item!r}")
+        key, value = item.split("=", 1)
+        if key.strip() not in names:
+            raise UsageError(f"--data-root names {key.strip()!r}, which is not among --datasets ({', '.join(names)})")
+        roots[key.strip()] = value
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be a positive integer, got {args.threads}")
+    runner.check_jobs(runner.method_classes(methods), bits, shared)
+    return methods, bits, shared, names, roots
 
-        names = [d.strip() for d in args.datasets.split(",") if d.strip()]
-        for name in names:
-            if name not in list_datasets():
-                raise UsageError(f"unknown dataset {name!r}; valid datasets: {', '.join(list_datasets())}")
-        roots = {}
-        for item in args.data_root:
-            if "=" not in item:
-                raise UsageError(f"--data-root takes DATASET=DIR, got {item!r}")
-            key, value = item.split("=", 1)
-            roots[key.strip()] = value
-    except UsageError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    if args.threads and not args.dry_run:
-        from protocols.map import set_threads
 
-        set_threads(args.threads)
-
+def table1_datasets(args, methods, bits, shared, names, roots) -> tuple[dict, dict]:
+    """Per dataset: load it, say what is stored and what would run, run what is missing unless
+    ``--dry-run`` / ``--no-run``; returns the loaded datasets (None where unavailable) and statuses."""
     datasets, statuses = {}, {}
     for name in names:
         dataset, status = probe(name, roots.get(name), args.seed)
@@ -393,18 +380,24 @@ def main(argv=None) -> int:
               + (": " + ", ".join(f"{m}@{b}" + (f" (stored with other parameters: {'; '.join(stale[(m, b)])})"
                                                  if (m, b) in stale else "") for m, b in missing) if missing else ""))
         if missing and not (args.dry_run or args.no_run):
-            code = run_missing(name, roots.get(name), missing, args)
-            if code:
-                print(f"{PROG}: error: protocols.map failed on {name}; stored rows are kept, rerun to resume", file=sys.stderr)
-                return code
+            try:
+                run_missing(dataset, missing, args.seed, args.out, shared, args.features, args.device)
+            except (ValueError, RuntimeError) as exc:
+                raise RuntimeError(f"{name}: {str(exc).splitlines()[0]}; stored rows are kept, rerun to resume") from None
         computed = 0 if args.dry_run or args.no_run else len(missing)
         _, missing, _ = plan(dataset, methods, bits, args.out, args.seed, shared)
         total = len(methods) * len(bits)
         statuses[name] = (f"ran: {total - len(missing)} of {total} rows stored ({computed} computed by this run, "
                           f"{reused} reused); data: {dataset.info.get('root', 'built in')}")
+    return datasets, statuses
 
-    efficiency = [d.strip() for d in args.efficiency.split(",") if d.strip()]
-    for name in efficiency:
+
+def table2_datasets(args, datasets: dict, shared: dict) -> None:
+    """Run :func:`protocols.efficiency.run_efficiency` where a ``--efficiency`` dataset has no Table II."""
+    from protocols.efficiency import run_efficiency
+    from protocols.efficiency_report import write_efficiency_report
+
+    for name in [d.strip() for d in args.efficiency.split(",") if d.strip()]:
         if datasets.get(name) is None:
             continue
         path = Path(args.out) / "efficiency" / f"{name}.csv"
@@ -414,23 +407,35 @@ def main(argv=None) -> int:
         print(f"{name}: Table II missing, {'not run' if args.no_run else 'would run' if args.dry_run else 'running'} "
               f"protocols.efficiency --db-sizes {args.efficiency_sizes}")
         if not (args.dry_run or args.no_run):
-            from protocols import efficiency
+            sizes = [int(size) for size in args.efficiency_sizes.split(",")]
+            params = dict(shared, **({"device": args.device} if args.device else {}))
+            rows = run_efficiency(datasets[name], sizes, seed=args.seed, params=params)
+            write_efficiency_report(rows, Path(args.out), name)
 
-            argv = ["--dataset", name, "--db-sizes", args.efficiency_sizes, "--out", args.out, "--seed", str(args.seed)]
-            argv += ["--data-root", roots[name]] if name in roots else []
-            argv += ["--device", args.device] if args.device else []
-            for item in args.param:
-                argv += ["--param", item]
-            code = efficiency.main(argv)
-            if code:
-                return code
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        methods, bits, shared, names, roots = validate(args)
+        if args.threads and not args.dry_run:
+            from common.threads import pin_threads
+
+            pin_threads(args.threads)
+        datasets, statuses = table1_datasets(args, methods, bits, shared, names, roots)
+        table2_datasets(args, datasets, shared)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
     if args.dry_run:
         print("dry run: nothing run, nothing written")
         return 0
-    for path in write_tables(args, datasets, statuses, methods, bits):
+    for path in write_tables(args.out, args.seed, datasets, statuses, methods, bits):
         print(path)
     readme = args.readme if args.readme is not None else (str(REPO_README) if Path(args.out) == Path("results") else "none")
-    if readme != "none" and update_readme(Path(readme), readme_block(args, datasets, statuses, methods, bits)):
+    if readme != "none" and update_readme(Path(readme), readme_block(args.out, args.seed, datasets, statuses, bits)):
         print(f"{readme}: results block rewritten")
     return 0
 

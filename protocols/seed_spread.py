@@ -24,7 +24,7 @@ PROG = "python -m protocols.seed_spread"
 
 def variant_name(record: dict) -> str:
     """The method, with the parameters it set away from the method's defaults (the seed aside)."""
-    from protocols.map import changed_params
+    from protocols.runner import changed_params
 
     changed = [f"{k}={stored}" for k, (stored, _) in changed_params(record).items()]
     return record["method"] + (f" [{', '.join(changed)}]" if changed else "")

@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 from common.hamming import as_words, hamming_distances, rank_by_distance
+from search.base import Index, register_index
 
 
-class HammingIndex:
+@register_index("hamming")
+class HammingIndex(Index):
     """Exhaustive Hamming scan; ``rank`` gives indices and distances in ranking order."""
-
-    is_hamming = True  # distances are Hamming distances of the full code (radius metrics apply)
 
     def __init__(self, db_codes: np.ndarray, nbits: int | None = None):
         self.db_codes = np.ascontiguousarray(db_codes, dtype=np.uint8)

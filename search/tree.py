@@ -20,12 +20,14 @@ from __future__ import annotations
 import numpy as np
 
 from common.hamming import as_words
+from search.base import Index, register_index
 
 #: largest number of (query, node) or (query, item) pairs one batch step holds in memory
 _BATCH_ELEMENTS = 1 << 21
 
 
-def _check_levels(levels, nbits: int) -> tuple[int, ...]:
+def check_levels(levels, nbits: int) -> tuple[int, ...]:
+    """``levels`` as a tuple of ints, or ValueError unless they are whole bytes summing to ``nbits``."""
     try:
         levels = tuple(levels)
     except TypeError:
@@ -36,18 +38,9 @@ def _check_levels(levels, nbits: int) -> tuple[int, ...]:
         if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or bits <= 0 or bits % 8:
             raise ValueError(f"every level must be a positive multiple of 8 bits (whole bytes), got levels={levels}")
     if sum(levels) != nbits:
-        raise ValueError(f"levels {levels} sum to {sum(levels)} bits but the codes have {nbits} bits")
+        raise ValueError(f"levels {levels} sum to {sum(levels)} bits, not nbits={nbits}; "
+                         "pass levels that add up to the code length")
     return tuple(int(b) for b in levels)
-
-
-def _check_keep_ratio(keep_ratio) -> float:
-    try:
-        ratio = float(keep_ratio)
-    except (TypeError, ValueError):
-        raise ValueError(f"keep_ratio must be a number in (0, 1], got {keep_ratio!r}") from None
-    if not (0.0 < ratio <= 1.0):  # also refuses NaN
-        raise ValueError(f"keep_ratio must be in (0, 1], got {keep_ratio!r}")
-    return ratio
 
 
 def _level_values(code_bytes: np.ndarray) -> np.ndarray:
@@ -80,7 +73,8 @@ def _offset_dtype(n: int):
     return np.int32 if n < 2**31 - 1 else np.int64
 
 
-class TreeIndex:
+@register_index("tree")
+class TreeIndex(Index):
     """HDHash tree over packed codes; ``rank`` / ``search`` as :class:`search.hamming.HammingIndex`.
 
     Parameters
@@ -117,7 +111,20 @@ class TreeIndex:
     computed at each branching level.
     """
 
-    is_hamming = True  # distances are full-code Hamming distances (unreached items: nbits + 1)
+    search_param_names = ("keep_ratio",)  # distances: full-code Hamming distances (unreached items: nbits + 1)
+
+    @classmethod
+    def check_search_params(cls, **params) -> dict:
+        params = super().check_search_params(**params)
+        if "keep_ratio" in params:
+            ratio = params["keep_ratio"]
+            try:
+                params["keep_ratio"] = float(ratio)
+            except (TypeError, ValueError):
+                raise ValueError(f"keep_ratio must be a number in (0, 1], got {ratio!r}") from None
+            if not (0.0 < params["keep_ratio"] <= 1.0):  # also refuses NaN
+                raise ValueError(f"keep_ratio must be in (0, 1], got {ratio!r}")
+        return params
 
     def __init__(self, db_codes: np.ndarray, levels=(8, 16, 40), keep_ratio: float = 0.3):
         codes = np.ascontiguousarray(db_codes, dtype=np.uint8)
@@ -127,8 +134,8 @@ class TreeIndex:
         if n >= 2**32:
             raise ValueError("TreeIndex supports fewer than 2**32 database items")
         self.nbits = 8 * nbytes
-        self.levels = _check_levels(levels, self.nbits)
-        self.keep_ratio = _check_keep_ratio(keep_ratio)
+        self.levels = check_levels(levels, self.nbits)
+        self.set_search_params(keep_ratio=keep_ratio)
 
         words = as_words(codes)
         # lexicographic byte order = sort by (level 1, ..., level K); lexsort is stable, so ties by id

@@ -23,7 +23,7 @@ def test_augmentation_is_seeded_and_keeps_range(synthetic):
 def test_small_run_writes_every_column(tmp_path, monkeypatch):
     monkeypatch.setattr(common.files, "CACHE_DIR", tmp_path / "cache")
     out = tmp_path / "results"
-    argv = ["--dataset", "synthetic", "--baseline", "lsh", "--tree-method", "itq", "--levels", "8,8",
+    argv = ["--dataset", "synthetic", "--baseline", "lsh", "--tree-method", "hdhash", "--bits", "16", "--param", "epochs=1", "--param", "progress=False",
             "--db-sizes", "1000,4000", "--topk", "50", "--repeats", "1", "--timing-queries", "20",
             "--single-queries", "2", "--keep-ratios", "0.3,1.0", "--skip", "faiss-hnsw", "--out", str(out)]
     assert efficiency.main(argv) == 0

@@ -5,7 +5,9 @@ import torch
 
 from methods import create_method
 from methods.hashnet import hashnet_loss
-from methods.hdhash import check_level_weights, check_levels, default_levels
+from methods.hdhash import check_level_weights, default_levels
+from search import SearchMode
+from search.tree import check_levels
 from search.hamming import HammingIndex
 
 FAST = {"epochs": 2, "batch_size": 64, "progress": False, "cache": False, "device": "cpu"}
@@ -35,7 +37,7 @@ def test_weight_count_and_sign_checked():
 def test_bad_levels_refused(synthetic):
     with pytest.raises(ValueError, match="sum to 24 bits, not nbits=32"):
         check_levels((8, 16), 32)
-    with pytest.raises(ValueError, match="multiples of 8"):
+    with pytest.raises(ValueError, match="multiple of 8"):
         check_levels((4, 12, 16), 32)
     X, y = synthetic.part("train")
     with pytest.raises(ValueError, match="non-increasing"):
@@ -79,11 +81,11 @@ def test_unknown_level_codes_refused(synthetic):
 def test_two_searches_and_exact_tree_at_keep_one(synthetic):
     X, y = synthetic.part("train")
     method = create_method("hdhash", nbits=32, keep_ratio=0.3, **FAST).fit(X, y)
-    assert method.searches == ("hamming", "tree:0.3")
+    assert [mode.label for mode in method.searches] == ["hamming", "tree:0.3"]
     db_codes = method.encode(synthetic.part("database")[0])
     queries = method.encode(synthetic.part("query")[0])
     exhaustive = HammingIndex(db_codes).rank(queries)
-    tree = method.build_index(db_codes, "tree:1").rank(queries)
+    tree = method.build_index(db_codes, SearchMode("tree", {"keep_ratio": 1.0})).rank(queries)
     assert np.array_equal(tree[0], exhaustive[0]) and np.array_equal(tree[1], exhaustive[1])
 
 
@@ -110,10 +112,10 @@ def test_map_cli_writes_hamming_and_tree_rows(tmp_path, monkeypatch):
 
     monkeypatch.setattr(common.files, "CACHE_DIR", tmp_path / "cache")
     out = tmp_path / "results"
-    argv = ["--dataset", "synthetic", "--methods", "hdhash", "--bits", "32", "--levels", "8,8,16",
+    argv = ["--dataset", "synthetic", "--methods", "hdhash", "--bits", "32", "--param", "levels=(8,8,16)",
             "--param", "epochs=2", "--param", "progress=False", "--out", str(out)]
     assert map_protocol.main(argv) == 0
     frame = pd.read_csv(out / "map" / "synthetic.csv")
     assert sorted(frame["search"]) == ["hamming", "tree:0.3"]
     assert "hdhash (tree:0.3)" in (out / "map" / "synthetic.md").read_text()
-    assert map_protocol.main(argv[:-2] + ["--levels", "8,16", "--out", str(out)]) == 2
+    assert map_protocol.main(argv[:-2] + ["--param", "levels=(8,16)", "--out", str(out)]) == 2

@@ -5,7 +5,7 @@ import pytest
 import common.files
 import datasets
 from protocols import map as map_protocol
-from protocols import paper
+from protocols import paper, runner
 
 
 @pytest.fixture(autouse=True)
@@ -67,7 +67,7 @@ def test_paper_runs_missing_rows_then_reuses_them(tmp_path, capsys, monkeypatch)
     def no_fit(*args, **kwargs):
         raise AssertionError("a stored row was recomputed")
 
-    monkeypatch.setattr(map_protocol, "run_one", no_fit)
+    monkeypatch.setattr(runner, "run", no_fit)
     assert paper.main(argv) == 0
     assert "1 rows stored and reused" not in capsys.readouterr().out  # 2 of 2
     assert {p.name: p.stat().st_mtime_ns for p in runs.glob("*.json")} == stamps

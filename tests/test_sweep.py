@@ -1,6 +1,6 @@
 import json
 
-from protocols import sweep
+from protocols import report, sweep
 
 
 def test_sweep_records_each_value_and_writes_a_table(tmp_path):
@@ -14,7 +14,7 @@ def test_sweep_records_each_value_and_writes_a_table(tmp_path):
     assert "| 0 |" in table and "| 50 |" in table
     # the table is derived from the records alone: rebuilding it gives the same text
     (tmp_path / "sweeps" / "digits-itq-16-n_iter.md").unlink()
-    assert sweep.rebuild_tables(tmp_path / "sweeps") == [tmp_path / "sweeps" / "digits-itq-16-n_iter.md"]
+    assert report.rebuild_tables(tmp_path / "sweeps") == [tmp_path / "sweeps" / "digits-itq-16-n_iter.md"]
     assert (tmp_path / "sweeps" / "digits-itq-16-n_iter.md").read_text() == table
 
 
@@ -26,7 +26,7 @@ def test_sweep_refuses_unknown_parameter(tmp_path, capsys):
 
 
 def test_sweep_values_are_literals_or_plain_text():
-    from protocols.map import literal_or_text
+    from protocols.runner import literal_or_text
 
     assert literal_or_text("(1, 0.5)") == (1, 0.5)
     assert literal_or_text("None") is None

@@ -88,7 +88,7 @@ def test_memory_is_the_sum_of_its_arrays():
     arrays = tree.arrays()
     assert tree.nbytes == sum(a.nbytes for a in arrays.values())
     assert arrays["words"].nbytes == db.nbytes and arrays["ids"].nbytes == 4 * len(db)
-    assert len(tree) == 1000 and tree.nbits == 64 and tree.is_hamming
+    assert len(tree) == 1000 and tree.nbits == 64 and tree.metric == "hamming"
     assert len(tree.n_nodes) == 2 and tree.n_nodes[0] <= 256
 
 

@@ -1,0 +1,231 @@
+"""The library under the commands: run one (dataset, method, bits, seed, parameters), get its
+records back, store them. Callable from a notebook::
+
+    from protocols import runner
+    records = runner.run("digits", "itq", 32)          # fit, encode, search, score: one record per search
+    runner.store(records, "results")                   # results/map/runs/digits/*.json
+
+The commands (``python -m protocols.map`` and the others) parse their flags and call these; input
+checks raise :class:`UsageError`, whose message is the one line a command prints.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import time
+from pathlib import Path
+
+from common.files import atomic_savez
+from common.threads import torch_thread_count
+from protocols.records import provenance, read_records, safe_name, write_record
+
+class UsageError(ValueError):
+    """Bad input; reported as one line, before any work or file is written."""
+
+
+# -- input -------------------------------------------------------------------------------------
+def literal_or_text(text: str):
+    """A Python literal (``0.5``, ``(1,1,1)``, ``None``), else the text itself (``prefix``)."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_names(text: str, flag: str) -> list[str]:
+    names = [part.strip() for part in (text or "").split(",") if part.strip()]
+    if not names:
+        raise UsageError(f"{flag} is empty")
+    return names
+
+
+def parse_bits(text: str, flag: str = "--bits") -> list[int]:
+    from methods.base import check_nbits
+
+    try:
+        values = [int(part) for part in parse_names(text, flag)]
+    except ValueError:
+        raise UsageError(f"{flag} must be comma-separated integers, got {text!r}") from None
+    for value in values:
+        try:
+            check_nbits(value)
+        except ValueError as exc:
+            raise UsageError(f"{flag}: {exc}") from None
+    return values
+
+
+def parse_params(items: list[str] | None) -> dict:
+    params = {}
+    for item in items or []:
+        if "=" not in item:
+            raise UsageError(f"--param takes NAME=VALUE, got {item!r}")
+        name, text = item.split("=", 1)
+        params[name.strip()] = literal_or_text(text)
+    return params
+
+
+def method_classes(names: list[str]) -> dict:
+    """``{name: class}`` of registered methods; ``paper`` stands for Table I's methods."""
+    from methods import UnknownMethodError, get_method_class, list_methods
+
+    expanded = [m for name in names for m in (list_methods(paper=True) if name == "paper" else [name])]
+    try:
+        return {name: get_method_class(name) for name in dict.fromkeys(expanded)}
+    except UnknownMethodError as exc:
+        raise UsageError(f"{exc} (or 'paper' for Table I's)") from None
+
+
+def check_jobs(classes: dict, bits: list[int], params: dict) -> None:
+    """Every (method, bits) instantiated with ``params`` and checked (``check_params``) before any work."""
+    from methods import create_method
+
+    for name, cls in classes.items():
+        for b in bits:
+            try:
+                create_method(name, nbits=b, **method_params(cls, params)).check_params()
+            except (ValueError, TypeError) as exc:
+                raise UsageError(f"{name} at {b} bits: {exc}") from None
+
+
+def method_params(cls, shared: dict) -> dict:
+    """The shared parameters that ``cls`` accepts (e.g. --device only reaches deep methods)."""
+    accepted = set(cls._param_names())
+    return {k: v for k, v in shared.items() if k in accepted}
+
+
+def changed_params(record: dict, shared: dict | None = None) -> dict:
+    """``{name: (stored, now)}`` for the parameters of a run record that differ from what a run
+    would use now: the method's current defaults with the ``shared`` (``--param``) values. The seed
+    and the settings that do not change a model (the method's ``runtime_params``) are not compared; a
+    parameter the record does not have (added to the method since) counts as unchanged; an unknown
+    method has nothing to compare."""
+    from methods import UnknownMethodError, create_method, get_method_class
+
+    try:
+        cls = get_method_class(record["method"])
+    except UnknownMethodError:
+        return {}
+    now = create_method(record["method"], nbits=int(record["bits"]), **method_params(cls, shared or {})).get_params()
+    stored = record.get("params") or {}
+
+    def same(a, b):
+        return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+    return {k: (stored[k], now[k]) for k in sorted(now)
+            if k in stored and k != "random_state" and k not in cls.runtime_params and not same(stored[k], now[k])}
+
+
+# -- running ----------------------------------------------------------------------------------------
+def load(dataset, data_root=None, seed: int = 0):
+    """A :class:`datasets.Dataset`, given one or its name."""
+    from datasets import load_dataset
+
+    return load_dataset(dataset, data_root=data_root, seed=seed) if isinstance(dataset, str) else dataset
+
+
+def resolve_topk(dataset, topk: int | None = None) -> int:
+    """MAP@K's K: ``topk``, else the dataset's (PROTOCOL.md), capped at the database size (MAP@all)."""
+    n_db = len(dataset.split.database)
+    topk = dataset.topk if topk is None else topk
+    return n_db if topk is None or topk >= n_db else int(topk)
+
+
+def is_photo(dataset) -> bool:
+    from datasets.images import is_lazy
+
+    return is_lazy(dataset.X)
+
+
+def shallow_features(dataset, method: str, kind: str, device=None):
+    """The feature dataset a shallow method runs on for a photo dataset (:mod:`deep.features`)."""
+    from deep.features import feature_dataset
+
+    if kind == "none":
+        raise ValueError(f"{method} is shallow and takes feature vectors; {dataset.name}'s images are decoded on demand "
+                         "and are not flattened into memory: pass --features alexnet-fc7 (the paper's DeCAF7) or pixels")
+    try:
+        return feature_dataset(dataset, kind, device=device or "auto")
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise RuntimeError(f"{kind} features for the shallow methods on {dataset.name}: {first}"
+                           f"{'; or pass --features pixels' if kind != 'pixels' else ''}") from None
+
+
+def fit(dataset, method: str, bits: int, seed: int = 0, params: dict | None = None):
+    """``(fitted method, seconds)``: ``method`` at ``bits`` on the dataset's training part."""
+    from methods import create_method, get_method_class
+
+    cls = get_method_class(method)
+    model = create_method(method, nbits=bits, **dict({"random_state": seed}, **method_params(cls, params or {})))
+    X_train, y_train = dataset.part("train")
+    start = time.perf_counter()
+    model.fit(X_train, y_train if cls.supervised else None)
+    return model, time.perf_counter() - start
+
+
+def run(dataset, method: str, bits: int, *, seed: int = 0, params: dict | None = None, topk: int | None = None,
+        data_root=None, features: str = "alexnet-fc7", device: str | None = None, save_codes=None) -> list[dict]:
+    """Fit ``method`` at ``bits`` on ``dataset`` (a name or a Dataset), encode, search with each of
+    the method's searches and score: one record per search (the default search first)."""
+    from methods import get_method_class
+    from protocols.metrics import score_index
+
+    dataset = load(dataset, data_root, seed)
+    params = dict(params or {}, **({"device": device} if device else {}))
+    if not get_method_class(method).deep and is_photo(dataset):
+        dataset = shallow_features(dataset, method, features, device)
+    topk = resolve_topk(dataset, topk)
+    model, train_s = fit(dataset, method, bits, seed, params)
+    X_query, y_query = dataset.part("query")
+    X_db, y_db = dataset.part("database")
+    start = time.perf_counter()
+    db_codes = model.encode(X_db)
+    queries = model.encode_queries(X_query)
+    encode_s = time.perf_counter() - start
+    if save_codes:
+        query_codes = queries if queries.dtype.name == "uint8" else model.encode(X_query)
+        atomic_savez(Path(save_codes) / f"{dataset.name}-{method}-{bits}.npz",
+                     query_codes=query_codes, db_codes=db_codes, query_labels=y_query, db_labels=y_db)
+
+    records = []
+    for mode in model.searches:
+        start = time.perf_counter()
+        index = model.build_index(db_codes, mode)
+        metrics = score_index(index, queries, y_query, y_db, topk, nbits=bits)
+        search_s = time.perf_counter() - start
+        fit_info = model.fit_info
+        records.append({
+            "dataset": dataset.name, "method": method, "bits": bits, "search": mode.label,
+            "default_search": mode == model.searches[0], "topk": topk, **metrics,
+            # a model loaded from the cache reports the training time it took when it was trained
+            "train_s": round(fit_info.get("train_seconds", train_s) if fit_info.get("cached") else train_s, 3),
+            "fit_wall_s": round(train_s, 3), "encode_s": round(encode_s, 3), "search_s": round(search_s, 3),
+            "index_bytes": int(index.nbytes), "seed": seed, "split_sha256": dataset.split_sha256,
+            **{key: dataset.info[key] for key in ("data_sha256", "features") if key in dataset.info},
+            "n_query": len(y_query), "n_db": len(y_db), "n_train": len(dataset.split.train),
+            "params": model.get_params(), "fit_info": fit_info,
+            # a deep model's weights depend on the thread count it was trained with (about 0.01 MAP)
+            "torch_threads": getattr(model, "num_threads", None) or torch_thread_count(),
+            **provenance(),
+        })
+    return records
+
+
+# -- storing ----------------------------------------------------------------------------------------
+def runs_folder(out, dataset: str) -> Path:
+    return Path(out) / "map" / "runs" / dataset
+
+
+def record_path(out, record: dict) -> Path:
+    stem = safe_name(f"{record['method']}-{record['bits']}-{record['search']}-top{record['topk']}-seed{record['seed']}")
+    return runs_folder(out, record["dataset"]) / f"{stem}.json"
+
+
+def store(records: list[dict], out) -> list[Path]:
+    """Write each record under ``<out>/map/runs/<dataset>/`` (atomically); returns the paths."""
+    return [write_record(record_path(out, record), record) for record in records]
+
+
+def stored(out, dataset: str) -> list[dict]:
+    """Every readable MAP record of ``dataset`` under ``out`` (bad files skipped with a warning)."""
+    return read_records(runs_folder(out, dataset), required=("dataset", "method", "bits", "search", "map"))
