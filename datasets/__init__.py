@@ -8,7 +8,6 @@ decodes files on demand), multi-hot ``labels`` ``(n, C)`` bool, and the shared s
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 

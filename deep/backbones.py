@@ -81,7 +81,8 @@ class CompactCNN(nn.Module):
         super().__init__()
         layers, channels, size = [], in_channels, image_size
         for i, width in enumerate(widths):
-            layers += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            layers += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                       nn.ReLU(inplace=True)]
             if size > 4 and i < len(widths) - 1:
                 layers.append(nn.MaxPool2d(2))
                 size //= 2
@@ -159,7 +160,8 @@ def _torchvision(arch: str, in_channels: int, pretrained, weights):
             raise BackboneWeightsError(
                 f"ImageNet weights for backbone {arch!r} are not available locally: expected {path} "
                 f"(torchvision's cache; set TORCH_HOME to use another). Put the file there (on a machine "
-                f"with internet: `python -c \"import torchvision; torchvision.models.{arch}(weights='IMAGENET1K_V1')\"`), "
+                "with internet: `python -c \"import torchvision; "
+                f"torchvision.models.{arch}(weights='IMAGENET1K_V1')\"`), "
                 f"pass weights=PATH to a state dict, or pass pretrained=False to train from a random "
                 f"initialisation (then it is not the paper's pretrained backbone)")
         _load_state(model, path, arch)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from methods.deep_method import DeepHashMethod
 from methods import register
+from methods.deep_method import DeepHashMethod
 from methods.hashnet import LinearHashHead
 
 

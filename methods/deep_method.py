@@ -217,7 +217,8 @@ class DeepHashMethod(HashMethod):
                 if saved.get("config") == json.loads(json.dumps(config, default=str)):
                     model = self.build_model(X.shape, pretrained=False)
                     model.load_state_dict(saved["state_dict"])
-                    info = dict(saved["fit_info"], cached=True, cache_load_seconds=round(time.perf_counter() - started, 3))
+                    info = dict(saved["fit_info"], cached=True,
+                                cache_load_seconds=round(time.perf_counter() - started, 3))
                     return self._set_fitted(model.to(device).eval(), info, device)
             model = self.build_model(X.shape)
             with _deterministic(device):

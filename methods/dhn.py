@@ -17,9 +17,9 @@ import math
 import torch
 from torch import nn
 
-from methods.deep_method import DeepHashMethod
 from deep.trainer import similarity_matrix
 from methods import register
+from methods.deep_method import DeepHashMethod
 from methods.hashnet import LinearHashHead, hashnet_loss
 
 

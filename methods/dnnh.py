@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from methods.deep_method import DeepHashMethod
 from deep.trainer import similarity_matrix
 from methods import register
+from methods.deep_method import DeepHashMethod
 
 
 def triplet_ranking_loss(b: torch.Tensor, s: torch.Tensor, margin: float = 1.0) -> torch.Tensor:

@@ -17,9 +17,9 @@ import math
 import torch
 from torch import nn
 
-from methods.deep_method import DeepHashMethod
 from deep.trainer import TrainStep, similarity_matrix
 from methods import register
+from methods.deep_method import DeepHashMethod
 
 
 def class_balance_weights(s: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

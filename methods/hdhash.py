@@ -47,7 +47,8 @@ def check_level_weights(weights, n_levels: int) -> tuple[float, ...]:
     if any(not (w >= 0) for w in weights) or not any(w > 0 for w in weights):
         raise ValueError(f"HDHash level weights must be non-negative and not all zero, got {weights}")
     if any(a < b for a, b in zip(weights, weights[1:])):
-        raise ValueError(f"HDHash level weights must be non-increasing with depth (w_i >= w_j for i < j), got {weights}")
+        raise ValueError("HDHash level weights must be non-increasing with depth (w_i >= w_j for i < j), got "
+                         f"{weights}")
     return weights
 
 
@@ -119,7 +120,8 @@ class HDHash(HashNet):
         """The levels and weights a fit uses (defaults filled in), validated."""
         nbits = check_nbits(self.nbits)
         levels = default_levels(nbits) if self.levels is None else check_levels(self.levels, nbits)
-        weights = (1.0,) * len(levels) if self.level_weights is None else check_level_weights(self.level_weights, len(levels))
+        weights = ((1.0,) * len(levels) if self.level_weights is None
+                   else check_level_weights(self.level_weights, len(levels)))
         return levels, weights
 
     def check_params(self):

@@ -154,8 +154,8 @@ class KSH(HashMethod):
         K_all = np.exp(-d2 / (2.0 * self.sigma_))
         self.kernel_mean_ = K_all.mean(axis=0)
         K_all -= self.kernel_mean_
-        l = n if self.n_labeled is None else min(int(self.n_labeled), n)
-        labelled = np.sort(rng.choice(n, l, replace=False))
+        n_lab = n if self.n_labeled is None else min(int(self.n_labeled), n)  # the paper's l
+        labelled = np.sort(rng.choice(n, n_lab, replace=False))
         K = K_all[labelled]
         residual = _Residual(labels[labelled], r=float(nbits))
         RM = K.T @ K
@@ -164,12 +164,12 @@ class KSH(HashMethod):
         kept = np.zeros(nbits, dtype=bool)
         errors = np.zeros(nbits)
         n_steps = []
-        error = l * l * float(nbits) ** 2  # ||r S||_F^2 with S in {-1, +1}
+        error = n_lab * n_lab * float(nbits) ** 2  # ||r S||_F^2 with S in {-1, +1}
         for k in range(nbits):
             LM = K.T @ residual.dot(K)
             LM = 0.5 * (LM + LM.T)
             a0 = self._top_generalised_eigenvector(LM, RM)
-            a0 *= np.sqrt(l / (a0 @ RM @ a0))
+            a0 *= np.sqrt(n_lab / (a0 @ RM @ a0))
             a1, costs = optimise_projection(K, residual, a0, max_iter=self.max_iter)
             n_steps.append(len(costs) - 2)
             h0 = np.where(K @ a0 > 0, 1.0, -1.0)
@@ -178,17 +178,17 @@ class KSH(HashMethod):
                 a, h, kept[k] = a1, h1, True
             else:
                 a, h = a0, h0
-            smoothed[k] = costs[0], -residual.quad(smooth_sign(K @ a)) / l
+            smoothed[k] = costs[0], -residual.quad(smooth_sign(K @ a)) / n_lab
             # ||R - h h^T||^2 = ||R||^2 - 2 h^T R h + ||h||^4
-            error += -2.0 * residual.quad(h) + float(l) ** 2
-            errors[k] = error / l ** 2
+            error += -2.0 * residual.quad(h) + float(n_lab) ** 2
+            errors[k] = error / n_lab ** 2
             residual.add_bit(h)
             projections[:, k] = a
         self.projections_ = projections
         self.smoothed_objective_ = smoothed
         self.descent_kept_ = kept
         self.residual_error_ = errors
-        self.fit_info_ = {"n_anchors": m, "n_labeled": l, "sigma": self.sigma_,
+        self.fit_info_ = {"n_anchors": m, "n_labeled": n_lab, "sigma": self.sigma_,
                           "descent_steps_mean": float(np.mean(n_steps)),
                           "descent_kept": int(kept.sum())}
         return self

@@ -34,8 +34,8 @@ import numpy as np
 
 from common.files import atomic_save_npy, cache_dir
 from common.hamming import as_words, hamming_distances, paired_distances
-from common.ranking import mean_average_precision, relevance_of
 from common.provenance import git_state, library_versions, machine_info, now_utc
+from common.ranking import mean_average_precision, relevance_of
 from common.threads import pin_threads
 
 PROG = "python -m protocols.efficiency"
@@ -297,7 +297,8 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
         side = sides[g.side]
         codes = side.codes[:size]
         if (g.side, size) not in truth:  # the exhaustive K-th distance that recall is measured against
-            truth[(g.side, size)] = create_index("faiss-flat", codes).search(side.queries, topk)[1][:, -1].astype(np.float64)
+            distances = create_index("faiss-flat", codes).search(side.queries, topk)[1]
+            truth[(g.side, size)] = distances[:, -1].astype(np.float64)
         build_s, index_bytes, visited = 0.0, codes.nbytes, None
         if g.index is None:
             search = SCANS[g.row](codes, topk)
@@ -305,7 +306,8 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
             if (g.row, size) not in built:
                 built.clear()  # one index alive at a time bounds memory
                 start = time.perf_counter()
-                built[(g.row, size)] = (create_index(g.index, codes, **dict(g.build), **side.build.get(g.index, {})), time.perf_counter() - start)
+                index = create_index(g.index, codes, **dict(g.build), **side.build.get(g.index, {}))
+                built[(g.row, size)] = (index, time.perf_counter() - start)
             index, build_s = built[(g.row, size)]
             if g.param is not None:
                 index.set_search_params(**{g.param: value})
@@ -327,23 +329,34 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
 # -- the command --------------------------------------------------------------------------------------
 def build_parser():
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", default="fashion-mnist", help="dataset whose models and images are used (default: fashion-mnist)")
-    parser.add_argument("--db-sizes", default="10000,100000,1000000", help="database sizes in codes, comma-separated (default: 10000,100000,1000000)")
-    parser.add_argument("--bits", default="64", help="code length of both methods (default: 64; HDHash splits it 8+16+40)")
-    parser.add_argument("--topk", type=int, default=None, help="K of the top-K searched and of MAP@K (default: the dataset's, 1000 for fashion-mnist)")
+    parser.add_argument("--dataset", default="fashion-mnist", help="dataset whose models and images are used "
+                                                                   "(default: fashion-mnist)")
+    parser.add_argument("--db-sizes", default="10000,100000,1000000",
+                        help="database sizes in codes, comma-separated (default: 10000,100000,1000000)")
+    parser.add_argument("--bits", default="64", help="code length of both methods (default: 64; HDHash splits "
+                                                     "it 8+16+40)")
+    parser.add_argument("--topk", type=int, default=None, help="K of the top-K searched and of MAP@K (default: "
+                                                               "the dataset's, 1000 for fashion-mnist)")
     parser.add_argument("--out", default="results", help="results folder (default: results)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split, the models and the augmentation (default: 0)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed repeats after a warm-up; the median is kept (default: 5, the protocol's minimum)")
-    parser.add_argument("--timing-queries", type=int, default=200, help="queries in each batched timing run (default: 200; accuracy uses all queries)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split, the models and the augmentation "
+                                                            "(default: 0)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats after a warm-up; the median is "
+                                                               "kept (default: 5, the protocol's minimum)")
+    parser.add_argument("--timing-queries", type=int, default=200, help="queries in each batched timing run "
+                                                                        "(default: 200; accuracy uses all queries)")
     parser.add_argument("--single-queries", type=int, default=20, help="queries timed one at a time (default: 20)")
-    parser.add_argument("--keep-ratios", default=DEFAULT_KEEP_RATIOS, help=f"tree keep ratios (default: {DEFAULT_KEEP_RATIOS})")
-    parser.add_argument("--baseline", default="hashnet", help="method whose single-level codes the baselines scan (default: hashnet)")
-    parser.add_argument("--tree-method", default="hdhash", help="method whose multi-level codes the tree indexes (default: hdhash)")
+    parser.add_argument("--keep-ratios", default=DEFAULT_KEEP_RATIOS, help="tree keep ratios (default: "
+                                                                           f"{DEFAULT_KEEP_RATIOS})")
+    parser.add_argument("--baseline", default="hashnet", help="method whose single-level codes the baselines "
+                                                              "scan (default: hashnet)")
+    parser.add_argument("--tree-method", default="hdhash", help="method whose multi-level codes the tree "
+                                                                "indexes (default: hdhash)")
     parser.add_argument("--skip", default="", help="row names to leave out, comma-separated (e.g. faiss-hnsw)")
     parser.add_argument("--device", default=None, help="device for training and encoding the models (cpu, cuda, auto)")
     parser.add_argument("--data-root", default=None, help="folder with the dataset's files")
     parser.add_argument("--param", action="append", metavar="NAME=VALUE",
-                        help="parameter for both models where they accept it (repeatable), as in protocols.map, e.g. levels=(8,16,40)")
+                        help="parameter for both models where they accept it (repeatable), as in protocols.map, "
+                             "e.g. levels=(8,16,40)")
     return parser
 
 

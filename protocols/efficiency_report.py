@@ -53,7 +53,8 @@ def render(out, dataset: str) -> list[Path]:
         "Recall is of the exhaustive top-K on the same codes; MAP@K over all "
         f"{int(flat['n_query'])} queries. Paper figures: ImageNet-100, their machine.",
         "",
-        "| method | code bits | search (ms/query) | single query (ms) | index memory (MB) | MAP@K | recall | paper: ms/query | paper: memory (MB) |",
+        "| method | code bits | search (ms/query) | single query (ms) | index memory (MB) | MAP@K | recall | "
+        "paper: ms/query | paper: memory (MB) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     paper_tree = paper[paper["method"].str.startswith("hdhash")].iloc[0]
@@ -68,13 +69,17 @@ def render(out, dataset: str) -> list[Path]:
     for label, r, published in rows:
         if r is not None:
             lines.append(_table2_row(label, r, published))
-    for label, base in (("faiss IndexBinaryFlat", flat), ("numpy scan (the paper's kind of baseline)", scan.iloc[0] if len(scan) else None)):
-        for name, t in (("HDHash(0.3)", tree_03.iloc[0] if len(tree_03) else None), ("the fastest tree keeping 99%", best)):
+    bases = (("faiss IndexBinaryFlat", flat),
+             ("numpy scan (the paper's kind of baseline)", scan.iloc[0] if len(scan) else None))
+    for label, base in bases:
+        for name, t in (("HDHash(0.3)", tree_03.iloc[0] if len(tree_03) else None), ("the fastest tree keeping "
+                                                                                     "99%", best)):
             if base is not None and t is not None:
                 paper_ratios = " 4.91x | 6.86x " if name == "HDHash(0.3)" and "numpy" in label else " | "
                 lines.append(f"| speedup of {name} vs {label} | | {base['ms_per_query'] / t['ms_per_query']:.2f}x | "
                              f"{base['ms_per_query_single'] / t['ms_per_query_single']:.2f}x | "
-                             f"{base['index_bytes'] / t['index_bytes']:.2f}x | {t['map'] / base['map']:.1%} of MAP | |{paper_ratios}|")
+                             f"{base['index_bytes'] / t['index_bytes']:.2f}x | {t['map'] / base['map']:.1%} of "
+                             f"MAP | |{paper_ratios}|")
     floor = at_largest[at_largest["index"] == "popcount-floor"]
     for name, what in (("exhaustive", "compiled exhaustive top-K (`HammingIndex.search`)"),
                        ("exhaustive-full", "full stable ranking (`HammingIndex.rank`, the MAP@all path)")):
@@ -82,14 +87,18 @@ def render(out, dataset: str) -> list[Path]:
         if len(floor) and len(row):
             lines.append(f"\nThe project's {what}: {row.iloc[0]['ms_per_query']:.3f} ms/query, "
                          f"{row.iloc[0]['ms_per_query'] / floor.iloc[0]['ms_per_query']:.2f}x the popcount floor "
-                         f"({floor.iloc[0]['ms_per_query']:.3f} ms/query: distances only, compiled) measured in the same run.")
+                         f"({floor.iloc[0]['ms_per_query']:.3f} ms/query: distances only, compiled) measured in "
+                         "the same run.")
     lines += ["", f"## Every index at {largest:,} codes", "",
-              "| index | params | code bits | ms/query | single (ms) | recall | MAP@K | index bytes | bytes/item | candidates | peak RSS (MB) | build (s) |",
+              "| index | params | code bits | ms/query | single (ms) | recall | MAP@K | index bytes | "
+              "bytes/item | candidates | peak RSS (MB) | build (s) |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in at_largest.iterrows():
         lines.append(f"| {r['index']} | {r['params']} | {r['code_bits']} | {_fmt(r['ms_per_query'])} | "
-                     f"{_fmt(r['ms_per_query_single'])} | {_fmt(r['recall'])} | {_fmt(r['map'], 4)} | {int(r['index_bytes']):,} | "
-                     f"{r['bytes_per_item']:.2f} | {_fmt(r['candidates_visited'], 0)} | {r['peak_rss_mb']:.0f} | {r['build_s']:.2f} |")
+                     f"{_fmt(r['ms_per_query_single'])} | {_fmt(r['recall'])} | {_fmt(r['map'], 4)} | "
+                     f"{int(r['index_bytes']):,} | "
+                     f"{r['bytes_per_item']:.2f} | {_fmt(r['candidates_visited'], 0)} | {r['peak_rss_mb']:.0f} "
+                     f"| {r['build_s']:.2f} |")
     lines += ["", "## Scaling: ms/query by database size", "", _scaling_table(frame), ""]
     md = atomic_write_text(folder / f"{dataset}.md", "\n".join(lines))
     return [md, *plot(frame, folder, dataset)]
@@ -104,7 +113,8 @@ def _table2_row(label, r, published=None) -> str:
 def _scaling_table(frame) -> str:
     labelled = frame.assign(label=[_label(r) for r in frame.to_dict("records")])
     table = labelled.pivot_table(index="label", columns="db_size", values="ms_per_query", aggfunc="last")
-    order = [lab for name in pd.unique(frame["index"]) for lab in pd.unique(labelled[labelled["index"] == name]["label"])]
+    order = [lab for name in pd.unique(frame["index"])
+             for lab in pd.unique(labelled[labelled["index"] == name]["label"])]
     table = table.loc[order]
     lines = ["| index | " + " | ".join(f"{c:,}" for c in table.columns) + " |", "|---|" + "---|" * len(table.columns)]
     lines += [f"| {label} | " + " | ".join(_fmt(v) for v in row) + " |" for label, row in table.iterrows()]
@@ -122,7 +132,8 @@ def plot(frame, folder: Path, dataset: str) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, group in at_largest.groupby("index", sort=False):
         group = group.sort_values("map")
-        ax.plot(group["ms_per_query"], group["map"], marker="o", linestyle="-" if len(group) > 1 else "none", label=name)
+        ax.plot(group["ms_per_query"], group["map"], marker="o", linestyle="-" if len(group) > 1 else "none",
+                label=name)
     ax.set_xscale("log")
     ax.set_xlabel("ms per query (batched, 1 thread, log scale)")
     ax.set_ylabel(f"MAP@{int(frame['topk'].iloc[0])}")
@@ -161,7 +172,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     path = Path(args.out) / "efficiency" / f"{args.dataset}.csv"
     if not path.is_file():
-        raise SystemExit(f"protocols.efficiency_report: error: {path} not found; run python -m protocols.efficiency first")
+        raise SystemExit(f"protocols.efficiency_report: error: {path} not found; run python -m "
+                         "protocols.efficiency first")
     for written in render(args.out, args.dataset):
         print(written)
 

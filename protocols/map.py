@@ -26,24 +26,35 @@ def build_parser() -> argparse.ArgumentParser:
     from methods import list_methods
 
     parser = argparse.ArgumentParser(
-        prog=PROG, description="MAP protocol (Table I): train, encode, rank and score methods on a dataset's shared split.",
+        prog=PROG, description="MAP protocol (Table I): train, encode, rank and score methods on a dataset's "
+                               "shared split.",
         epilog=f"methods: {', '.join(list_methods())} ('paper' = Table I's); datasets: {', '.join(list_datasets())}",
     )
     parser.add_argument("--dataset", default="fashion-mnist", help="dataset name (default: fashion-mnist)")
-    parser.add_argument("--methods", default="lsh,itq", help="comma-separated method names, or 'paper' for Table I's (default: lsh,itq)")
-    parser.add_argument("--bits", default="16,32,48,64", help="comma-separated code lengths, positive multiples of 8 (default: 16,32,48,64)")
-    parser.add_argument("--topk", type=int, default=None, help="K of MAP@K (default: the dataset's, PROTOCOL.md; all for digits)")
+    parser.add_argument("--methods", default="lsh,itq", help="comma-separated method names, or 'paper' for "
+                                                             "Table I's (default: lsh,itq)")
+    parser.add_argument("--bits", default="16,32,48,64", help="comma-separated code lengths, positive multiples "
+                                                              "of 8 (default: 16,32,48,64)")
+    parser.add_argument("--topk", type=int, default=None, help="K of MAP@K (default: the dataset's, "
+                                                               "PROTOCOL.md; all for digits)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split and of every method (default: 0)")
     parser.add_argument("--out", default="results", help="results folder (default: results)")
-    parser.add_argument("--save-codes", metavar="DIR", default=None, help="also save each run's packed codes and labels as DIR/<dataset>-<method>-<bits>.npz")
-    parser.add_argument("--data-root", default=None, help="folder with the dataset's files (e.g. Fashion-MNIST's IDX files)")
-    parser.add_argument("--device", default=None, help="device for deep methods: cpu, cuda or auto (default: the method's, auto)")
+    parser.add_argument("--save-codes", metavar="DIR", default=None,
+                        help="also save each run's packed codes and labels as DIR/<dataset>-<method>-<bits>.npz")
+    parser.add_argument("--data-root", default=None, help="folder with the dataset's files (e.g. "
+                                                          "Fashion-MNIST's IDX files)")
+    parser.add_argument("--device", default=None, help="device for deep methods: cpu, cuda or auto (default: "
+                                                       "the method's, auto)")
     parser.add_argument("--param", action="append", metavar="NAME=VALUE",
-                        help="method parameter, passed to every method that accepts NAME (repeatable), e.g. levels=(8,16,40) for HDHash")
-    parser.add_argument("--threads", type=int, default=None, help="pin torch/BLAS/faiss threads to this number (default: libraries' defaults)")
+                        help="method parameter, passed to every method that accepts NAME (repeatable), e.g. "
+                             "levels=(8,16,40) for HDHash")
+    parser.add_argument("--threads", type=int, default=None, help="pin torch/BLAS/faiss threads to this number "
+                                                                  "(default: libraries' defaults)")
     parser.add_argument("--features", default="alexnet-fc7", choices=["alexnet-fc7", "pixels", "none"],
-                        help="what shallow methods take on the photo datasets (imagenet-100, nus-wide-21, ms-coco, listfile): "
-                             "alexnet-fc7 = ImageNet AlexNet's fc7 (DeCAF7, the paper's; needs the weights), pixels = 32x32 RGB, "
+                        help="what shallow methods take on the photo datasets (imagenet-100, nus-wide-21, "
+                             "ms-coco, listfile): "
+                             "alexnet-fc7 = ImageNet AlexNet's fc7 (DeCAF7, the paper's; needs the weights), "
+                             "pixels = 32x32 RGB, "
                              "none = refuse (default: alexnet-fc7); see deep/features.py")
     return parser
 
@@ -84,7 +95,8 @@ def run_all(dataset, classes, bits, seed, topk, params, out, features, device, s
         except KeyboardInterrupt:
             progress.close()
             raise KeyboardInterrupt(f"interrupted during {name} at {b} bits; the {len(done)} finished rows are stored "
-                                    "(files are replaced whole, never half-written): rerun the command to finish") from None
+                                    "(files are replaced whole, never half-written): rerun the command to "
+                                    "finish") from None
         runner.store(records, out)
         write_map_report(out, dataset.name, seed=seed, topk=records[0]["topk"])
         done += records
@@ -114,7 +126,8 @@ def main(argv=None) -> int:
         return 130
     for record in records:
         print(f"{record['method']:>8} {record['bits']:>3} bits {record['search']:<10} "
-              f"MAP@{record['topk']}={record['map']:.4f} MAP@all={record['map_all']:.4f} train {record['train_s']:.1f}s")
+              f"MAP@{record['topk']}={record['map']:.4f} MAP@all={record['map_all']:.4f} train "
+              f"{record['train_s']:.1f}s")
     print(f"wrote {args.out}/map/{dataset.name}.{{csv,md,png}}")
     return 0
 

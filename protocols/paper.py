@@ -44,23 +44,30 @@ def build_parser():
     from methods import list_methods
 
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--methods", default=None, help=f"comma-separated (default: all registered: {','.join(list_methods())})")
+    parser.add_argument("--methods", default=None, help="comma-separated (default: all registered: "
+                                                        f"{','.join(list_methods())})")
     parser.add_argument("--bits", default="16,32,48,64", help="code lengths (default: 16,32,48,64, the paper's)")
     parser.add_argument("--datasets", default=",".join(BUILTIN + PAPER),
-                        help=f"comma-separated (default: {','.join(BUILTIN + PAPER)}; unavailable ones are reported, not run)")
+                        help=f"comma-separated (default: {','.join(BUILTIN + PAPER)}; unavailable ones are "
+                             "reported, not run)")
     parser.add_argument("--data-root", action="append", metavar="DATASET=DIR", default=[],
-                        help="folder of a dataset (repeatable), e.g. imagenet-100=/data/imagenet; else its env variable")
+                        help="folder of a dataset (repeatable), e.g. imagenet-100=/data/imagenet; else its env "
+                             "variable")
     parser.add_argument("--efficiency", default="fashion-mnist,imagenet-100",
-                        help="datasets whose Table II is run when missing (default: fashion-mnist,imagenet-100; '' = none)")
+                        help="datasets whose Table II is run when missing (default: fashion-mnist,imagenet-100; "
+                             "'' = none)")
     parser.add_argument("--efficiency-sizes", default="10000,100000,1000000", help="--db-sizes of protocols.efficiency")
-    parser.add_argument("--dry-run", action="store_true", help="say what would run and what is reused; run and write nothing")
+    parser.add_argument("--dry-run", action="store_true", help="say what would run and what is reused; run and "
+                                                               "write nothing")
     parser.add_argument("--no-run", action="store_true",
                         help="run nothing: rebuild the tables and the README block from the stored rows alone "
                              "(missing rows are listed in status.md)")
     parser.add_argument("--device", default=None, help="device for deep methods (cpu, cuda, auto)")
     parser.add_argument("--threads", type=int, default=None, help="as protocols.map --threads")
-    parser.add_argument("--features", default="alexnet-fc7", help="shallow methods' features on photo datasets (protocols.map --features)")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="passed to protocols.map (repeatable)")
+    parser.add_argument("--features", default="alexnet-fc7", help="shallow methods' features on photo datasets "
+                                                                  "(protocols.map --features)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="method parameter, as protocols.map's (repeatable)")
     parser.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     parser.add_argument("--out", default="results", help="results folder (default: results)")
     parser.add_argument("--readme", default=None, help="README whose marked results block is rewritten "
@@ -207,7 +214,8 @@ def plot_dataset(frame: pd.DataFrame, name: str, path: Path) -> Path:
         if group["map"].notna().any():
             ax.plot(group["bits"], group["map"], marker="o", color=colour, label=f"{method} (ours)")
         if group["paper_map"].notna().any():
-            ax.plot(group["bits"], group["paper_map"], marker="x", linestyle=":", color=colour, label=f"{method} (paper)")
+            ax.plot(group["bits"], group["paper_map"], marker="x", linestyle=":", color=colour,
+                    label=f"{method} (paper)")
     ax.set_xlabel("code length (bits)")
     ax.set_ylabel(k_text(frame, name))
     ax.set_xticks(sorted(part["bits"].unique()))
@@ -237,7 +245,8 @@ def table2_frame(out, names) -> pd.DataFrame:
         frame = pd.read_csv(path, keep_default_na=True)
         frame["params"] = frame["params"].fillna("")
         largest = frame[frame["db_size"] == frame["db_size"].max()]
-        picks = [("hdhash tree (keep 0.3)", largest[(largest["index"] == "hdhash-tree") & (largest["params"] == "keep_ratio=0.3")], p_tree),
+        tree_03 = largest[(largest["index"] == "hdhash-tree") & (largest["params"] == "keep_ratio=0.3")]
+        picks = [("hdhash tree (keep 0.3)", tree_03, p_tree),
                  ("hashnet, faiss IndexBinaryFlat", largest[largest["index"] == "faiss-flat"], None),
                  ("hashnet, numpy linear scan", largest[largest["index"] == "numpy-scan"], p_hashnet)]
         for label, found, published in picks:
@@ -247,19 +256,24 @@ def table2_frame(out, names) -> pd.DataFrame:
             rows.append({"dataset": name, "row": label, "code_bits": r["code_bits"], "db_size": int(r["db_size"]),
                          "ms_per_query": float(r["ms_per_query"]), "memory_mb": float(r["index_bytes"]) / 1e6,
                          "map": float(r["map"]), "recall": float(r["recall"]),
-                         "paper_ms_per_query": float(published["search_ms_per_query"]) if published is not None else float("nan"),
+                         "paper_ms_per_query": (float(published["search_ms_per_query"]) if published is not None
+                                                else float("nan")),
                          "paper_memory_mb": float(published["memory_mb"]) if published is not None else float("nan")})
     return pd.DataFrame(rows)
 
 
 def table2_markdown(frame: pd.DataFrame) -> list[str]:
     if frame.empty:
-        return ["No efficiency results stored (`results/efficiency/<dataset>.csv`); run `python -m protocols.efficiency`."]
-    lines = ["| dataset | row | code bits | codes | ms/query (ours) | ms/query (paper) | memory MB (ours) | memory MB (paper) | MAP@K | recall |",
+        return ["No efficiency results stored (`results/efficiency/<dataset>.csv`); run `python -m "
+                "protocols.efficiency`."]
+    lines = ["| dataset | row | code bits | codes | ms/query (ours) | ms/query (paper) | memory MB (ours) | "
+             "memory MB (paper) | MAP@K | recall |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in frame.iterrows():
-        lines.append(f"| {r['dataset']} | {r['row']} | {r['code_bits']} | {r['db_size']:,} | {_cell(r['ms_per_query'], 3)} | "
-                     f"{_cell(r['paper_ms_per_query'], 3)} | {_cell(r['memory_mb'], 1)} | {_cell(r['paper_memory_mb'], 0)} | "
+        lines.append(f"| {r['dataset']} | {r['row']} | {r['code_bits']} | {r['db_size']:,} | "
+                     f"{_cell(r['ms_per_query'], 3)} | "
+                     f"{_cell(r['paper_ms_per_query'], 3)} | {_cell(r['memory_mb'], 1)} | "
+                     f"{_cell(r['paper_memory_mb'], 0)} | "
                      f"{_cell(r['map'])} | {_cell(r['recall'], 3)} |")
     for name, part in frame.groupby("dataset", sort=False):
         tree = part[part["row"].str.startswith("hdhash")]
@@ -268,9 +282,11 @@ def table2_markdown(frame: pd.DataFrame) -> list[str]:
         if len(tree) and len(scan):
             t, s = tree.iloc[0], scan.iloc[0]
             speed = f"{s['ms_per_query'] / t['ms_per_query']:.2f}x time, {s['memory_mb'] / t['memory_mb']:.2f}x memory"
-            against = f" (against faiss's SIMD scan: {flat.iloc[0]['ms_per_query'] / t['ms_per_query']:.2f}x time)" if len(flat) else ""
+            against = (f" (against faiss's SIMD scan: {flat.iloc[0]['ms_per_query'] / t['ms_per_query']:.2f}x "
+                       "time)") if len(flat) else ""
             lines.append("")
-            lines.append(f"{name}: HDHash's tree against the linear scan: {speed}{against}; the paper: 4.91x time, 6.86x memory (ImageNet-100).")
+            lines.append(f"{name}: HDHash's tree against the linear scan: {speed}{against}; the paper: 4.91x "
+                         "time, 6.86x memory (ImageNet-100).")
     return lines
 
 
@@ -295,7 +311,8 @@ def write_tables(out, seed: int, datasets: dict, statuses: dict, methods, bits) 
     written.append(atomic_write_text(folder / "table2.csv", t2.to_csv(index=False, float_format="%.6g")))
     text = ["# Table II: search time and memory, ours beside the paper's", "",
             f"Generated by `{PROG}` from `efficiency/<dataset>.csv` (largest database size of each run; one thread). "
-            "Paper figures: ImageNet-100, HDHash 8+16+40 bits at keep ratio 0.3 against HashNet's 64-bit linear scan, their machine.", ""]
+            "Paper figures: ImageNet-100, HDHash 8+16+40 bits at keep ratio 0.3 against HashNet's 64-bit linear "
+            "scan, their machine.", ""]
     written.append(atomic_write_text(folder / "table2.md", "\n".join(text + table2_markdown(t2)) + "\n"))
     status = ["# Datasets of the paper's tables", ""] + [f"- **{n}**: {statuses[n]}" for n in datasets]
     written.append(atomic_write_text(folder / "status.md", "\n".join(status) + "\n"))
@@ -316,8 +333,10 @@ def readme_block(out, seed: int, datasets, statuses, bits) -> str:
         if done.empty:
             lines += [f"**{name}**: no rows stored yet.", ""]
             continue
-        lines += [f"**{name}**, {k_text(frame, name)} ({len(done)} of {len(frame[frame['dataset'] == name])} rows of the "
-                  f"{len(methods)} methods stored; they took {minutes:.1f} min of fit + encode + search on {machine or 'this machine'}):", ""]
+        lines += [f"**{name}**, {k_text(frame, name)} ({len(done)} of {len(frame[frame['dataset'] == name])} "
+                  "rows of the "
+                  f"{len(methods)} methods stored; they took {minutes:.1f} min of fit + encode + search on "
+                  f"{machine or 'this machine'}):", ""]
         lines += dataset_block(frame, name, with_paper=False, stored_only=True) + [""]
     for name in PAPER:
         if name in statuses:
@@ -383,7 +402,8 @@ def table1_datasets(args, methods, bits, shared, names, roots) -> tuple[dict, di
             try:
                 run_missing(dataset, missing, args.seed, args.out, shared, args.features, args.device)
             except (ValueError, RuntimeError) as exc:
-                raise RuntimeError(f"{name}: {str(exc).splitlines()[0]}; stored rows are kept, rerun to resume") from None
+                first = str(exc).splitlines()[0]
+                raise RuntimeError(f"{name}: {first}; stored rows are kept, rerun to resume") from None
         computed = 0 if args.dry_run or args.no_run else len(missing)
         _, missing, _ = plan(dataset, methods, bits, args.out, args.seed, shared)
         total = len(methods) * len(bits)
@@ -434,7 +454,8 @@ def main(argv=None) -> int:
         return 0
     for path in write_tables(args.out, args.seed, datasets, statuses, methods, bits):
         print(path)
-    readme = args.readme if args.readme is not None else (str(REPO_README) if Path(args.out) == Path("results") else "none")
+    readme = args.readme if args.readme is not None else (
+        str(REPO_README) if Path(args.out) == Path("results") else "none")
     if readme != "none" and update_readme(Path(readme), readme_block(args.out, args.seed, datasets, statuses, bits)):
         print(f"{readme}: results block rewritten")
     return 0

@@ -19,6 +19,7 @@ from common.files import atomic_savez
 from common.threads import torch_thread_count
 from protocols.records import provenance, read_records, safe_name, write_record
 
+
 class UsageError(ValueError):
     """Bad input; reported as one line, before any work or file is written."""
 
@@ -141,8 +142,10 @@ def shallow_features(dataset, method: str, kind: str, device=None):
     from deep.features import feature_dataset
 
     if kind == "none":
-        raise ValueError(f"{method} is shallow and takes feature vectors; {dataset.name}'s images are decoded on demand "
-                         "and are not flattened into memory: pass --features alexnet-fc7 (the paper's DeCAF7) or pixels")
+        raise ValueError(f"{method} is shallow and takes feature vectors; {dataset.name}'s images are decoded "
+                         "on demand "
+                         "and are not flattened into memory: pass --features alexnet-fc7 (the paper's DeCAF7) "
+                         "or pixels")
     try:
         return feature_dataset(dataset, kind, device=device or "auto")
     except RuntimeError as exc:

@@ -73,7 +73,8 @@ def summary_lines(runs: dict, reference: str) -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("folder", help="folder holding the sweep JSON files (searched recursively)")
-    parser.add_argument("--reference", default="hashnet", help="variant the others are compared with (default: hashnet)")
+    parser.add_argument("--reference", default="hashnet", help="variant the others are compared with (default: "
+                                                               "hashnet)")
     args = parser.parse_args(argv)
     folder = Path(args.folder)
     runs = load_runs(folder) if folder.is_dir() else {}

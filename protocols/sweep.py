@@ -29,7 +29,8 @@ def build_parser():
     parser.add_argument("--method", required=True, help="registered method name")
     parser.add_argument("--bits", default="64", help="code length (default: 64)")
     parser.add_argument("--param", required=True, help="the parameter swept")
-    parser.add_argument("--values", required=True, help="values separated by ';' (Python literals; other text is taken as a string)")
+    parser.add_argument("--values", required=True, help="values separated by ';' (Python literals; other text "
+                                                        "is taken as a string)")
     parser.add_argument("--set", action="append", metavar="NAME=VALUE", help="other fixed parameters (repeatable)")
     parser.add_argument("--seed", type=int, default=0, help="split and method seed (default: 0)")
     parser.add_argument("--topk", type=int, default=None, help="K of MAP@K (default: the dataset's)")
@@ -90,7 +91,8 @@ def main(argv=None) -> int:
 
     path = Path(args.out) / "sweeps" / f"{args.dataset}-{args.method}-{args.bits}-{args.param}.json"
     try:
-        bits, values, fixed = validate(args.method, args.bits, args.param, args.values, args.set, args.topk, args.threads)
+        bits, values, fixed = validate(args.method, args.bits, args.param, args.values, args.set, args.topk,
+                                       args.threads)
         if args.threads:
             pin_threads(args.threads)
         dataset = runner.load(args.dataset, seed=args.seed)

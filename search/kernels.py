@@ -96,8 +96,8 @@ def tree_search(query_levels, query_words, node_codes, node_base, item_offsets, 
     visited = np.zeros(nq, np.int64)
     hist = np.empty(nbits + 2, np.int64)
     max_span = 0
-    for l in range(n_levels):
-        max_span = max(max_span, level_bits[l] + 1)
+    for lev in range(n_levels):
+        max_span = max(max_span, level_bits[lev] + 1)
     level_hist = np.empty(max_span, np.int64)
     survivors = np.empty(n + 1, np.int64)
     next_survivors = np.empty(n + 1, np.int64)
@@ -106,11 +106,11 @@ def tree_search(query_levels, query_words, node_codes, node_base, item_offsets, 
         # the root is "node 0" of a virtual level -1 whose children are child_offsets of level 0
         n_surv = 1
         survivors[0] = 0
-        for l in range(n_levels):
-            cb, ib, nb = child_base[l], item_base[l], node_base[l]
-            span = level_bits[l] + 1
+        for lev in range(n_levels):
+            cb, ib, nb = child_base[lev], item_base[lev], node_base[lev]
+            span = level_bits[lev] + 1
             n_next = 0
-            qcode = query_levels[q, l]
+            qcode = query_levels[q, lev]
             for s in range(n_surv):
                 p = survivors[s]
                 c0 = child_offsets[cb + p]

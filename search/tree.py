@@ -16,7 +16,6 @@ rank after all reached ones, by database index, with distance ``nbits + 1``.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from common.hamming import as_words

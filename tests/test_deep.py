@@ -11,20 +11,19 @@ import torch
 from torch import nn
 
 import common.files
-import datasets
 from datasets import load_dataset
 from deep.backbones import BackboneWeightsError, UnknownBackboneError, create_backbone, list_backbones
-from methods.deep_method import DeepHashMethod
 from deep.trainer import TrainStep, resolve_device, similarity_matrix, split_validation
-from methods import create_method, list_methods
+from methods import create_method, get_method_class, list_methods
 from methods.cnnh import _Similarity, cnnh_objective, learn_target_codes
+from methods.deep_method import DeepHashMethod
 from methods.dhn import dhn_loss, log_cosh
 from methods.dnnh import DivideAndEncode, triplet_ranking_loss
 from methods.hashnet import HashNet, class_balance_weights, continuation_scale, hashnet_loss
 from protocols.metrics import score_index
 from search.hamming import HammingIndex
 
-DEEP = ["hashnet", "dhn", "dnnh", "cnnh"]
+DEEP = [name for name in list_methods() if get_method_class(name).deep]  # every deep method, from the registry
 TINY = {"device": "cpu", "progress": False, "cache": False, "num_threads": 1}
 
 
@@ -183,7 +182,7 @@ def test_training_on_digits_lowers_loss_and_beats_lsh(name, digits, lsh_map):
 
 
 def test_deep_methods_registered_with_shared_parameters():
-    assert set(DEEP) <= set(list_methods())
+    assert {"hdhash", "hashnet", "dhn", "dnnh", "cnnh"} <= set(DEEP)
     for name in DEEP:
         method = create_method(name, nbits=16)
         params = method.get_params()
@@ -304,7 +303,8 @@ def test_encode_before_fit_and_bad_inputs():
     with pytest.raises(ValueError, match="images"):
         method.fit(np.zeros((4, 64), np.float32), np.eye(2, dtype=bool)[[0, 1, 0, 1]])
     with pytest.raises(ValueError, match="multiple of 8"):
-        create_method("dhn", nbits=12, **TINY).fit(np.zeros((4, 1, 8, 8), np.float32), np.eye(2, dtype=bool)[[0, 1, 0, 1]])
+        create_method("dhn", nbits=12, **TINY).fit(np.zeros((4, 1, 8, 8), np.float32),
+                                                   np.eye(2, dtype=bool)[[0, 1, 0, 1]])
 
 
 # -- backbones -------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ import numpy as np
 import pandas as pd
 
 import common.files
-import datasets
 from protocols import efficiency
 
 COLUMNS = ["index", "params", "code_bits", "db_size", "topk", "ms_per_query", "ms_per_query_single", "recall",
@@ -23,7 +22,8 @@ def test_augmentation_is_seeded_and_keeps_range(synthetic):
 def test_small_run_writes_every_column(tmp_path, monkeypatch):
     monkeypatch.setattr(common.files, "CACHE_DIR", tmp_path / "cache")
     out = tmp_path / "results"
-    argv = ["--dataset", "synthetic", "--baseline", "lsh", "--tree-method", "hdhash", "--bits", "16", "--param", "epochs=1", "--param", "progress=False",
+    argv = ["--dataset", "synthetic", "--baseline", "lsh", "--tree-method", "hdhash", "--bits", "16",
+            "--param", "epochs=1", "--param", "progress=False",
             "--db-sizes", "1000,4000", "--topk", "50", "--repeats", "1", "--timing-queries", "20",
             "--single-queries", "2", "--keep-ratios", "0.3,1.0", "--skip", "faiss-hnsw", "--out", str(out)]
     assert efficiency.main(argv) == 0
@@ -32,7 +32,8 @@ def test_small_run_writes_every_column(tmp_path, monkeypatch):
     assert set(frame["db_size"]) == {1000, 4000}  # 4000 > 1800 database items: transformed copies were encoded
     timed = frame[frame["index"] != "popcount-floor"]
     assert (frame["ms_per_query"] > 0).all() and (frame["ms_per_query_single"] > 0).all()
-    exhaustive = frame[frame["index"].isin(["numpy-scan", "faiss-flat", "exhaustive", "exhaustive-full", "hdhash-flat"])]
+    exhaustive = frame[frame["index"].isin(["numpy-scan", "faiss-flat", "exhaustive", "exhaustive-full",
+                                            "hdhash-flat"])]
     assert np.allclose(exhaustive["recall"], 1.0)
     full_tree = frame[(frame["index"] == "hdhash-tree") & (frame["params"] == "keep_ratio=1.0")]
     assert np.allclose(full_tree["recall"], 1.0)

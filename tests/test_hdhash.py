@@ -7,8 +7,8 @@ from methods import create_method
 from methods.hashnet import hashnet_loss
 from methods.hdhash import check_level_weights, default_levels
 from search import SearchMode
-from search.tree import check_levels
 from search.hamming import HammingIndex
+from search.tree import check_levels
 
 FAST = {"epochs": 2, "batch_size": 64, "progress": False, "cache": False, "device": "cpu"}
 

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import common.files
-import datasets
 from datasets import DatasetError, load_dataset
 from datasets.images import LazyImages, Transform
 from protocols import map as map_protocol
@@ -123,7 +122,8 @@ def test_mini_dataset_through_protocols_map(mini, tmp_path, capsys, monkeypatch)
             "--param", "epochs=1", "--param", "batch_size=16", "--param", "progress=False", "--param", "num_threads=1"]
     assert map_protocol.main(argv) == 0, capsys.readouterr().err
     frame = pd.read_csv(out / "map" / "listfile.csv")
-    assert sorted(frame["method"]) == ["hashnet", "lsh"] and (frame["n_query"] == 20).all() and (frame["n_db"] == 60).all()
+    assert sorted(frame["method"]) == ["hashnet", "lsh"]
+    assert (frame["n_query"] == 20).all() and (frame["n_db"] == 60).all()
     assert frame["map"].between(0, 1).all()
     record = json.loads((out / "map" / "runs" / "listfile" / "lsh-16-hamming-top60-seed0.json").read_text())
     assert record["features"] == "pixels" and len(record["data_sha256"]) == 64

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from methods import create_method, get_method_class
+from methods import create_method, get_method_class, list_methods
 from methods.base import as_features, unpack_codes
 from protocols.metrics import score_index
 from search.hamming import HammingIndex
@@ -152,7 +152,8 @@ def test_opq_projects_wide_inputs_by_pca_first(synthetic):
     queries = method.encode_queries(synthetic.part("query")[0][:5])
     assert queries.shape == (5, 16)  # d_out of the projected data, not of the raw features
     # the codes are those of the projected, rotated vectors
-    projected = method.opq_.apply(method.pca_.apply(np.ascontiguousarray(as_features(synthetic.part("query")[0][:5]), np.float32)))
+    queries = np.ascontiguousarray(as_features(synthetic.part("query")[0][:5]), np.float32)
+    projected = method.opq_.apply(method.pca_.apply(queries))
     assert np.array_equal(method.encode(synthetic.part("query")[0][:5]), method.pq_.compute_codes(projected))
     narrow = _fit("opq", synthetic, 16, max_dim=dim, **get_method_class("opq").fast_params)
     assert narrow.pca_ is None and narrow.fit_info_["pca_dim"] is None
@@ -160,9 +161,9 @@ def test_opq_projects_wide_inputs_by_pca_first(synthetic):
         _fit("opq", synthetic, 16, max_dim=0)
 
 
-# -- all four ------------------------------------------------------------------------------------
+# -- every shallow method ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["sh", "ksh", "sdh", "opq"])
+@pytest.mark.parametrize("name", [name for name in list_methods() if not get_method_class(name).deep])
 def test_deterministic_under_a_seed(name, digits):
     params = get_method_class(name).fast_params
     X_query = digits.part("query")[0]
