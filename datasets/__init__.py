@@ -14,18 +14,21 @@ from pathlib import Path
 import numpy as np
 
 from common.files import atomic_savez, cache_dir
-
-_REGISTRY: dict[str, callable] = {}
-
+from common.registry import Registry, UnknownNameError
 
 
 class DatasetError(RuntimeError):
     """Data missing or unreadable; the message says what to do."""
 
 
-class UnknownDatasetError(KeyError):
-    def __str__(self):
-        return self.args[0]
+class UnknownDatasetError(UnknownNameError):
+    pass
+
+
+_REGISTRY = Registry("dataset", error=UnknownDatasetError)
+#: decorator on a loader ``fn(data_root=None, seed=0) -> Dataset``
+register_dataset = _REGISTRY.register
+list_datasets = _REGISTRY.names
 
 
 @dataclass
@@ -71,22 +74,8 @@ class Dataset:
         return self.split.sha256
 
 
-def register_dataset(name: str):
-    def decorator(fn):
-        _REGISTRY[name] = fn
-        return fn
-
-    return decorator
-
-
-def list_datasets() -> list[str]:
-    return sorted(_REGISTRY)
-
-
 def load_dataset(name: str, data_root: str | None = None, seed: int = 0) -> Dataset:
-    if name not in _REGISTRY:
-        raise UnknownDatasetError(f"unknown dataset {name!r}; valid datasets: {', '.join(list_datasets())}")
-    dataset = _REGISTRY[name](data_root=data_root, seed=seed)
+    dataset = _REGISTRY.get(name)(data_root=data_root, seed=seed)
     dataset.split.save(cache_dir() / "splits" / f"{name}-seed{seed}.npz")
     return dataset
 

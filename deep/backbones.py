@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-_BACKBONES: dict[str, callable] = {}
+from common.registry import Registry, UnknownNameError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -33,30 +33,20 @@ class BackboneWeightsError(RuntimeError):
     """Pretrained weights asked for but not available locally; the message says what to do."""
 
 
-class UnknownBackboneError(KeyError):
-    def __str__(self):
-        return self.args[0]
+class UnknownBackboneError(UnknownNameError):
+    pass
 
 
-def register_backbone(name: str):
-    def decorator(fn):
-        _BACKBONES[name] = fn
-        return fn
-
-    return decorator
-
-
-def list_backbones() -> list[str]:
-    return sorted(_BACKBONES)
+_BACKBONES = Registry("backbone", error=UnknownBackboneError)
+register_backbone = _BACKBONES.register
+list_backbones = _BACKBONES.names
 
 
 def create_backbone(name: str, in_channels: int = 1, image_size: int = 28, pretrained: bool | None = None,
                     weights: str | os.PathLike | None = None) -> nn.Module:
     """Build backbone ``name``. ``pretrained=None`` means: ImageNet weights for the torchvision
     models, none for ``compact-cnn``."""
-    if name not in _BACKBONES:
-        raise UnknownBackboneError(f"unknown backbone {name!r}; valid backbones: {', '.join(list_backbones())}")
-    return _BACKBONES[name](in_channels=in_channels, image_size=image_size, pretrained=pretrained, weights=weights)
+    return _BACKBONES.get(name)(in_channels=in_channels, image_size=image_size, pretrained=pretrained, weights=weights)
 
 
 def _load_state(module: nn.Module, path: Path, name: str):

@@ -60,6 +60,27 @@ def as_features(X) -> np.ndarray:
     return X
 
 
+def squared_distances(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """``||x_i - y_j||^2`` for all pairs, clipped at 0 against rounding."""
+    d2 = (X ** 2).sum(1)[:, None] + (Y ** 2).sum(1)[None, :] - 2.0 * (X @ Y.T)
+    return np.maximum(d2, 0.0)
+
+
+def rbf_features(X: np.ndarray, anchors: np.ndarray, denominator: float, chunk: int = 8192) -> np.ndarray:
+    """Gaussian kernel features ``exp(-||x - a_j||^2 / denominator)`` ``(n, m)``, in row chunks so the
+    distance matrix stays small (KSH's and SDH's anchor features)."""
+    out = np.empty((len(X), len(anchors)))
+    for start in range(0, len(X), chunk):
+        out[start:start + chunk] = np.exp(-squared_distances(X[start:start + chunk], anchors) / denominator)
+    return out
+
+
+def random_rotation(dim: int, rng: np.random.Generator) -> np.ndarray:
+    """A random orthogonal matrix (QR of a Gaussian matrix, signs fixed so it is Haar-distributed)."""
+    q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
+    return q * np.sign(np.diag(r))
+
+
 class HashMethod:
     """Base class: parameter handling, the fitted check and default Hamming search."""
 

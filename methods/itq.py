@@ -9,13 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from methods import register
-from methods.base import HashMethod, as_features, check_nbits, pack_codes
-
-
-def random_rotation(dim: int, rng: np.random.Generator) -> np.ndarray:
-    """A random orthogonal matrix (QR of a Gaussian matrix)."""
-    q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
-    return q * np.sign(np.diag(r))
+from methods.base import HashMethod, as_features, check_nbits, pack_codes, random_rotation
 
 
 @register("itq")

@@ -31,13 +31,7 @@ import numpy as np
 import scipy.linalg
 
 from methods import register
-from methods.base import HashMethod, as_features, check_nbits, pack_codes
-
-
-def squared_distances(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """``||x_i - y_j||^2`` for all pairs, clipped at 0 against rounding."""
-    d2 = (X ** 2).sum(1)[:, None] + (Y ** 2).sum(1)[None, :] - 2.0 * (X @ Y.T)
-    return np.maximum(d2, 0.0)
+from methods.base import HashMethod, as_features, check_nbits, pack_codes, rbf_features, squared_distances
 
 
 def smooth_sign(z: np.ndarray) -> np.ndarray:
@@ -208,11 +202,7 @@ class KSH(HashMethod):
         """Mean-centred Gaussian kernel features ``k(x) - mean`` (n, m), in chunks."""
         self._check_fitted("projections_")
         X = as_features(X)
-        out = np.empty((len(X), len(self.anchors_)))
-        for start in range(0, len(X), 8192):
-            d2 = squared_distances(X[start:start + 8192], self.anchors_)
-            out[start:start + 8192] = np.exp(-d2 / (2.0 * self.sigma_)) - self.kernel_mean_
-        return out
+        return rbf_features(X, self.anchors_, 2.0 * self.sigma_) - self.kernel_mean_
 
     def encode(self, X):
         return pack_codes(self.kernel_features(X) @ self.projections_)

@@ -12,9 +12,6 @@ from methods.base import HashMethod, as_features, check_nbits, pack_codes
 class LSH(HashMethod):
     paper_table1 = True
 
-    def __init__(self, nbits: int = 32, random_state: int = 0):
-        super().__init__(nbits=nbits, random_state=random_state)
-
     def fit(self, X, y=None):
         nbits = check_nbits(self.nbits)
         X = as_features(X)

@@ -16,7 +16,7 @@ import faiss
 import numpy as np
 
 from methods import register
-from methods.base import HashMethod, as_features, check_nbits
+from methods.base import HashMethod, as_features, check_nbits, random_rotation
 from search import SearchMode
 
 
@@ -93,8 +93,7 @@ class OPQ(HashMethod):
         opq.niter_pq = self.niter_pq
         opq.niter_pq_0 = self.niter_pq_0
         # faiss draws the starting rotation from a fixed seed unless A is set: set it from ours
-        q, r = np.linalg.qr(rng.standard_normal((d_out, d_out)))
-        start = (q * np.sign(np.diag(r))).T.astype(np.float32)
+        start = random_rotation(d_out, rng).T.astype(np.float32)
         faiss.copy_array_to_vector(np.ascontiguousarray(start).ravel(), opq.A)
         training_pq = self._seeded_pq(d_out, M, int(seeds[0]))
         opq.pq = training_pq  # faiss keeps a raw pointer: training_pq must outlive train()

@@ -27,8 +27,7 @@ import numpy as np
 import scipy.linalg
 
 from methods import register
-from methods.base import HashMethod, as_features, check_nbits, pack_codes
-from methods.ksh import squared_distances
+from methods.base import HashMethod, as_features, check_nbits, pack_codes, rbf_features
 
 
 def unit_rows(X: np.ndarray) -> np.ndarray:
@@ -80,9 +79,7 @@ class SDH(HashMethod):
     def _rbf(self, X: np.ndarray, anchors: np.ndarray) -> np.ndarray:
         out = np.empty((len(X), len(anchors) + 1))
         out[:, -1] = 1.0
-        for start in range(0, len(X), 8192):
-            d2 = squared_distances(X[start:start + 8192], anchors)
-            out[start:start + 8192, :-1] = np.exp(-d2 / (2.0 * self.sigma ** 2))
+        out[:, :-1] = rbf_features(X, anchors, 2.0 * self.sigma ** 2)
         return out
 
     def _prepare(self, X) -> np.ndarray:

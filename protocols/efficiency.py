@@ -407,24 +407,18 @@ def validate(args) -> dict:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from datasets import DatasetError
     from protocols import runner
+    from protocols.cli import run_command
     from protocols.efficiency_report import write_efficiency_report
-    from protocols.runner import UsageError
 
-    try:
+    def work():
         settings = validate(args)
         dataset = runner.load(args.dataset, args.data_root, args.seed)
         rows = run_efficiency(dataset, settings.pop("sizes"), **settings)
-    except UsageError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except (DatasetError, RuntimeError, ValueError) as exc:
-        print(f"{PROG}: error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 1
-    for path in write_efficiency_report(rows, Path(args.out), dataset.name):
-        print(path)
-    return 0
+        for path in write_efficiency_report(rows, Path(args.out), dataset.name):
+            print(path)
+
+    return run_command(PROG, work)
 
 
 if __name__ == "__main__":

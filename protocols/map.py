@@ -106,30 +106,21 @@ def run_all(dataset, classes, bits, seed, topk, params, out, features, device, s
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from common.threads import pin_threads
-    from datasets import DatasetError
+    from protocols.cli import run_command
 
-    try:
+    def work():
         classes, bits, params = validate(args)
         if args.threads:
             pin_threads(args.threads)
         dataset = runner.load(args.dataset, args.data_root, args.seed)
         records = run_all(dataset, classes, bits, args.seed, args.topk, params, args.out, args.features,
                           args.device, args.save_codes)
-    except UsageError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except (DatasetError, RuntimeError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt as exc:
-        print(f"{PROG}: {exc or 'interrupted'}", file=sys.stderr)
-        return 130
-    for record in records:
-        print(f"{record['method']:>8} {record['bits']:>3} bits {record['search']:<10} "
-              f"MAP@{record['topk']}={record['map']:.4f} MAP@all={record['map_all']:.4f} train "
-              f"{record['train_s']:.1f}s")
-    print(f"wrote {args.out}/map/{dataset.name}.{{csv,md,png}}")
-    return 0
+        for record in records:
+            print(f"{record['method']:>8} {record['bits']:>3} bits {record['search']:<10} MAP@{record['topk']}="
+                  f"{record['map']:.4f} MAP@all={record['map_all']:.4f} train {record['train_s']:.1f}s")
+        print(f"wrote {args.out}/map/{dataset.name}.{{csv,md,png}}")
+
+    return run_command(PROG, work)
 
 
 if __name__ == "__main__":

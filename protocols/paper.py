@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -116,7 +117,7 @@ def stored_rows(out, dataset, seed: int) -> dict:
 
 def stale_params(record: dict, shared: dict | None = None) -> list[str]:
     """Why a stored row is stale, as ``"name old -> new"`` per parameter that differs from what a
-    run would use now (:func:`protocols.map.changed_params`)."""
+    run would use now (:func:`protocols.runner.changed_params`)."""
     return [f"{k} {old!r} -> {new!r}" for k, (old, new) in runner.changed_params(record, shared).items()]
 
 
@@ -235,8 +236,9 @@ def compute_minutes(out, dataset, seed) -> tuple[float, str]:
 
 
 def table2_frame(out, names) -> pd.DataFrame:
-    paper = pd.read_csv(PAPER_DIR / "table2_efficiency.csv")
-    p_tree, p_hashnet = paper.iloc[0], paper[paper["method"] == "hashnet"].iloc[0]
+    from protocols.efficiency_report import paper_rows, paper_table2
+
+    p_tree, p_hashnet = paper_rows(paper_table2())
     rows = []
     for name in names:
         path = Path(out) / "efficiency" / f"{name}.csv"
@@ -263,6 +265,8 @@ def table2_frame(out, names) -> pd.DataFrame:
 
 
 def table2_markdown(frame: pd.DataFrame) -> list[str]:
+    from protocols.efficiency_report import paper_speedups
+
     if frame.empty:
         return ["No efficiency results stored (`results/efficiency/<dataset>.csv`); run `python -m "
                 "protocols.efficiency`."]
@@ -285,8 +289,9 @@ def table2_markdown(frame: pd.DataFrame) -> list[str]:
             against = (f" (against faiss's SIMD scan: {flat.iloc[0]['ms_per_query'] / t['ms_per_query']:.2f}x "
                        "time)") if len(flat) else ""
             lines.append("")
-            lines.append(f"{name}: HDHash's tree against the linear scan: {speed}{against}; the paper: 4.91x "
-                         "time, 6.86x memory (ImageNet-100).")
+            paper_time, paper_memory = paper_speedups()
+            lines.append(f"{name}: HDHash's tree against the linear scan: {speed}{against}; the paper: "
+                         f"{paper_time:.2f}x time, {paper_memory:.2f}x memory (ImageNet-100).")
     return lines
 
 
@@ -355,8 +360,33 @@ def update_readme(path: Path, block: str) -> bool:
 
 
 # -- main ----------------------------------------------------------------------------------------
-def validate(args) -> tuple[list[str], list[int], dict, list[str], dict]:
-    """``(methods, bits, shared params, dataset names, data roots)`` with every flag checked."""
+@dataclass
+class PaperRun:
+    """What one ``protocols.paper`` call does, every flag checked (:func:`settings`)."""
+
+    methods: list
+    bits: list
+    shared: dict
+    datasets: list
+    roots: dict
+    seed: int = 0
+    out: str = "results"
+    features: str = "alexnet-fc7"
+    device: str | None = None
+    threads: int | None = None
+    efficiency: list = field(default_factory=list)
+    efficiency_sizes: list = field(default_factory=lambda: [10000, 100000, 1000000])
+    dry_run: bool = False
+    no_run: bool = False
+    readme: str | None = None
+
+    @property
+    def runs(self) -> bool:
+        return not (self.dry_run or self.no_run)
+
+
+def settings(args) -> PaperRun:
+    """The :class:`PaperRun` of the parsed flags; bad input raises :class:`UsageError`."""
     from datasets import list_datasets
 
     order = method_order()
@@ -378,85 +408,91 @@ def validate(args) -> tuple[list[str], list[int], dict, list[str], dict]:
         roots[key.strip()] = value
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be a positive integer, got {args.threads}")
+    try:
+        sizes = [int(size) for size in runner.parse_names(args.efficiency_sizes, "--efficiency-sizes")]
+    except ValueError:
+        raise UsageError(f"--efficiency-sizes must be positive integers, got {args.efficiency_sizes!r}") from None
     runner.check_jobs(runner.method_classes(methods), bits, shared)
-    return methods, bits, shared, names, roots
+    return PaperRun(methods, bits, shared, names, roots, seed=args.seed, out=args.out, features=args.features,
+                    device=args.device, threads=args.threads,
+                    efficiency=[d.strip() for d in args.efficiency.split(",") if d.strip()], efficiency_sizes=sizes,
+                    dry_run=args.dry_run, no_run=args.no_run, readme=args.readme)
 
 
-def table1_datasets(args, methods, bits, shared, names, roots) -> tuple[dict, dict]:
+def table1_datasets(run: PaperRun) -> tuple[dict, dict]:
     """Per dataset: load it, say what is stored and what would run, run what is missing unless
     ``--dry-run`` / ``--no-run``; returns the loaded datasets (None where unavailable) and statuses."""
     datasets, statuses = {}, {}
-    for name in names:
-        dataset, status = probe(name, roots.get(name), args.seed)
+    methods, bits = run.methods, run.bits
+    for name in run.datasets:
+        dataset, status = probe(name, run.roots.get(name), run.seed)
         datasets[name] = dataset
         if dataset is None:
             statuses[name] = f"not run: {status}"
             print(f"{name}: {statuses[name]}")
             continue
-        stored, missing, stale = plan(dataset, methods, bits, args.out, args.seed, shared)
+        stored, missing, stale = plan(dataset, methods, bits, run.out, run.seed, run.shared)
         reused = sum((m, b) in stored for m in methods for b in bits)
         print(f"{name}: {status}; {reused} rows stored and reused, {len(missing)} to run"
               + (": " + ", ".join(f"{m}@{b}" + (f" (stored with other parameters: {'; '.join(stale[(m, b)])})"
                                                  if (m, b) in stale else "") for m, b in missing) if missing else ""))
-        if missing and not (args.dry_run or args.no_run):
+        if missing and run.runs:
             try:
-                run_missing(dataset, missing, args.seed, args.out, shared, args.features, args.device)
+                run_missing(dataset, missing, run.seed, run.out, run.shared, run.features, run.device)
             except (ValueError, RuntimeError) as exc:
                 first = str(exc).splitlines()[0]
                 raise RuntimeError(f"{name}: {first}; stored rows are kept, rerun to resume") from None
-        computed = 0 if args.dry_run or args.no_run else len(missing)
-        _, missing, _ = plan(dataset, methods, bits, args.out, args.seed, shared)
+        computed = len(missing) if run.runs else 0
+        _, missing, _ = plan(dataset, methods, bits, run.out, run.seed, run.shared)
         total = len(methods) * len(bits)
         statuses[name] = (f"ran: {total - len(missing)} of {total} rows stored ({computed} computed by this run, "
                           f"{reused} reused); data: {dataset.info.get('root', 'built in')}")
     return datasets, statuses
 
 
-def table2_datasets(args, datasets: dict, shared: dict) -> None:
+def table2_datasets(run: PaperRun, datasets: dict) -> None:
     """Run :func:`protocols.efficiency.run_efficiency` where a ``--efficiency`` dataset has no Table II."""
     from protocols.efficiency import run_efficiency
     from protocols.efficiency_report import write_efficiency_report
 
-    for name in [d.strip() for d in args.efficiency.split(",") if d.strip()]:
+    for name in run.efficiency:
         if datasets.get(name) is None:
             continue
-        path = Path(args.out) / "efficiency" / f"{name}.csv"
+        path = Path(run.out) / "efficiency" / f"{name}.csv"
         if path.is_file():
             print(f"{name}: Table II rows stored in {path}, reused")
             continue
-        print(f"{name}: Table II missing, {'not run' if args.no_run else 'would run' if args.dry_run else 'running'} "
-              f"protocols.efficiency --db-sizes {args.efficiency_sizes}")
-        if not (args.dry_run or args.no_run):
-            sizes = [int(size) for size in args.efficiency_sizes.split(",")]
-            params = dict(shared, **({"device": args.device} if args.device else {}))
-            rows = run_efficiency(datasets[name], sizes, seed=args.seed, params=params)
-            write_efficiency_report(rows, Path(args.out), name)
+        print(f"{name}: Table II missing, {'not run' if run.no_run else 'would run' if run.dry_run else 'running'} "
+              f"protocols.efficiency --db-sizes {','.join(map(str, run.efficiency_sizes))}")
+        if run.runs:
+            params = dict(run.shared, **({"device": run.device} if run.device else {}))
+            rows = run_efficiency(datasets[name], run.efficiency_sizes, seed=run.seed, params=params)
+            write_efficiency_report(rows, Path(run.out), name)
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        methods, bits, shared, names, roots = validate(args)
-        if args.threads and not args.dry_run:
-            from common.threads import pin_threads
+    from protocols.cli import run_command
 
-            pin_threads(args.threads)
-        datasets, statuses = table1_datasets(args, methods, bits, shared, names, roots)
-        table2_datasets(args, datasets, shared)
-    except UsageError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    if args.dry_run:
+    return run_command(PROG, lambda: run_paper(settings(args)))
+
+
+def run_paper(run: PaperRun) -> int:
+    """Table I's missing rows, Table II where missing, then the tables and the README block."""
+    if run.threads and not run.dry_run:
+        from common.threads import pin_threads
+
+        pin_threads(run.threads)
+    datasets, statuses = table1_datasets(run)
+    table2_datasets(run, datasets)
+    if run.dry_run:
         print("dry run: nothing run, nothing written")
         return 0
-    for path in write_tables(args.out, args.seed, datasets, statuses, methods, bits):
+    for path in write_tables(run.out, run.seed, datasets, statuses, run.methods, run.bits):
         print(path)
-    readme = args.readme if args.readme is not None else (
-        str(REPO_README) if Path(args.out) == Path("results") else "none")
-    if readme != "none" and update_readme(Path(readme), readme_block(args.out, args.seed, datasets, statuses, bits)):
+    readme = run.readme if run.readme is not None else (
+        str(REPO_README) if Path(run.out) == Path("results") else "none")
+    if readme != "none" and update_readme(Path(readme), readme_block(run.out, run.seed, datasets, statuses, run.bits)):
         print(f"{readme}: results block rewritten")
     return 0
 

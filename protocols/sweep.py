@@ -87,24 +87,20 @@ def run_sweep(dataset, method, bits, param, values, fixed, seed, topk, path: Pat
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from common.threads import pin_threads
-    from datasets import DatasetError
+    from protocols.cli import run_command
 
     path = Path(args.out) / "sweeps" / f"{args.dataset}-{args.method}-{args.bits}-{args.param}.json"
-    try:
+
+    def work():
         bits, values, fixed = validate(args.method, args.bits, args.param, args.values, args.set, args.topk,
                                        args.threads)
         if args.threads:
             pin_threads(args.threads)
         dataset = runner.load(args.dataset, seed=args.seed)
         run_sweep(dataset, args.method, bits, args.param, values, fixed, args.seed, args.topk, path)
-    except UsageError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except (DatasetError, RuntimeError, ValueError) as exc:
-        print(f"{PROG}: error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 1
-    print(path.with_suffix(".md"))
-    return 0
+        print(path.with_suffix(".md"))
+
+    return run_command(PROG, work)
 
 
 if __name__ == "__main__":

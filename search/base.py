@@ -22,36 +22,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-_REGISTRY: dict[str, type] = {}
+from common.registry import Registry, UnknownNameError
 
 
-class UnknownIndexError(KeyError):
-    def __str__(self):
-        return self.args[0]
+class UnknownIndexError(UnknownNameError):
+    pass
 
 
-def register_index(name: str):
-    """Class decorator: make an :class:`Index` subclass available as ``name``."""
-
-    def decorator(cls):
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"index name {name!r} registered twice")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorator
-
-
-def list_indexes() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-def get_index_class(name: str) -> type:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownIndexError(f"unknown index {name!r}; valid indexes: {', '.join(sorted(_REGISTRY))}") from None
+_REGISTRY = Registry("index", plural="indexes", error=UnknownIndexError)
+#: class decorator: make an :class:`Index` subclass available as ``name``
+register_index = _REGISTRY.register
+list_indexes = _REGISTRY.names
+get_index_class = _REGISTRY.get
 
 
 def create_index(name: str, db_codes: np.ndarray, **params):

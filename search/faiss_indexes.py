@@ -20,37 +20,55 @@ from search.base import Index, register_index
 
 
 class FaissBinaryIndex(Index):
-    """Shared search, rank and size of the faiss wrappers; a subclass builds ``self.index``."""
+    """Shared construction, search, rank and size of the faiss wrappers. A subclass declares its
+    build parameters with their defaults (``build_defaults``), its search parameter with its default
+    (``search_defaults``) and how faiss builds it (``build``)."""
 
-    def __init__(self, db_codes: np.ndarray, **search_params):
+    build_defaults: dict = {}
+    search_defaults: dict = {}
+
+    def __init__(self, db_codes: np.ndarray, **params):
         import faiss
 
-        self.index = self.build(faiss, np.ascontiguousarray(db_codes, dtype=np.uint8))
-        for name in self.search_param_names:
-            search_params.setdefault(name, self.default_search_params[name])
-        self.set_search_params(**search_params)
+        unknown = sorted(set(params) - set(self.build_defaults) - set(self.search_defaults))
+        if unknown:
+            valid = ", ".join([*self.build_defaults, *self.search_defaults]) or "none"
+            raise ValueError(f"index {self.name} has no parameter {unknown[0]!r}; valid: {valid}")
+        for name, default in self.build_defaults.items():
+            setattr(self, name, params.get(name, default))
+        db_codes = np.ascontiguousarray(db_codes, dtype=np.uint8)
+        self.index = self.build(faiss, db_codes)
+        self.index.add(db_codes)
+        self.set_search_params(**{name: params.get(name, default) for name, default in self.search_defaults.items()})
 
-    default_search_params: dict = {}
+    @property
+    def search_param_names(self) -> tuple[str, ...]:
+        return tuple(self.search_defaults)
 
     def build(self, faiss, db_codes):
+        """The empty faiss index (trained where it needs training); the codes are added after."""
         raise NotImplementedError
-
-    def set_search_params(self, **params):
-        super().set_search_params(**params)
-        self.apply_search_params()
-        return self
-
-    def apply_search_params(self):
-        for name in self.search_param_names:
-            setattr(self.index, name, int(getattr(self, name)))
 
     @classmethod
     def check_search_params(cls, **params) -> dict:
-        params = super().check_search_params(**params)
+        unknown = sorted(set(params) - set(cls.search_defaults))
+        if unknown:
+            raise ValueError(f"index {cls.name} has no search parameter {unknown[0]!r}; "
+                             f"valid: {', '.join(cls.search_defaults) or 'none'}")
         for name, value in params.items():
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
                 raise ValueError(f"{cls.name} {name} must be a non-negative integer, got {value!r}")
-        return params
+        return dict(params)
+
+    def set_search_params(self, **params):
+        super().set_search_params(**params)
+        for name in self.search_defaults:
+            setattr(self.search_target(), name, int(getattr(self, name)))
+        return self
+
+    def search_target(self):
+        """The faiss object whose attributes are the search parameters."""
+        return self.index
 
     @property
     def nbytes(self) -> int:
@@ -72,53 +90,35 @@ class FaissBinaryIndex(Index):
 @register_index("faiss-flat")
 class FaissFlat(FaissBinaryIndex):
     def build(self, faiss, db_codes):
-        index = faiss.IndexBinaryFlat(8 * db_codes.shape[1])
-        index.add(db_codes)
-        return index
+        return faiss.IndexBinaryFlat(8 * db_codes.shape[1])
 
 
 @register_index("faiss-hash")
 class FaissHash(FaissBinaryIndex):
-    search_param_names = ("nflip",)
-    default_search_params = {"nflip": 0}
-
-    def __init__(self, db_codes, hash_bits: int = 16, **search_params):
-        self.hash_bits = hash_bits
-        super().__init__(db_codes, **search_params)
+    build_defaults = {"hash_bits": 16}
+    search_defaults = {"nflip": 0}
 
     def build(self, faiss, db_codes):
         nbits = 8 * db_codes.shape[1]
-        index = faiss.IndexBinaryHash(nbits, min(self.hash_bits, nbits))
-        index.add(db_codes)
-        return index
+        return faiss.IndexBinaryHash(nbits, min(self.hash_bits, nbits))
 
 
 @register_index("faiss-multihash")
 class FaissMultiHash(FaissBinaryIndex):
-    search_param_names = ("nflip",)
-    default_search_params = {"nflip": 0}
-
-    def __init__(self, db_codes, nhash: int = 4, hash_bits: int = 16, **search_params):
-        self.nhash, self.hash_bits = nhash, hash_bits
-        super().__init__(db_codes, **search_params)
+    build_defaults = {"nhash": 4, "hash_bits": 16}
+    search_defaults = {"nflip": 0}
 
     def build(self, faiss, db_codes):
         nbits = 8 * db_codes.shape[1]
-        index = faiss.IndexBinaryMultiHash(nbits, self.nhash, min(self.hash_bits, nbits // self.nhash))
-        index.add(db_codes)
-        return index
+        return faiss.IndexBinaryMultiHash(nbits, self.nhash, min(self.hash_bits, nbits // self.nhash))
 
 
 @register_index("faiss-ivf")
 class FaissIVF(FaissBinaryIndex):
-    """A flat binary coarse quantiser of ``nlist`` ~ 4 sqrt(n) lists, trained on a seeded sample."""
+    """A flat binary coarse quantiser of ``nlist`` (default ~ 4 sqrt(n)) lists, trained on a seeded sample."""
 
-    search_param_names = ("nprobe",)
-    default_search_params = {"nprobe": 1}
-
-    def __init__(self, db_codes, nlist: int | None = None, seed: int = 0, **search_params):
-        self.nlist, self.seed = nlist, seed
-        super().__init__(db_codes, **search_params)
+    build_defaults = {"nlist": None, "seed": 0}
+    search_defaults = {"nprobe": 1}
 
     def build(self, faiss, db_codes):
         n, nbits = len(db_codes), 8 * db_codes.shape[1]
@@ -127,23 +127,16 @@ class FaissIVF(FaissBinaryIndex):
         index = faiss.IndexBinaryIVF(self.quantizer, nbits, nlist)
         index.cp.seed = self.seed
         index.train(db_codes[np.random.default_rng(self.seed).permutation(n)[: min(n, 50 * nlist)]])
-        index.add(db_codes)
         return index
 
 
 @register_index("faiss-hnsw")
 class FaissHNSW(FaissBinaryIndex):
-    search_param_names = ("efSearch",)
-    default_search_params = {"efSearch": 16}
-
-    def __init__(self, db_codes, M: int = 16, **search_params):
-        self.M = M
-        super().__init__(db_codes, **search_params)
+    build_defaults = {"M": 16}
+    search_defaults = {"efSearch": 16}
 
     def build(self, faiss, db_codes):
-        index = faiss.IndexBinaryHNSW(8 * db_codes.shape[1], self.M)
-        index.add(db_codes)
-        return index
+        return faiss.IndexBinaryHNSW(8 * db_codes.shape[1], self.M)
 
-    def apply_search_params(self):
-        self.index.hnsw.efSearch = int(self.efSearch)
+    def search_target(self):
+        return self.index.hnsw
