@@ -4,13 +4,20 @@ Inputs are rankings already made by an index: ``order`` (database indices in ran
 broken by ascending index) and the matching ``distances``. Relevance: a database item is
 relevant to a query if they share at least one label (multi-hot rows).
 
-AP@K is :func:`common.ranking.average_precision` (the suite's one MAP).
+AP@K is :func:`common.ranking.average_precision` (the suite's one MAP). Beside it, the tie-aware
+MAP@K (``map_tie_aware``, :func:`common.ranking.tie_aware_average_precision`): the expected AP@K over
+every order inside each group of equal distances, so it scores the distances, not the tie-break.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from common.ranking import average_precision, relevance  # noqa: F401  (relevance: part of this module's API)
+from common.ranking import (
+    average_precision,
+    relevance,  # noqa: F401  (part of this module's API)
+    tie_aware_average_precision,
+    tie_groups,
+)
 
 
 def p_at_n_grid(n_db: int) -> list[int]:
@@ -23,9 +30,10 @@ class RankingScorer:
     """Accumulates metrics over query chunks so memory stays bounded.
 
     ``add(order, distances, query_labels)`` with full rankings (every database item, in order);
-    ``result()`` returns the means. Radius metrics (precision within Hamming radius 2 and the
-    precision-recall curve over radii 0..nbits) need ``nbits`` and Hamming ``distances``; with
-    ``nbits=None`` they are NaN / empty.
+    ``result()`` returns the means. ``map_tie_aware`` needs the ``distances`` (NaN without them): its
+    tie groups are those of the full ranking, so items at the K-th distance ranked past K count.
+    Radius metrics (precision within Hamming radius 2 and the precision-recall curve over radii
+    0..nbits) need ``nbits`` and Hamming ``distances``; with ``nbits=None`` they are NaN / empty.
     """
 
     def __init__(self, db_labels: np.ndarray, topk: int | None, nbits: int | None = None):
@@ -35,6 +43,7 @@ class RankingScorer:
         self.nbits = nbits
         self.p_at_n_grid = p_at_n_grid(self.n_db)
         self._ap_k, self._ap_all, self._p_r2, self._r2_empty = [], [], [], []
+        self._ap_k_ties = []
         self._p_at_n = []
         self._pr_precision, self._pr_recall = [], []
 
@@ -45,6 +54,11 @@ class RankingScorer:
         relevant_ranked = np.take_along_axis(relevant_all, order, axis=1)
         self._ap_k.append(average_precision(relevant_ranked[:, : self.topk]))
         self._ap_all.append(average_precision(relevant_ranked))
+        if distances is not None:
+            sizes, rel = tie_groups(relevant_ranked, np.asarray(distances), self.topk)
+            self._ap_k_ties.append(tie_aware_average_precision(sizes, rel, self.topk))
+        else:
+            self._ap_k_ties.append(np.full(len(order), np.nan))
         hits = np.cumsum(relevant_ranked, axis=1)
         self._p_at_n.append(np.stack([hits[:, n - 1] / n for n in self.p_at_n_grid], axis=1))
         if self.nbits is not None and distances is not None:
@@ -73,6 +87,7 @@ class RankingScorer:
         ap_k = np.concatenate(self._ap_k)
         out = {
             "map": float(ap_k.mean()),
+            "map_tie_aware": float(np.concatenate(self._ap_k_ties).mean()),
             "map_all": float(np.concatenate(self._ap_all).mean()),
             "n_query_no_relevant_topk": int(np.sum(ap_k == 0)),
             "p_at_n": dict(zip(self.p_at_n_grid, np.concatenate(self._p_at_n).mean(axis=0).tolist())),

@@ -90,3 +90,85 @@ def test_p_at_n_curve():
     result = score_index(HammingIndex(db_codes), db_codes[:5], db_labels[:5], db_labels, topk=None, nbits=16)
     assert sorted(result["p_at_n"]) == list(range(100, 1001, 100))
     assert all(0 <= v <= 1 for v in result["p_at_n"].values())
+
+
+# -- tie-aware MAP@K ---------------------------------------------------------------------------------
+def _brute_force_tie_aware(relevant, distances, topk):
+    """Mean AP@K over every order inside the tie groups of one ranking (enumerated)."""
+    import itertools
+
+    groups = [list(np.flatnonzero(distances == d)) for d in np.unique(distances)]
+    values = []
+    for orders in itertools.product(*[itertools.permutations(g) for g in groups]):
+        ranked = np.array([relevant[i] for group in orders for i in group])[None, :topk]
+        values.append(average_precision(ranked)[0])
+    return float(np.mean(values))
+
+
+def test_tie_aware_ap_by_hand():
+    from common.ranking import tie_aware_average_precision
+
+    # groups {rel, not} at distance 0, {rel, not, not} at distance 1; K = 3 cuts the second group.
+    # Orders of the first group: [rel, not] -> AP 5/6 if the rel of group 2 comes first (1/3), else 1;
+    # [not, rel] -> 7/12 or 1/2. Mean: 1/2 (1/3 * 5/6 + 2/3) + 1/2 (1/3 * 7/12 + 2/3 * 1/2) = 53/72.
+    ap = tie_aware_average_precision(np.array([[2, 3]]), np.array([[1, 1]]), topk=3)
+    assert ap[0] == pytest.approx(53 / 72, rel=1e-12)
+    # the same through tie_groups from a ranking in id order (the group past K is completed)
+    from common.ranking import tie_groups
+
+    sizes, rel = tie_groups(np.array([[1, 0, 1, 0, 0]], bool), np.array([[0, 0, 1, 1, 1]]), 3)
+    assert tie_aware_average_precision(sizes, rel, 3)[0] == pytest.approx(53 / 72, rel=1e-12)
+    # the id-order AP@3 of that ranking is (1 + 2/3) / 2: the tie-break, not the distances
+    assert average_precision(np.array([[1, 0, 1]], bool))[0] == pytest.approx(5 / 6)
+
+
+def test_tie_aware_ap_one_group_straddling_k_is_the_expected_share():
+    from common.ranking import tie_aware_average_precision
+
+    # one group of 4 items, 2 relevant, K = 2: h = 0 (1/6) -> 0; h = 2 (1/6) -> 1; h = 1 (4/6) -> 1/2 or 1/2
+    # ([rel, not]: AP 1; [not, rel]: AP 1/2, each half of the time) = 3/4. Mean: 1/6 + 4/6 * 3/4 = 2/3.
+    assert tie_aware_average_precision(np.array([[4]]), np.array([[2]]), 2)[0] == pytest.approx(2 / 3, rel=1e-12)
+    # nothing relevant anywhere in reach: 0, counted
+    assert tie_aware_average_precision(np.array([[3, 2]]), np.array([[0, 2]]), 3)[0] == 0.0
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_tie_aware_ap_equals_enumeration(seed):
+    from common.ranking import tie_aware_average_precision, tie_groups
+
+    rng = np.random.default_rng(seed)
+    n = 8
+    distances = np.sort(rng.integers(0, 3, n))
+    relevant = rng.random(n) < 0.5
+    for topk in (1, 3, 5, 8, 12):
+        sizes, rel = tie_groups(relevant[None], distances[None], topk)
+        expected = _brute_force_tie_aware(relevant, distances, topk)
+        assert tie_aware_average_precision(sizes, rel, topk)[0] == pytest.approx(expected, rel=1e-10, abs=1e-12)
+
+
+def test_tie_aware_ap_without_ties_is_ap_and_boundary_from_the_index():
+    from common.ranking import tie_aware_average_precision, tie_groups
+
+    rng = np.random.default_rng(1)
+    relevant = rng.random((5, 40)) < 0.4
+    distances = np.tile(np.arange(40), (5, 1))
+    sizes, rel = tie_groups(relevant, distances, 15)
+    assert tie_aware_average_precision(sizes, rel, 15) == pytest.approx(average_precision(relevant[:, :15]))
+    # a row cut at K: the boundary group comes from the caller (here: 6 items, 3 relevant, at the K-th distance)
+    cut = np.array([[1, 0, 1, 0]], bool)
+    sizes, rel = tie_groups(cut, np.array([[0, 1, 1, 1]]), 4, boundary_sizes=[6], boundary_relevant=[3])
+    assert sizes[0, :2].tolist() == [1, 6] and rel[0, :2].tolist() == [1, 3]
+    full = np.array([[1, 0, 1, 0, 1, 1, 0]], bool)  # the 6 items at distance 1 hold 3 relevant
+    assert tie_aware_average_precision(sizes, rel, 4)[0] == pytest.approx(
+        _brute_force_tie_aware(full[0], np.array([0, 1, 1, 1, 1, 1, 1]), 4))
+
+
+def test_scorer_reports_tie_aware_map_from_the_full_ranking():
+    # fixture above, K = 3. Query 0 (0x00): distances [1, 0, 1, 2, 0]; groups {1, 4} (d 0: items 1, 4;
+    # relevant: 4), {0, 2} (d 1; relevant: 0), {3} (d 2). K = 3 cuts {0, 2}: brute force over the orders.
+    query = np.array([[0x00]], np.uint8)
+    result = score_index(HammingIndex(DB_CODES), query, np.array([[1, 0]], bool), DB_LABELS, topk=3, nbits=8)
+    relevant = np.array([1, 0, 0, 1, 1], bool)[[1, 4, 0, 2, 3]]  # items 0, 3, 4 share class 0
+    expected = _brute_force_tie_aware(relevant, np.array([0, 0, 1, 1, 2]), 3)
+    assert result["map_tie_aware"] == pytest.approx(expected)
+    assert result["map_tie_aware"] != pytest.approx(result["map"])  # id order is one tie-break of several
