@@ -168,6 +168,7 @@ class TreeIndex(Index):
             self.item_offsets.append(np.array([0, n], off_dtype))
         self._concatenate_levels()
         self.last_visited = np.zeros(0, np.int64)
+        self.last_scanned = np.zeros(0, np.int64)
         self.last_nodes_visited = np.zeros((0, len(self.levels) - 1), np.int64)
 
     def _concatenate_levels(self):
@@ -189,6 +190,7 @@ class TreeIndex(Index):
             setattr(self, f"_{name}_all", buffer)
             setattr(self, f"_{name}_base", base)
             setattr(self, name, [buffer[base[i]:base[i + 1]] for i in range(len(parts))])
+        self._max_nodes = max([len(codes) for codes in self.node_codes] + [1])
 
     # -- facts --------------------------------------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:
@@ -237,12 +239,18 @@ class TreeIndex(Index):
         for level, bits in enumerate(self.levels[:-1]):
             query_levels[:, level] = _level_values(query_codes[:, byte:byte + bits // 8])
             byte += bits // 8
+        import numba
+
         words = self.words.reshape(len(self), -1)
-        ids, distances, visited = tree_search(
+        # chunks: a few per thread so one slow chunk (a query with many ties) does not hold the batch
+        n_chunks = 4 * numba.get_num_threads() if len(query_codes) > 1 else 1
+        ids, distances, visited, scanned = tree_search(
             query_levels, as_words(query_codes), self._node_codes_all, self._node_codes_base,
             self._item_offsets_all, self._item_offsets_base, self._child_offsets_all, self._child_offsets_base,
-            np.array(self.levels[:-1], np.int64), words, self.ids, int(k), float(self.keep_ratio), self.nbits)
+            np.array(self.levels[:-1], np.int64), words, self.ids, int(k), float(self.keep_ratio), self.nbits,
+            self._max_nodes, n_chunks)
         self.last_visited = visited
+        self.last_scanned = scanned
         return ids, distances
 
     def rank(self, query_codes: np.ndarray, topk: int | None = None):

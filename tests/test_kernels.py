@@ -35,3 +35,46 @@ def test_compiled_tree_search_equals_numpy_rank(levels, keep_ratio):
     ids, found = tree.search(queries, 300)
     assert np.array_equal(ids, order) and np.array_equal(distances, found)
     assert np.array_equal(tree.last_visited, visited)
+
+
+@pytest.mark.parametrize("keep_ratio", [1.0, 0.3, 0.05])
+def test_compiled_tree_search_with_heavy_ties_equals_numpy_rank(keep_ratio):
+    # many exact copies of each centre: the ties at the K-th distance outnumber the free slots
+    # (the bitmap path), and nodes whose prefix distance exceeds the radius are never scanned
+    rng = np.random.default_rng(5)
+    centres = rng.integers(0, 256, (20, 8), dtype=np.uint8)
+    bits = np.unpackbits(centres[rng.integers(0, 20, 4000)], axis=1)
+    db = np.packbits(bits ^ (rng.random(bits.shape) < 0.01), axis=1)
+    queries = np.concatenate([centres, db[::397]])
+    tree = TreeIndex(db, levels=(8, 16, 40), keep_ratio=keep_ratio)
+    for k in (1, 50, 700):
+        order, distances = tree.rank(queries, topk=k)
+        ids, found = tree.search(queries, k)
+        assert np.array_equal(ids, order) and np.array_equal(distances, found)
+        assert np.all(tree.last_scanned <= tree.last_visited)
+        if k == 50:  # nodes past the radius were skipped
+            assert np.any(tree.last_scanned < tree.last_visited)
+            at_50 = distances
+    # the fixture does what it is for: some query has more than 32 items at its K-th distance of
+    # which only part fits in the top K (for keep 1.0 the candidates are the whole database)
+    taken = (at_50 == at_50[:, -1:]).sum(axis=1)
+    full = HammingIndex(db).rank(queries)[1]
+    at_kth = (full == at_50[:, -1:]).sum(axis=1)
+    assert np.any((at_kth > 32) & (at_kth > taken))
+
+
+def test_tree_search_split_over_threads_equals_one_thread():
+    import numba
+
+    db = _clustered_codes(3000, 8, seed=2, flip=0.02)
+    tree = TreeIndex(db, levels=(8, 16, 40), keep_ratio=0.3)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = tree.search(db[::50], 100)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = tree.search(db[::50], 100)
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(one[0], many[0]) and np.array_equal(one[1], many[1])
+    assert np.array_equal(many[0], tree.rank(db[::50], topk=100)[0])
