@@ -11,9 +11,13 @@ indexes on the same codes over a sweep of their search parameter; HDHash's tree 
 sweep on HDHash's 8+16+40-bit codes; and the project's own exhaustive Hamming ranking (the MAP@all
 path) beside a popcount floor.
 
-Each row: ms per query (batched, and one query at a time), recall of the exhaustive top-K (a
-retrieved item counts when its distance is at most the exhaustive K-th distance, so ties do not
-matter, as in ann-benchmarks), MAP@K, exact index bytes, the process's peak RSS so far, build time.
+Each row: ms per query (batched at one thread and at every core, and one query at a time), recall
+of the exhaustive top-K (a retrieved item counts when its distance is at most the exhaustive K-th
+distance, so ties do not matter, as in ann-benchmarks), MAP@K (id order inside ties) and the
+tie-aware MAP@K (:func:`common.ranking.tie_aware_average_precision`: the expected AP@K over every
+order inside each group of equal distances, which scores the distances an index finds and not its
+tie-break; the accuracy indexes are judged by), exact index bytes, the process's peak RSS so far,
+build time; for the tree the candidates of its keep rule and the codes it computed a distance for.
 
 The grid of indexes and settings is data (:func:`default_grid`); :func:`run_efficiency` is the
 library call, ``main`` parses flags and writes the tables (:mod:`protocols.efficiency_report`).
@@ -35,7 +39,7 @@ import numpy as np
 from common.files import atomic_save_npy, cache_dir
 from common.hamming import as_words, hamming_distances, paired_distances
 from common.provenance import git_state, library_versions, machine_info, now_utc
-from common.ranking import mean_average_precision, relevance_of
+from common.ranking import mean_average_precision, relevance_of, tie_aware_average_precision, tie_groups
 from common.threads import pin_threads
 
 PROG = "python -m protocols.efficiency"
@@ -127,11 +131,48 @@ def retrieved_distances(query_codes, db_codes, ids):
     return distances
 
 
-def accuracy(ids, query_codes, db_codes, query_labels, db_labels, kth_exhaustive, topk):
+def distance_shells(query_codes, db_codes, query_labels, db_labels, nbits: int, chunk: int = 8):
+    """``(items, relevant)`` ``(n_query, nbits + 1)``: per query, the database items at each Hamming
+    distance and how many of them share a label with the query (the tie groups of the exhaustive
+    ranking)."""
+    n_query = len(query_codes)
+    items = np.zeros((n_query, nbits + 1), np.int64)
+    relevant = np.zeros((n_query, nbits + 1), np.int64)
+    labels_t = np.asarray(db_labels, np.float32).T.copy()
+    for start in range(0, n_query, chunk):
+        stop = min(start + chunk, n_query)
+        distances = hamming_distances(query_codes[start:stop], db_codes).astype(np.int64)
+        rel = (np.asarray(query_labels[start:stop], np.float32) @ labels_t) > 0
+        flat = (distances + (nbits + 1) * np.arange(stop - start)[:, None]).ravel()
+        size = (stop - start) * (nbits + 1)
+        items[start:stop] = np.bincount(flat, minlength=size).reshape(stop - start, -1)
+        relevant[start:stop] = np.bincount(flat, weights=rel.ravel(), minlength=size).reshape(stop - start, -1)
+    return items, relevant
+
+
+def accuracy(ids, query_codes, db_codes, query_labels, db_labels, kth_exhaustive, topk, shells=None):
+    """``(recall, MAP@K, tie-aware MAP@K)`` of retrieved ``ids`` (n_query, K).
+
+    Tie-aware: the groups are the returned items' distances (what the index found); the group at the
+    index's K-th distance is completed from ``shells`` (:func:`distance_shells`), every database item
+    at that distance: exact for an exhaustive index, and for an approximate one the tie-break it
+    would face had it reached that whole shell."""
     distances = retrieved_distances(query_codes, db_codes, ids)
     found = np.minimum((distances <= kth_exhaustive[:, None]).sum(axis=1), topk)
     relevant = relevance_of(query_labels, db_labels, ids)
-    return float(np.mean(found / topk)), mean_average_precision(relevant)
+    tie_aware = float("nan")
+    if shells is not None:
+        kth = distances[:, -1]
+        reachable = np.isfinite(kth)
+        at = np.where(reachable, kth, 0).astype(np.int64)
+        rows = np.arange(len(ids))
+        in_list = (distances == kth[:, None]).sum(axis=1)
+        in_list_relevant = ((distances == kth[:, None]) & relevant).sum(axis=1)
+        boundary = np.where(reachable, np.maximum(shells[0][rows, at], in_list), in_list)
+        boundary_relevant = np.where(reachable, np.maximum(shells[1][rows, at], in_list_relevant), in_list_relevant)
+        sizes, rel = tie_groups(relevant, distances, topk, boundary, boundary_relevant)
+        tie_aware = float(np.mean(tie_aware_average_precision(sizes, rel, topk)))
+    return float(np.mean(found / topk)), mean_average_precision(relevant), tie_aware
 
 
 # -- the runs ----------------------------------------------------------------------------------------
@@ -260,23 +301,45 @@ def prepare_side(dataset, name: str, bits: int, size: int, seed: int, params: di
                 method.encode(dataset.part("query")[0]), build)
 
 
-def time_setting(search, side: Side, size: int, kth, y_query, topk: int, repeats: int, timing: int, single: int):
-    """``(ms batched, ms single, recall, MAP@K)`` of one search function on the first ``size`` codes."""
+def set_threads(n: int) -> None:
+    """Every library's threads, numba's (the compiled tree and scans) included."""
+    import numba
+
+    pin_threads(n)
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+
+
+def time_setting(search, side: Side, size: int, kth, y_query, topk: int, repeats: int, timing: int, single: int,
+                 shells=None, all_threads: int = 1):
+    """``(ms batched, ms batched at all_threads, ms single, recall, MAP@K, tie-aware MAP@K)`` of one
+    search function on the first ``size`` codes (one thread but the second figure)."""
     queries = side.queries
     ms = median_ms_per_query(search, queries[:timing], repeats)
+    ms_all = float("nan")
+    if all_threads > 1:
+        set_threads(all_threads)
+        try:
+            ms_all = median_ms_per_query(search, queries[:timing], repeats)
+        finally:
+            set_threads(1)
     ms_single = median_ms_single(search, queries[:single], repeats)
     ids = search(queries)
     if ids is None:  # the popcount floor ranks nothing
-        return ms, ms_single, float("nan"), float("nan")
-    recall, map_k = accuracy(ids, queries, side.codes[:size], y_query, side.labels[:size], kth, topk)
-    return ms, ms_single, recall, map_k
+        return ms, ms_all, ms_single, float("nan"), float("nan"), float("nan")
+    recall, map_k, tie_aware = accuracy(ids, queries, side.codes[:size], y_query, side.labels[:size], kth, topk,
+                                        shells)
+    return ms, ms_all, ms_single, recall, map_k, tie_aware
 
 
 def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, seed: int = 0,
                    baseline: str = "hashnet", tree_method: str = "hdhash", keep_ratios=(0.05, 0.1, 0.2, 0.3, 0.5, 1.0),
                    params: dict | None = None, repeats: int = 5, timing_queries: int = 200, single_queries: int = 20,
-                   skip=(), grid: list[GridRow] | None = None, progress: bool = True) -> list[dict]:
-    """Table II's rows for ``dataset`` (a loaded :class:`datasets.Dataset`) at each database size."""
+                   skip=(), grid: list[GridRow] | None = None, progress: bool = True,
+                   all_threads: int | None = None) -> list[dict]:
+    """Table II's rows for ``dataset`` (a loaded :class:`datasets.Dataset`) at each database size;
+    batched searches are timed at one thread and at ``all_threads`` (default: every core)."""
+    import os
+
     from tqdm import tqdm
 
     from search import create_index
@@ -285,21 +348,24 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
     y_query = dataset.part("query")[1]
     sides = {"baseline": prepare_side(dataset, baseline, bits, max(sizes), seed, params or {}),
              "tree": prepare_side(dataset, tree_method, bits, max(sizes), seed, params or {})}
-    pin_threads(1)  # training may use every core; the timings use one
+    all_threads = all_threads or os.cpu_count() or 1
+    set_threads(1)  # training may use every core; the timings use one (and all_threads beside it)
     grid = [g for g in (grid or default_grid(topk, keep_ratios, tree_method, seed)) if g.row not in set(skip)]
     plan = [(size, g, value) for size in sizes for g in grid for value in g.values]
     context = {"dataset": dataset.name, "topk": topk, "seed": seed, "split_sha256": dataset.split_sha256,
                "repeats": repeats, "timing_queries": min(timing_queries, len(y_query)), "n_query": len(y_query),
-               "threads": 1, **machine_info(), **library_versions(), "git_commit": git_state()["commit"],
-               "timestamp": now_utc()}
-    rows, truth, built = [], {}, {}
+               "threads": 1, "threads_all": all_threads, **machine_info(), **library_versions(),
+               "git_commit": git_state()["commit"], "timestamp": now_utc()}
+    rows, truth, built, shells = [], {}, {}, {}
     for size, g, value in tqdm(plan, desc="efficiency", unit="row", file=sys.stderr, disable=not progress):
         side = sides[g.side]
         codes = side.codes[:size]
         if (g.side, size) not in truth:  # the exhaustive K-th distance that recall is measured against
             distances = create_index("faiss-flat", codes).search(side.queries, topk)[1]
             truth[(g.side, size)] = distances[:, -1].astype(np.float64)
-        build_s, index_bytes, visited = 0.0, codes.nbytes, None
+            shells[(g.side, size)] = distance_shells(side.queries, codes, y_query, side.labels[:size],
+                                                     8 * codes.shape[1])
+        build_s, index_bytes, visited, scanned = 0.0, codes.nbytes, None, None
         if g.index is None:
             search = SCANS[g.row](codes, topk)
         else:
@@ -313,15 +379,19 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
                 index.set_search_params(**{g.param: value})
             search = lambda q, index=index: index.search(q, topk)[0]  # noqa: E731
             index_bytes = index.nbytes
-        ms, ms_single, recall, map_k = time_setting(search, side, size, truth[(g.side, size)], y_query, topk, repeats,
-                                                    timing_queries, single_queries)
-        if g.index == "tree":
+        ms, ms_all, ms_single, recall, map_k, tie_aware = time_setting(
+            search, side, size, truth[(g.side, size)], y_query, topk, repeats, timing_queries, single_queries,
+            shells[(g.side, size)], all_threads)
+        if g.index == "tree":  # the last search ran every query
             visited = float(np.mean(index.last_visited))
+            scanned = float(np.mean(index.last_scanned))
         rows.append({
             "index": g.row, "params": "" if g.param is None else f"{g.param}={value}", "code_bits": side.code_bits,
-            "method": side.method, "db_size": size, "topk": topk, "ms_per_query": ms, "ms_per_query_single": ms_single,
-            "recall": recall, "map": map_k, "index_bytes": int(index_bytes), "bytes_per_item": index_bytes / size,
-            "peak_rss_mb": peak_rss_mb(), "build_s": build_s, "candidates_visited": visited, **context,
+            "method": side.method, "db_size": size, "topk": topk, "ms_per_query": ms,
+            "ms_per_query_all_threads": ms_all, "ms_per_query_single": ms_single, "recall": recall, "map": map_k,
+            "map_tie_aware": tie_aware, "index_bytes": int(index_bytes), "bytes_per_item": index_bytes / size,
+            "peak_rss_mb": peak_rss_mb(), "build_s": build_s, "candidates_visited": visited,
+            "codes_scanned": scanned, **context,
         })
     return rows
 

@@ -1,12 +1,14 @@
 """protocols.efficiency at a tiny size: every column, sane values, seeded augmentation."""
 import numpy as np
 import pandas as pd
+import pytest
 
 import common.files
 from protocols import efficiency
 
 COLUMNS = ["index", "params", "code_bits", "db_size", "topk", "ms_per_query", "ms_per_query_single", "recall",
-           "map", "index_bytes", "peak_rss_mb", "build_s"]
+           "map", "map_tie_aware", "ms_per_query_all_threads", "index_bytes", "peak_rss_mb", "build_s",
+           "codes_scanned"]
 
 
 def test_augmentation_is_seeded_and_keeps_range(synthetic):
@@ -37,6 +39,16 @@ def test_small_run_writes_every_column(tmp_path, monkeypatch):
     assert np.allclose(exhaustive["recall"], 1.0)
     full_tree = frame[(frame["index"] == "hdhash-tree") & (frame["params"] == "keep_ratio=1.0")]
     assert np.allclose(full_tree["recall"], 1.0)
+    # exact indexes find the same distances, so their tie-aware MAP is one number whatever their tie-break
+    hashnet_exact = frame[frame["index"].isin(["numpy-scan", "faiss-flat", "exhaustive", "exhaustive-full"])]
+    for _, group in hashnet_exact.groupby("db_size"):
+        assert np.allclose(group["map_tie_aware"], group["map_tie_aware"].iloc[0])
+    tree_exact = frame[frame["index"].isin(["hdhash-flat"]) | (frame.index.isin(full_tree.index))]
+    for _, group in tree_exact.groupby("db_size"):
+        assert np.allclose(group["map_tie_aware"], group["map_tie_aware"].iloc[0])
+    assert ((timed["map_tie_aware"] >= 0) & (timed["map_tie_aware"] <= 1)).all()
+    tree_rows = frame[frame["index"] == "hdhash-tree"]
+    assert (tree_rows["codes_scanned"] <= tree_rows["candidates_visited"]).all()
     assert ((timed["recall"] >= 0) & (timed["recall"] <= 1)).all()
     assert (frame["index_bytes"] > 0).all()
     for suffix in (".md", "-pareto.png", "-scaling.png"):
@@ -56,3 +68,19 @@ def test_numpy_scan_takes_ties_by_index_like_the_exhaustive_ranking():
     queries = db[:20]
     scanned = efficiency.chunked(efficiency.numpy_scan(db, 300))(queries)
     assert np.array_equal(scanned, HammingIndex(db).rank(queries, topk=300)[0])
+
+
+def test_accuracy_tie_aware_completes_the_boundary_group_from_the_database():
+    # 6 items at distance 0 from the query (3 relevant), K = 2: every exact index scores the expected
+    # AP over the draw, whichever 2 it returns. By hand: h relevant of the 2 is 0 or 2 with probability
+    # 3/15 each (AP 0, 1), 1 with 9/15 (AP (1 + 1/2) / 2 = 3/4): 3/15 + 9/15 * 3/4 = 13/20
+    db = np.array([[0], [0], [0], [0], [0], [0], [255]], np.uint8)
+    labels = np.eye(2, dtype=bool)[[0, 0, 0, 1, 1, 1, 0]]
+    query, query_labels = db[:1], labels[:1]
+    shells = efficiency.distance_shells(query, db, query_labels, labels, 8)
+    assert shells[0][0, 0] == 6 and shells[1][0, 0] == 3 and shells[0][0, 8] == 1
+    kth = np.array([0.0])
+    # shells[1] counts relevance with the query's label (class 0): items 0, 1, 2 and 6 (at distance 8)
+    for ids, id_order_map in (([[0, 1]], 1.0), ([[3, 4]], 0.0), ([[0, 3]], 1.0)):
+        recall, map_k, tie_aware = efficiency.accuracy(np.array(ids), query, db, query_labels, labels, kth, 2, shells)
+        assert recall == 1.0 and map_k == id_order_map and tie_aware == pytest.approx(13 / 20)
