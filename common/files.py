@@ -3,7 +3,8 @@
 Every file the suite writes (records, tables, plots, codes, caches, models) goes to a temporary
 name unique to the process in the target's folder and is then renamed over the target, so a killed
 or failing write never leaves half a file and two processes writing the same target never collide.
-Files get the mode the umask gives (0644 under 022), not ``mkstemp``'s 0600.
+Files get the mode the umask gives (0644 under 022), not ``mkstemp``'s 0600. The first write to a
+folder removes the temporary files that writers killed earlier left there (an hour old or more).
 """
 from __future__ import annotations
 
@@ -35,9 +36,16 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
+#: folders whose orphaned temporary files this process has already removed
+_SWEPT: set = set()
+
+
 def atomic_write_bytes(path, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.parent not in _SWEPT:  # the first write to a folder clears what killed writers left there
+        remove_orphan_temps(path.parent)
+        _SWEPT.add(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -56,33 +64,26 @@ def atomic_write_text(path, text: str) -> Path:
 
 
 def strict_json(value):
-    """``value`` with every non-finite float replaced by ``None``, so the JSON written is strict
-    (``json.dumps`` would write ``NaN`` and ``-Infinity``, which other readers refuse)."""
+    """``value`` as plain Python (numpy scalars and arrays converted) with every non-finite float
+    replaced by ``None``, so the JSON written is strict (``json.dumps`` would write ``NaN`` and
+    ``-Infinity``, which other readers refuse)."""
+    import numpy as np
+
+    if isinstance(value, (np.generic, np.ndarray)):
+        value = value.tolist() if isinstance(value, np.ndarray) else value.item()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
         return {k: strict_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, set)):
         return [strict_json(v) for v in value]
     return value
 
 
-def _json_default(value):
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (tuple, set)):
-        return list(value)
-    return str(value)
-
-
 def to_json_text(value, indent: int | None = 1) -> str:
-    """Strict, sorted JSON of ``value`` (numpy values as plain numbers, non-finite numbers as null)."""
-    plain = json.loads(json.dumps(value, default=_json_default))
-    return json.dumps(strict_json(plain), indent=indent, sort_keys=True, allow_nan=False)
+    """Strict, sorted JSON of ``value`` (numpy values as plain numbers, non-finite numbers as null;
+    anything else JSON has no type for, as its text)."""
+    return json.dumps(strict_json(value), indent=indent, sort_keys=True, allow_nan=False, default=str)
 
 
 def atomic_write_json(path, value) -> Path:
@@ -120,14 +121,15 @@ def atomic_torch_save(obj, path) -> Path:
 
 
 def remove_orphan_temps(folder, older_than_s: float = 3600.0) -> int:
-    """Delete temporary files a killed writer left in ``folder`` (ours end in ``.tmp``), if they are
-    older than ``older_than_s`` (a live writer's file is seconds old); returns how many went."""
+    """Delete temporary files a killed writer left in ``folder`` (ours end in ``.tmp``, older
+    versions' too: ``model.pt.<pid>.tmp``), if they are older than ``older_than_s`` (a live writer's
+    file is seconds old); returns how many went."""
     removed = 0
     folder = Path(folder)
     if not folder.is_dir():
         return 0
     now = time.time()
-    for path in folder.glob(f".*{TMP_SUFFIX}"):
+    for path in folder.glob(f"*{TMP_SUFFIX}"):
         try:
             if now - path.stat().st_mtime > older_than_s:
                 path.unlink()

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,28 +85,57 @@ def available(spec: PhotoSpec, data_root=None) -> bool:
     return root is not None and all((root / name).is_file() for name in LIST_FILES)
 
 
+def split_line(line: str) -> tuple[str, list[str]]:
+    """``(image path, label tokens)``: the first token and the rest, or, where the rest is not all
+    0/1, the line's trailing run of 0/1 tokens and everything before it as the path (a path may hold
+    spaces; one ending in a lone 0 or 1 token cannot)."""
+    tokens = line.split()
+    if len(tokens) > 1 and all(v in ("0", "1") for v in tokens[1:]):
+        return tokens[0], tokens[1:]
+    n_labels = 0
+    while n_labels < len(tokens) and tokens[len(tokens) - 1 - n_labels] in ("0", "1"):
+        n_labels += 1
+    if n_labels == len(tokens):
+        return "", tokens
+    image = line.strip().rsplit(maxsplit=n_labels)[0] if n_labels else line.strip()
+    return image, tokens[len(tokens) - n_labels:]
+
+
+def inside(root: Path, image: str) -> bool:
+    """Is ``root / image`` inside ``root``, read lexically (``..`` cannot climb out; a symbolic link
+    inside the folder may still point to images kept elsewhere)?"""
+    base = os.path.normpath(root)
+    return os.path.normpath(os.path.join(base, image)).startswith(base + os.sep)
+
+
 def read_list(path: Path, root: Path, width: int | None, check_images: bool = True):
-    """Parse one list file: ``(paths, labels (n, width) bool, line numbers)``, validating each line."""
+    """Parse one list file: ``(paths, labels (n, width) bool, line numbers)``, validating each line.
+    Image paths must be relative and stay inside ``root``; duplicate paths and all-zero label vectors
+    (never relevant to any query) are allowed with one warning per file."""
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"cannot read list {path}: {exc}") from None
     paths, rows, lines = [], [], []
     for number, line in enumerate(text.splitlines(), start=1):
-        tokens = line.split()
-        if not tokens:
+        if not line.strip():
             continue
-        image, values = tokens[0], tokens[1:]
+        image, values = split_line(line)
+        numbers = [v for v in line.split()[1:] if v not in ("0", "1") and v.lstrip("-").replace(".", "", 1).isdigit()]
+        if numbers:
+            raise DatasetError(f"{path} line {number}: labels must be 0 or 1, got {' '.join(numbers[:8])}")
+        if not image:
+            raise DatasetError(f"{path} line {number}: no image path before the labels")
+        if Path(image).is_absolute() or not inside(root, image):
+            raise DatasetError(f"{path} line {number}: image path {image!r} leaves the dataset folder {root}; "
+                               "list files name images by paths relative to it")
         if width is None:
             width = len(values)
             if width == 0:
-                raise DatasetError(f"{path} line {number}: no label vector after {image!r}")
+                raise DatasetError(f"{path} line {number}: no 0/1 label vector after {image!r}")
         if len(values) != width:
             raise DatasetError(f"{path} line {number}: label vector has {len(values)} values, expected {width}")
-        if any(v not in ("0", "1") for v in values):
-            raise DatasetError(f"{path} line {number}: labels must be 0 or 1, got {' '.join(values[:8])}"
-                               f"{' ...' if len(values) > 8 else ''}")
-        full = Path(image) if Path(image).is_absolute() else root / image
+        full = root / image
         if check_images and not full.is_file():
             raise DatasetError(f"{path} line {number}: image {full} does not exist")
         paths.append(image)
@@ -113,7 +143,23 @@ def read_list(path: Path, root: Path, width: int | None, check_images: bool = Tr
         lines.append(number)
     if not paths:
         raise DatasetError(f"{path} line 0: empty list (no image lines); expected 'relative/path.jpg 0 1 ... 0' lines")
-    return paths, np.array(rows, dtype=bool).reshape(len(paths), width), np.array(lines, dtype=np.int64), width
+    labels = np.array(rows, dtype=bool).reshape(len(paths), width)
+    _warn_oddities(path, paths, labels, lines)
+    return paths, labels, np.array(lines, dtype=np.int64), width
+
+
+def _warn_oddities(path: Path, paths: list[str], labels: np.ndarray, lines: list[int]):
+    seen, duplicates = {}, []
+    for image, number in zip(paths, lines):
+        if image in seen:
+            duplicates.append(number)
+        seen.setdefault(image, number)
+    empty = [lines[i] for i in np.flatnonzero(~labels.any(axis=1))]
+    for count, what, where in ((len(duplicates), "lines repeat an earlier image path", duplicates),
+                               (len(empty), "lines have no label set (never relevant to any query)", empty)):
+        if count:
+            shown = ", ".join(map(str, where[:5])) + (" ..." if count > 5 else "")
+            warnings.warn(f"{path}: {count} {what} (lines {shown})", stacklevel=3)
 
 
 def load_photo_dataset(spec: PhotoSpec, data_root=None, seed=0, transform: Transform = Transform()) -> Dataset:

@@ -15,6 +15,8 @@ Hamming ranking unless a method says otherwise); :meth:`HashMethod.build_index` 
 from __future__ import annotations
 
 import inspect
+import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -58,6 +60,63 @@ def as_features(X) -> np.ndarray:
     if not np.all(np.isfinite(X)):
         raise ValueError("input features contain NaN or infinite values; clean the data first")
     return X
+
+
+# -- parameter rules: a method declares them as data (``param_rules``), check_params applies them --
+@dataclass(frozen=True)
+class Int:
+    """An integer (not a bool) >= ``low``, or None where ``none`` is allowed."""
+
+    low: int = 0
+    none: bool = False
+
+    def check(self, name, value):
+        if value is None and self.none:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < self.low:
+            raise ValueError(f"{name} must be an integer >= {self.low}{' or None' if self.none else ''}, "
+                             f"got {value!r}")
+
+
+@dataclass(frozen=True)
+class Real:
+    """A finite number in ``(low, high]`` (``[low, high]`` with ``closed_low``), or None where allowed."""
+
+    low: float = 0.0
+    high: float = math.inf
+    closed_low: bool = False
+    none: bool = False
+
+    def check(self, name, value):
+        if value is None and self.none:
+            return
+        ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+              and math.isfinite(value) and (value >= self.low if self.closed_low else value > self.low)
+              and value <= self.high)
+        if not ok:
+            bounds = f"{'[' if self.closed_low else '('}{self.low:g}, {self.high:g}]"
+            raise ValueError(f"{name} must be a finite number in {bounds}{' or None' if self.none else ''}, "
+                             f"got {value!r}")
+
+
+@dataclass(frozen=True)
+class Flag:
+    """True or False (not 1 or 'yes')."""
+
+    none: bool = False
+
+    def check(self, name, value):
+        if not (isinstance(value, (bool, np.bool_)) or (value is None and self.none)):
+            raise ValueError(f"{name} must be True or False{' or None' if self.none else ''}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Choice:
+    options: tuple
+
+    def check(self, name, value):
+        if value not in self.options:
+            raise ValueError(f"{name} must be one of {', '.join(map(repr, self.options))}, got {value!r}")
 
 
 def squared_distances(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
@@ -123,10 +182,20 @@ class HashMethod:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
+    #: ``{parameter: rule}`` (:class:`Int`, :class:`Real`, :class:`Choice`), merged along the class
+    #: hierarchy and applied by :meth:`check_params`
+    param_rules: dict = {"random_state": Int(0)}
+
     def check_params(self):
         """Raise ValueError (one line saying what to pass) unless the parameters can be fitted;
-        cheap, so commands call it before any work. Subclasses extend it."""
+        cheap, so commands call it before any work. Declare rules in ``param_rules``; override for
+        checks that span several parameters."""
         check_nbits(self.nbits)
+        rules = {}
+        for klass in reversed(type(self).__mro__):
+            rules.update(getattr(klass, "param_rules", {}) if "param_rules" in vars(klass) else {})
+        for name, rule in rules.items():
+            rule.check(f"{self.name} {name}", getattr(self, name))
 
     # -- contract ---------------------------------------------------------------------------
     def fit(self, X, y=None):

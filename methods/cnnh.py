@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from methods import register
+from methods.base import Int
 from methods.deep_method import DeepHashMethod
 from methods.hashnet import LinearHashHead
 
@@ -103,6 +104,8 @@ class CNNH(DeepHashMethod):
     """
 
     paper_table1 = True
+
+    param_rules = {"stage1_sweeps": Int(1)}
 
     def __init__(self, nbits: int = 32, random_state: int = 0, stage1_sweeps: int = 10, **kwargs):
         super().__init__(nbits=nbits, random_state=random_state, **kwargs)

@@ -43,7 +43,7 @@ from common.threads import torch_threads
 from datasets.images import is_lazy
 from deep import trainer
 from deep.backbones import create_backbone
-from methods.base import HashMethod, check_nbits, pack_codes
+from methods.base import Choice, Flag, HashMethod, Int, Real, check_nbits, pack_codes
 
 
 def data_fingerprint(X: np.ndarray, labels: np.ndarray | None) -> str:
@@ -87,16 +87,27 @@ def _deterministic(device: torch.device):
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[1], before[2]
 
 
-def _load_cached(path: Path):
-    """A cached model, or None when the file is unreadable (a killed write from an older version,
-    a truncated copy): the model is then trained again and the file replaced."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises several types for a damaged file
-        import warnings
+def _warn(message: str):
+    import warnings
 
-        warnings.warn(f"ignoring unreadable cached model {path} ({type(exc).__name__}); training again")
+    warnings.warn(message, stacklevel=3)
+
+
+def _load_cached(path: Path):
+    """A cached model's dict, or None (with a one-line warning) when the file is not one: damaged,
+    truncated, or holding anything but tensors and plain containers. Loaded with
+    ``weights_only=True``, so a file in the cache can never run code; the model is then trained again
+    and the file replaced."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a damaged or unsafe file
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        _warn(f"ignoring unreadable cached model {path} (not a plain weights file: {reason[:100]}); training again")
         return None
+    if not isinstance(saved, dict) or not isinstance(saved.get("state_dict"), dict):
+        _warn(f"ignoring cached model {path}: no state_dict in it; training again")
+        return None
+    return saved
 
 
 class DeepHashMethod(HashMethod):
@@ -123,6 +134,11 @@ class DeepHashMethod(HashMethod):
     deep = True
     supervised = True
     runtime_params = ("device", "progress", "cache", "num_threads")
+    param_rules = {"epochs": Int(1), "batch_size": Int(1), "lr": Real(0.0, 1.0), "optimizer": Choice(("adam", "sgd")),
+                   "head_lr_mult": Real(0.0), "weight_decay": Real(0.0, closed_low=True),
+                   "lr_schedule": Choice(("cosine", "step", "constant")), "pretrained": Flag(none=True),
+                   "freeze_backbone": Flag(), "augment": Flag(), "val_fraction": Real(0.0, 0.9, closed_low=True),
+                   "patience": Int(1, none=True), "cache": Flag(), "progress": Flag(), "num_threads": Int(1, none=True)}
     cache_version = 1
     # on the CPU in the contract tests wherever they run, so they check the same thing as CI
     fast_params = {"epochs": 2, "batch_size": 64, "progress": False, "cache": False, "num_threads": 1, "device": "cpu"}
@@ -188,7 +204,19 @@ class DeepHashMethod(HashMethod):
         key = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
         return models_cache_dir() / f"{self.name}-{self.nbits}b-{key[:24]}.pt"
 
+    def check_params(self):
+        from deep.backbones import list_backbones
+
+        super().check_params()
+        Choice(tuple(list_backbones())).check(f"{self.name} backbone", self.backbone)
+        device = str(self.device)
+        if not (device in ("auto", "cpu", "cuda", "mps") or device.startswith("cuda:") and device[5:].isdigit()):
+            raise ValueError(f"{self.name} device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
+        if self.weights is not None and not isinstance(self.weights, str):
+            raise ValueError(f"{self.name} weights must be a file path or None, got {self.weights!r}")
+
     def fit(self, X, y=None):
+        self.check_params()
         with torch_threads(self.num_threads):
             return self._fit(X, y)
 
@@ -213,22 +241,31 @@ class DeepHashMethod(HashMethod):
             torch.manual_seed(int(self.random_state))
             started = time.perf_counter()
             saved = _load_cached(path) if self.cache and path.is_file() else None
-            if saved is not None:
-                if saved.get("config") == json.loads(json.dumps(config, default=str)):
-                    model = self.build_model(X.shape, pretrained=False)
+            if saved is not None and saved.get("config") == json.loads(json.dumps(config, default=str)):
+                model = self.build_model(X.shape, pretrained=False)
+                try:
                     model.load_state_dict(saved["state_dict"])
-                    info = dict(saved["fit_info"], cached=True,
+                    info = dict(saved.get("fit_info") or {}, cached=True,
                                 cache_load_seconds=round(time.perf_counter() - started, 3))
                     return self._set_fitted(model.to(device).eval(), info, device)
+                except (RuntimeError, KeyError, TypeError) as exc:
+                    reason = str(exc).strip().splitlines()[0][:120]
+                    _warn(f"ignoring cached model {path}: its weights do not fit {self.name}'s network ({reason}); "
+                          "training again")
+                torch.manual_seed(int(self.random_state))  # the failed load must not change the trained model
             model = self.build_model(X.shape)
             with _deterministic(device):
                 info = trainer.train(self, model, X, y, device)
         info = dict(info, cached=False, backbone_pretrained=bool(getattr(model.backbone, "pretrained", False)))
         if self.cache:
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-            atomic_torch_save({"config": json.loads(json.dumps(config, default=str)), "state_dict": state,
-                         "fit_info": info}, path)
-            info["cache_path"] = str(path)
+            try:
+                atomic_torch_save({"config": json.loads(json.dumps(config, default=str)), "state_dict": state,
+                                   "fit_info": info}, path)
+                info["cache_path"] = str(path)
+            except OSError as exc:
+                _warn(f"could not write the model cache {path} ({exc.strerror or exc}); the trained model is kept "
+                      "in memory for this run only")
         return self._set_fitted(model, info, device)
 
     def _set_fitted(self, model, info, device):

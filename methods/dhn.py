@@ -19,6 +19,7 @@ from torch import nn
 
 from deep.trainer import similarity_matrix
 from methods import register
+from methods.base import Flag, Real
 from methods.deep_method import DeepHashMethod
 from methods.hashnet import LinearHashHead, hashnet_loss
 
@@ -74,6 +75,8 @@ class DHN(DeepHashMethod):
     """
 
     paper_table1 = True
+
+    param_rules = {"alpha": Real(0.0), "quantization_weight": Real(0.0, closed_low=True), "head_batchnorm": Flag()}
 
     def __init__(self, nbits: int = 32, random_state: int = 0, alpha: float = 0.5,
                  quantization_weight: float = 0.1, head_batchnorm: bool = True, **kwargs):

@@ -16,6 +16,7 @@ from torch import nn
 
 from deep.trainer import similarity_matrix
 from methods import register
+from methods.base import Flag, Real
 from methods.deep_method import DeepHashMethod
 
 
@@ -78,6 +79,8 @@ class DNNH(DeepHashMethod):
     """
 
     paper_table1 = True
+
+    param_rules = {"margin": Real(0.0), "head_batchnorm": Flag()}
 
     def __init__(self, nbits: int = 32, random_state: int = 0, margin: float = 1.0, head_batchnorm: bool = True,
                  **kwargs):

@@ -19,6 +19,7 @@ from torch import nn
 
 from deep.trainer import TrainStep, similarity_matrix
 from methods import register
+from methods.base import Flag, Int, Real
 from methods.deep_method import DeepHashMethod
 
 
@@ -112,6 +113,10 @@ class HashNet(DeepHashMethod):
     """
 
     paper_table1 = True
+
+    param_rules = {"alpha": Real(0.0, none=True), "init_scale": Real(0.0), "gamma": Real(0.0, closed_low=True),
+                   "power": Real(0.0, closed_low=True), "step_size": Int(1),
+                   "continuation_iterations": Int(1, none=True), "balanced": Flag(), "head_batchnorm": Flag()}
 
     def __init__(self, nbits: int = 32, random_state: int = 0, alpha: float | None = None, init_scale: float = 1.0,
                  gamma: float = 0.005, power: float = 0.5, step_size: int = 200,

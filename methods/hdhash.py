@@ -14,12 +14,14 @@ the levels (level 1 first); the database codes index a tree searched coarse to f
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from deep.trainer import similarity_matrix
 from methods import register
-from methods.base import check_nbits
+from methods.base import Choice, check_nbits
 from methods.hashnet import HashNet, hash_head, hashnet_loss
 from search import SearchMode
 from search.tree import TreeIndex, check_levels
@@ -44,8 +46,8 @@ def check_level_weights(weights, n_levels: int) -> tuple[float, ...]:
     weights = tuple(float(w) for w in weights)
     if len(weights) != n_levels:
         raise ValueError(f"HDHash needs one weight per level: {n_levels} levels, got {len(weights)} weights")
-    if any(not (w >= 0) for w in weights) or not any(w > 0 for w in weights):
-        raise ValueError(f"HDHash level weights must be non-negative and not all zero, got {weights}")
+    if any(not (0 <= w < math.inf) for w in weights) or not any(w > 0 for w in weights):
+        raise ValueError(f"HDHash level weights must be finite, non-negative and not all zero, got {weights}")
     if any(a < b for a, b in zip(weights, weights[1:])):
         raise ValueError("HDHash level weights must be non-increasing with depth (w_i >= w_j for i < j), got "
                          f"{weights}")
@@ -100,6 +102,8 @@ class HDHash(HashNet):
 
     paper_table1 = True
 
+    param_rules = {"level_codes": Choice(LEVEL_CODES)}
+
     #: 2: one sigmoid parameter for every level (models cached with per-level 10 / b_i are stale);
     #: ``level_codes`` is a parameter, so "own" and "prefix" models are cached apart
     cache_version = 2
@@ -128,8 +132,6 @@ class HDHash(HashNet):
         super().check_params()
         self.resolved_levels()
         TreeIndex.check_search_params(keep_ratio=self.keep_ratio)
-        if self.level_codes not in LEVEL_CODES:
-            raise ValueError(f"HDHash level_codes must be one of {', '.join(LEVEL_CODES)}, got {self.level_codes!r}")
 
     def fit(self, X, y=None):
         self.check_params()  # before any training, so a bad setting costs nothing

@@ -9,12 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 from methods import register
-from methods.base import HashMethod, as_features, check_nbits, pack_codes, random_rotation
+from methods.base import HashMethod, Int, as_features, check_nbits, pack_codes, random_rotation
 
 
 @register("itq")
 class ITQ(HashMethod):
     paper_table1 = True
+
+    param_rules = {"n_iter": Int(0)}
 
     def __init__(self, nbits: int = 32, random_state: int = 0, n_iter: int = 50):
         super().__init__(nbits=nbits, random_state=random_state)

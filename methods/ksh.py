@@ -31,7 +31,7 @@ import numpy as np
 import scipy.linalg
 
 from methods import register
-from methods.base import HashMethod, as_features, check_nbits, pack_codes, rbf_features, squared_distances
+from methods.base import HashMethod, Int, as_features, check_nbits, pack_codes, rbf_features, squared_distances
 
 
 def smooth_sign(z: np.ndarray) -> np.ndarray:
@@ -122,6 +122,8 @@ class KSH(HashMethod):
     """
 
     paper_table1 = True
+
+    param_rules = {"n_anchors": Int(1), "n_labeled": Int(2, none=True), "max_iter": Int(1)}
 
     supervised = True
     fast_params = {"n_anchors": 50, "max_iter": 50}

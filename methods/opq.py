@@ -16,7 +16,7 @@ import faiss
 import numpy as np
 
 from methods import register
-from methods.base import HashMethod, as_features, check_nbits, random_rotation
+from methods.base import HashMethod, Int, as_features, check_nbits, random_rotation
 from search import SearchMode
 
 
@@ -49,6 +49,9 @@ class OPQ(HashMethod):
     """
 
     paper_table1 = True
+
+    param_rules = {"niter": Int(1), "niter_pq": Int(1), "niter_pq_0": Int(1), "pq_iter": Int(1),
+                   "max_dim": Int(1, none=True)}
     searches = (SearchMode("adc"),)
     fast_params = {"niter": 4, "niter_pq": 2, "niter_pq_0": 4, "pq_iter": 5}
 

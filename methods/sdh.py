@@ -27,7 +27,7 @@ import numpy as np
 import scipy.linalg
 
 from methods import register
-from methods.base import HashMethod, as_features, check_nbits, pack_codes, rbf_features
+from methods.base import Flag, HashMethod, Int, Real, as_features, check_nbits, pack_codes, rbf_features
 
 
 def unit_rows(X: np.ndarray) -> np.ndarray:
@@ -58,6 +58,10 @@ class SDH(HashMethod):
     """
 
     paper_table1 = True
+
+    param_rules = {"n_anchors": Int(1), "sigma": Real(0.0), "normalize": Flag(), "lam": Real(0.0, closed_low=True),
+                   "nu": Real(0.0, closed_low=True), "p_ridge": Real(0.0, closed_low=True), "n_iter": Int(1),
+                   "dcc_iter": Int(1), "tol": Real(0.0, closed_low=True)}
 
     supervised = True
     fast_params = {"n_anchors": 100}

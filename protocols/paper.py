@@ -102,15 +102,31 @@ def method_order() -> list[str]:
     return sorted(list_methods(), key=lambda m: (published.index(m) if m in published else len(published), m))
 
 
-def stored_rows(out, dataset, seed: int) -> dict:
-    """Reusable stored records of ``dataset``: ``{(method, bits): record}`` (default search)."""
+def stored_rows(out, dataset, seed: int, shared: dict | None = None) -> dict:
+    """Stored records of ``dataset``: ``{(method, bits): record}`` (default search) of the variant a
+    run with ``shared`` (``--param``) makes: the default variant, the one Table I shows, without."""
+    from methods import UnknownMethodError, create_method, get_method_class
+
     topk, data_sha = expected_topk(dataset), dataset.info.get("data_sha256")
+    wanted = {}
+
+    def variant(method, bits):
+        if (method, bits) not in wanted:
+            try:
+                params = runner.method_params(get_method_class(method), shared or {})
+                now = create_method(method, nbits=bits, **params).get_params()
+                wanted[(method, bits)] = runner.variant_of(method, bits, now)
+            except UnknownMethodError:  # a record of a method no longer registered matches nothing
+                wanted[(method, bits)] = None
+        return wanted[(method, bits)]
+
     rows = {}
     for record in runner.stored(out, dataset.name):
         if (record.get("dataset") == dataset.name and record.get("default_search", True)
                 and record.get("seed") == seed and int(record.get("topk", -1)) == topk
                 and record.get("split_sha256") == dataset.split_sha256
-                and (data_sha is None or record.get("data_sha256") == data_sha)):
+                and (data_sha is None or record.get("data_sha256") == data_sha)
+                and record.get("variant", "") == variant(record["method"], int(record["bits"]))):
             rows[(record["method"], int(record["bits"]))] = record
     return rows
 
@@ -124,7 +140,7 @@ def stale_params(record: dict, shared: dict | None = None) -> list[str]:
 def plan(dataset, methods, bits, out, seed, shared=None) -> tuple[dict, list, dict]:
     """``(reusable, to_run, stale)``: stored rows run with today's parameters, the (method, bits)
     pairs to run (absent or stale), and why each stale one is (:func:`stale_params`)."""
-    stored = stored_rows(out, dataset, seed)
+    stored = stored_rows(out, dataset, seed, shared)
     stale = {key: why for key, record in stored.items() if (why := stale_params(record, shared))}
     reusable = {key: record for key, record in stored.items() if key not in stale}
     missing = [(m, b) for m in methods for b in bits if (m, b) not in reusable]
@@ -139,7 +155,7 @@ def run_missing(dataset, missing, seed: int, out, shared: dict, features: str, d
         records = runner.run(dataset, method, b, seed=seed, params=shared, features=features, device=device)
         runner.store(records, out)
         print(f"{dataset.name}: {method} at {b} bits, MAP@{records[0]['topk']} {records[0]['map']:.4f}")
-    write_map_report(out, dataset.name, seed=seed)
+    write_map_report(out, dataset.name)
 
 
 # -- tables --------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ checks raise :class:`UsageError`, whose message is the one line a command prints
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -80,6 +81,15 @@ def check_jobs(classes: dict, bits: list[int], params: dict) -> None:
     """Every (method, bits) instantiated with ``params`` and checked (``check_params``) before any work."""
     from methods import create_method
 
+    flags = {"nbits": "--bits", "random_state": "--seed"}
+    for key in params:
+        if key in flags:
+            raise UsageError(f"--param {key} is set by {flags[key]}, not --param")
+    accepted = sorted({p for cls in classes.values() for p in cls._param_names()} - set(flags))
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise UsageError(f"--param {unknown[0]}: no selected method ({', '.join(classes)}) has that parameter; "
+                         f"valid: {', '.join(accepted)}")
     for name, cls in classes.items():
         for b in bits:
             try:
@@ -108,12 +118,25 @@ def changed_params(record: dict, shared: dict | None = None) -> dict:
         return {}
     now = create_method(record["method"], nbits=int(record["bits"]), **method_params(cls, shared or {})).get_params()
     stored = record.get("params") or {}
-
-    def same(a, b):
-        return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
-
     return {k: (stored[k], now[k]) for k in sorted(now)
-            if k in stored and k != "random_state" and k not in cls.runtime_params and not same(stored[k], now[k])}
+            if k in stored and k != "random_state" and k not in cls.runtime_params and not _same(stored[k], now[k])}
+
+
+def _same(a, b) -> bool:
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def variant_of(method: str, bits: int, params: dict) -> str:
+    """The parameters a run set away from the method's defaults, as ``name=value`` text (the seed and
+    the run-time settings aside); ``""`` is the default variant, the one Table I shows. Part of a
+    record's identity, so a sweep or a typo never replaces the default row."""
+    from methods import create_method, get_method_class
+
+    cls = get_method_class(method)
+    defaults = create_method(method, nbits=bits).get_params()
+    return ",".join(f"{k}={params[k]!r}" for k in sorted(params)
+                    if k not in ("nbits", "random_state") and k not in cls.runtime_params
+                    and not _same(params[k], defaults.get(k)))
 
 
 # -- running ----------------------------------------------------------------------------------------
@@ -160,6 +183,7 @@ def fit(dataset, method: str, bits: int, seed: int = 0, params: dict | None = No
 
     cls = get_method_class(method)
     model = create_method(method, nbits=bits, **dict({"random_state": seed}, **method_params(cls, params or {})))
+    model.check_params()
     X_train, y_train = dataset.part("train")
     start = time.perf_counter()
     model.fit(X_train, y_train if cls.supervised else None)
@@ -206,7 +230,8 @@ def run(dataset, method: str, bits: int, *, seed: int = 0, params: dict | None =
             "index_bytes": int(index.nbytes), "seed": seed, "split_sha256": dataset.split_sha256,
             **{key: dataset.info[key] for key in ("data_sha256", "features") if key in dataset.info},
             "n_query": len(y_query), "n_db": len(y_db), "n_train": len(dataset.split.train),
-            "params": model.get_params(), "fit_info": fit_info,
+            "params": model.get_params(), "variant": variant_of(method, bits, model.get_params()),
+            "fit_info": fit_info,
             # a deep model's weights depend on the thread count it was trained with (about 0.01 MAP)
             "torch_threads": getattr(model, "num_threads", None) or torch_thread_count(),
             **provenance(),
@@ -220,8 +245,11 @@ def runs_folder(out, dataset: str) -> Path:
 
 
 def record_path(out, record: dict) -> Path:
-    stem = safe_name(f"{record['method']}-{record['bits']}-{record['search']}-top{record['topk']}-seed{record['seed']}")
-    return runs_folder(out, record["dataset"]) / f"{stem}.json"
+    """``<method>-<bits>-<search>-top<K>-seed<S>[-<variant hash>].json``: one file per identity."""
+    stem = f"{record['method']}-{record['bits']}-{record['search']}-top{record['topk']}-seed{record['seed']}"
+    if record.get("variant"):
+        stem += "-v" + hashlib.sha256(record["variant"].encode()).hexdigest()[:10]
+    return runs_folder(out, record["dataset"]) / f"{safe_name(stem)}.json"
 
 
 def store(records: list[dict], out) -> list[Path]:

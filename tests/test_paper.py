@@ -88,10 +88,15 @@ def test_rows_with_another_split_are_not_reused(tmp_path):
 
 
 def test_rows_stored_with_other_parameters_run_again(tmp_path, capsys):
+    import json
+
     ds = datasets.load_dataset("digits")
     out = tmp_path / "results"
-    assert map_protocol.main(["--dataset", "digits", "--methods", "itq", "--bits", "16", "--out", str(out),
-                              "--param", "n_iter=5"]) == 0
+    assert map_protocol.main(["--dataset", "digits", "--methods", "itq", "--bits", "16", "--out", str(out)]) == 0
+    (path,) = (out / "map" / "runs" / "digits").glob("itq-16-*.json")
+    stored = json.loads(path.read_text())
+    stored["params"]["n_iter"] = 5  # as a default row looks that was stored before the default became 50
+    path.write_text(json.dumps(stored))
     record = paper.stored_rows(out, ds, 0)[("itq", 16)]
     # a run now would use ITQ's default n_iter (50), so the row is stale; with --param n_iter=5 it is not
     assert paper.stale_params(record) == ["n_iter 5 -> 50"]
@@ -102,6 +107,13 @@ def test_rows_stored_with_other_parameters_run_again(tmp_path, capsys):
     argv = ["--datasets", "digits", "--methods", "itq", "--bits", "16", "--out", str(out), "--dry-run"]
     assert paper.main(argv) == 0
     assert "1 to run: itq@16 (stored with other parameters: n_iter 5 -> 50)" in capsys.readouterr().out
+    # a run with --param n_iter=5 is a variant: stored beside the default row, never over it
+    assert map_protocol.main(["--dataset", "digits", "--methods", "itq", "--bits", "16", "--out", str(out),
+                              "--param", "n_iter=5"]) == 0
+    assert json.loads(path.read_text()) == stored
+    (variant,) = [p for p in (out / "map" / "runs" / "digits").glob("itq-16-*.json") if p != path]
+    assert json.loads(variant.read_text())["variant"] == "n_iter=5"
+    capsys.readouterr()
     assert paper.main(argv + ["--param", "n_iter=5"]) == 0
     assert "1 rows stored and reused, 0 to run" in capsys.readouterr().out
 

@@ -127,7 +127,9 @@ def test_mini_dataset_through_protocols_map(mini, tmp_path, capsys, monkeypatch)
     assert frame["map"].between(0, 1).all()
     record = json.loads((out / "map" / "runs" / "listfile" / "lsh-16-hamming-top60-seed0.json").read_text())
     assert record["features"] == "pixels" and len(record["data_sha256"]) == 64
-    deep = json.loads((out / "map" / "runs" / "listfile" / "hashnet-16-hamming-top60-seed0.json").read_text())
+    # --param backbone=alexnet etc. make it a variant of HashNet: its own file, beside any default row
+    (deep_path,) = (out / "map" / "runs" / "listfile").glob("hashnet-16-hamming-top60-seed0-v*.json")
+    deep = json.loads(deep_path.read_text())
     assert deep["params"]["backbone"] == "alexnet" and "features" not in deep
     assert list((common.files.CACHE_DIR / "features").glob("listfile-pixels-*.npy"))
 
