@@ -98,7 +98,7 @@ def run_all(dataset, classes, bits, seed, topk, params, out, features, device, s
                                     "(files are replaced whole, never half-written): rerun the command to "
                                     "finish") from None
         runner.store(records, out)
-        write_map_report(out, dataset.name, seed=seed, topk=records[0]["topk"])
+        write_map_report(out, dataset.name)
         done += records
     return done
 

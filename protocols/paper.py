@@ -16,9 +16,10 @@ datasets when that file is missing.
 Writes ``<out>/paper/``: ``table1.md`` / ``table1.csv`` (our MAP beside the paper's and the
 difference, in the paper's layout: a block per dataset, methods as rows, code lengths as columns),
 ``table1-<dataset>.png``, ``table2.md`` / ``table2.csv`` (search time and memory beside the paper's),
-``status.md`` (per paper dataset: ran, or which files it needs and where). With ``--readme`` (default:
-the project's README.md when ``--out`` is ``results``) the block between ``<!-- results:begin -->``
-and ``<!-- results:end -->`` is rewritten with the built-in datasets' tables.
+``status.md`` (per paper dataset: rows stored, or which files it needs and where). With ``--readme``
+(default: the project's README.md when ``--out`` is the project's own ``results/``) the block between
+``<!-- results:begin -->`` and ``<!-- results:end -->`` is rewritten with the built-in datasets'
+tables. Whatever subset ran, these files are rebuilt from the whole store (:func:`rebuild_tables`).
 """
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ PAPER_DIR = Path(__file__).resolve().parent / "paper"
 REPO_README = Path(__file__).resolve().parent.parent / "README.md"
 BUILTIN = ["fashion-mnist", "fashion-mosaic"]
 PAPER = ["imagenet-100", "nus-wide-21", "ms-coco"]
+#: the code lengths of the paper's Table I: every table shows them, whatever --bits ran
+PAPER_BITS = [16, 32, 48, 64]
 README_BEGIN, README_END = "<!-- results:begin -->", "<!-- results:end -->"
 
 
@@ -72,7 +75,8 @@ def build_parser():
     parser.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     parser.add_argument("--out", default="results", help="results folder (default: results)")
     parser.add_argument("--readme", default=None, help="README whose marked results block is rewritten "
-                        "(default: the project's README.md when --out is results; 'none' = no README)")
+                        "(default: the project's README.md when --out is the project's results/ folder, "
+                        "wherever the command runs from; 'none' = no README)")
     return parser
 
 
@@ -322,10 +326,11 @@ def write_tables(out, seed: int, datasets: dict, statuses: dict, methods, bits) 
     for name, dataset in datasets.items():
         with_paper = name in PAPER
         lines += [f"## {name} ({k_text(frame, name)})", "", statuses[name], ""]
-        if dataset is None:
+        if dataset is None and not with_paper:
             continue
-        lines += dataset_block(frame, name, with_paper) + [""]
-        written.append(plot_dataset(frame, name, folder / f"table1-{name}.png"))
+        lines += dataset_block(frame, name, with_paper) + [""]  # the paper's figures even where we have none
+        if dataset is not None:
+            written.append(plot_dataset(frame, name, folder / f"table1-{name}.png"))
     written.append(atomic_write_text(folder / "table1.md", "\n".join(lines)))
 
     t2 = table2_frame(out, [n for n, d in datasets.items() if d is not None])
@@ -447,6 +452,7 @@ def table1_datasets(run: PaperRun) -> tuple[dict, dict]:
             statuses[name] = f"not run: {status}"
             print(f"{name}: {statuses[name]}")
             continue
+        statuses[name] = status
         stored, missing, stale = plan(dataset, methods, bits, run.out, run.seed, run.shared)
         reused = sum((m, b) in stored for m in methods for b in bits)
         print(f"{name}: {status}; {reused} rows stored and reused, {len(missing)} to run"
@@ -458,12 +464,31 @@ def table1_datasets(run: PaperRun) -> tuple[dict, dict]:
             except (ValueError, RuntimeError) as exc:
                 first = str(exc).splitlines()[0]
                 raise RuntimeError(f"{name}: {first}; stored rows are kept, rerun to resume") from None
-        computed = len(missing) if run.runs else 0
-        _, missing, _ = plan(dataset, methods, bits, run.out, run.seed, run.shared)
-        total = len(methods) * len(bits)
-        statuses[name] = (f"ran: {total - len(missing)} of {total} rows stored ({computed} computed by this run, "
-                          f"{reused} reused); data: {dataset.info.get('root', 'built in')}")
+        if missing and run.runs:
+            print(f"{name}: {len(missing)} rows computed by this run, {reused} reused")
+        statuses[name] = status
     return datasets, statuses
+
+
+def table_datasets(run: PaperRun, loaded: dict, statuses: dict) -> tuple[dict, dict]:
+    """Every dataset the tables show (the built-in and the paper's, whatever ``--datasets`` ran):
+    ``{name: dataset or None}`` and the probe's text; those this run loaded are reused."""
+    datasets, texts = {}, {}
+    for name in dict.fromkeys([*BUILTIN, *PAPER, *run.datasets]):
+        if name in loaded:
+            datasets[name], texts[name] = loaded[name], statuses[name]
+        else:
+            datasets[name], texts[name] = probe(name, run.roots.get(name), run.seed)
+    return datasets, texts
+
+
+def store_status(out, seed: int, dataset, probe_text: str, methods, bits) -> str:
+    """A dataset's line in the tables, from the store alone: how many of Table I's rows it holds."""
+    if dataset is None:
+        return probe_text if probe_text.startswith("not run") else f"not run: {probe_text}"
+    stored = stored_rows(out, dataset, seed)
+    count = sum((m, b) in stored for m in methods for b in bits)
+    return f"{count} of {len(methods) * len(bits)} rows stored; data: {dataset.info.get('root', 'built in')}"
 
 
 def table2_datasets(run: PaperRun, datasets: dict) -> None:
@@ -504,13 +529,26 @@ def run_paper(run: PaperRun) -> int:
     if run.dry_run:
         print("dry run: nothing run, nothing written")
         return 0
-    for path in write_tables(run.out, run.seed, datasets, statuses, run.methods, run.bits):
+    for path in rebuild_tables(run.out, run.seed, *table_datasets(run, datasets, statuses), readme=run.readme):
         print(path)
-    readme = run.readme if run.readme is not None else (
-        str(REPO_README) if Path(run.out) == Path("results") else "none")
-    if readme != "none" and update_readme(Path(readme), readme_block(run.out, run.seed, datasets, statuses, run.bits)):
-        print(f"{readme}: results block rewritten")
     return 0
+
+
+def rebuild_tables(out, seed: int, datasets: dict, probe_texts: dict, readme: str | None = None) -> list[Path]:
+    """Table I and II, the status page and the README block, always from the whole store: every
+    dataset in ``datasets``, every Table I method, the paper's code lengths (and any other stored),
+    so a run of a subset never shrinks them. The README block is rewritten only where that README
+    belongs to the results read (``out`` is the project's ``results/``) or ``readme`` names one."""
+    methods = [m for m in method_order() if m in runner.method_classes(["paper"])]
+    bits = sorted(set(PAPER_BITS) | {int(r["bits"]) for name, d in datasets.items() if d is not None
+                                     for r in stored_rows(out, d, seed).values()})
+    statuses = {name: store_status(out, seed, datasets[name], probe_texts[name], methods, bits) for name in datasets}
+    written = write_tables(out, seed, datasets, statuses, methods, bits)
+    if readme is None:
+        readme = str(REPO_README) if Path(out).resolve() == REPO_README.parent.resolve() / "results" else "none"
+    if readme != "none" and update_readme(Path(readme), readme_block(out, seed, datasets, statuses, bits)):
+        written.append(Path(readme))
+    return written
 
 
 if __name__ == "__main__":
