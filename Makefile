@@ -48,6 +48,5 @@ efficiency: $(STAMP) data
 paper: $(STAMP) data
 	$(VENV)/bin/python -m protocols.paper --threads $(THREADS)
 
-report: $(STAMP)
+report: $(STAMP) data
 	$(VENV)/bin/python -m protocols.report
-	$(VENV)/bin/python -m protocols.efficiency_report

@@ -78,7 +78,7 @@ def run_all(dataset, classes, bits, seed, topk, params, out, features, device, s
     """Every (method, bits) run, its records stored and the tables rebuilt as each finishes."""
     from tqdm import tqdm
 
-    from protocols.report import write_map_report
+    from protocols.tables import write_map_report
 
     jobs = [(name, b) for name in classes for b in bits]
     done = []

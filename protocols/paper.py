@@ -153,7 +153,7 @@ def plan(dataset, methods, bits, out, seed, shared=None) -> tuple[dict, list, di
 
 def run_missing(dataset, missing, seed: int, out, shared: dict, features: str, device) -> None:
     """Run and store each missing (method, bits) pair (:func:`protocols.runner.run`)."""
-    from protocols.report import write_map_report
+    from protocols.tables import write_map_report
 
     for method, b in missing:
         records = runner.run(dataset, method, b, seed=seed, params=shared, features=features, device=device)
@@ -329,7 +329,7 @@ def write_tables(out, seed: int, datasets: dict, statuses: dict, methods, bits) 
         if dataset is None and not with_paper:
             continue
         lines += dataset_block(frame, name, with_paper) + [""]  # the paper's figures even where we have none
-        if dataset is not None:
+        if dataset is not None and frame.loc[frame["dataset"] == name, "map"].notna().any():
             written.append(plot_dataset(frame, name, folder / f"table1-{name}.png"))
     written.append(atomic_write_text(folder / "table1.md", "\n".join(lines)))
 

@@ -77,14 +77,21 @@ def main(argv=None) -> int:
                                                                "hashnet)")
     args = parser.parse_args(argv)
     folder = Path(args.folder)
-    runs = load_runs(folder) if folder.is_dir() else {}
-    if not runs:
+    written = write_summary(folder, args.reference) if folder.is_dir() else []
+    if not written:
         print(f"{PROG}: error: no random_state sweep records under {folder}; run "
               "`python -m protocols.sweep --param random_state ...` first", file=sys.stderr)
         return 1
-    atomic_write_text(folder / "summary.md", "\n".join(summary_lines(runs, args.reference)) + "\n")
-    print(folder / "summary.md")
+    print(written[0])
     return 0
+
+
+def write_summary(folder: Path, reference: str = "hashnet") -> list[Path]:
+    """``folder/summary.md`` from the seed-sweep records under ``folder`` ([] when there are none)."""
+    runs = load_runs(Path(folder))
+    if not runs:
+        return []
+    return [atomic_write_text(Path(folder) / "summary.md", "\n".join(summary_lines(runs, reference)) + "\n")]
 
 
 if __name__ == "__main__":

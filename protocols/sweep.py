@@ -5,7 +5,7 @@
 
 Each value is one :func:`protocols.runner.run` (same split, seed and scoring); the raw records go
 to ``<out>/sweeps/<dataset>-<method>-<bits>-<param>.json``, rewritten as each value finishes, and a
-Markdown table beside them (:func:`protocols.report.sweep_table`). Every value is checked before
+Markdown table beside them (:func:`protocols.tables.sweep_table`). Every value is checked before
 the first run; a rerun keeps the stored values' records and runs only the others.
 """
 from __future__ import annotations
@@ -63,7 +63,7 @@ def validate(method: str, bits_text: str, param: str, values_text: str, fixed_it
 
 def run_sweep(dataset, method, bits, param, values, fixed, seed, topk, path: Path) -> list[dict]:
     """Run each value not yet stored in ``path``; the file is rewritten after each value."""
-    from protocols.report import sweep_table
+    from protocols.tables import sweep_table
 
     previous = read_record(path) if path.is_file() else None
     records = [r for r in (previous or {}).get("records", [])

@@ -1,6 +1,6 @@
 import json
 
-from protocols import report, sweep
+from protocols import sweep, tables
 
 
 def test_sweep_records_each_value_and_writes_a_table(tmp_path):
@@ -14,7 +14,7 @@ def test_sweep_records_each_value_and_writes_a_table(tmp_path):
     assert "| 0 |" in table and "| 50 |" in table
     # the table is derived from the records alone: rebuilding it gives the same text
     (tmp_path / "sweeps" / "digits-itq-16-n_iter.md").unlink()
-    assert report.rebuild_tables(tmp_path / "sweeps") == [tmp_path / "sweeps" / "digits-itq-16-n_iter.md"]
+    assert tables.rebuild_tables(tmp_path / "sweeps") == [tmp_path / "sweeps" / "digits-itq-16-n_iter.md"]
     assert (tmp_path / "sweeps" / "digits-itq-16-n_iter.md").read_text() == table
 
 

@@ -1,0 +1,191 @@
+"""Tables and plots of the MAP protocol and of sweeps, derived from stored run records alone.
+
+:func:`write_map_report` writes ``map/<dataset>.{csv,md,png}`` from ``<out>/map/runs/<dataset>/``;
+:func:`sweep_table` / :func:`rebuild_tables` a sweep's Markdown from its JSON records.
+``python -m protocols.report`` rebuilds these and every other derived file.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from common.files import atomic_savefig, atomic_write_text
+from protocols.runner import stored
+
+#: leading CSV columns (PROTOCOL.md / the map issue); everything else in a record follows
+MAP_COLUMNS = [
+    "dataset", "method", "bits", "search", "variant", "topk", "map", "map_all", "p_r2", "p_r2_empty_frac",
+    "n_query_no_relevant_topk", "train_s", "encode_s", "search_s", "seed", "split_sha256",
+    "n_query", "n_db", "n_train",
+]
+#: record fields too bulky for the CSV (kept in the JSON records)
+BULKY = ("p_at_n", "pr_curve")
+
+
+def column_label(row) -> str:
+    label = row["method"] if row.get("default_search", True) else f"{row['method']} ({row['search']})"
+    variant = row.get("variant")
+    return f"{label} [{variant}]" if isinstance(variant, str) and variant else label
+
+
+def records_frame(out, dataset: str) -> pd.DataFrame:
+    rows = []
+    for record in stored(out, dataset):
+        row = {k: v for k, v in record.items() if k not in BULKY}
+        for key in ("params", "fit_info", "versions", "machine", "git"):
+            if isinstance(row.get(key), dict):
+                value = row.pop(key)
+                if key in ("versions", "machine"):
+                    row.update(value)
+                elif key == "git":
+                    row.update({f"git_{k}": v for k, v in value.items()})
+                else:
+                    row[key] = json.dumps(value, sort_keys=True)
+        row.setdefault("variant", "")  # records from before variants were all default runs
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    ordered = [c for c in MAP_COLUMNS if c in frame] + [c for c in frame if c not in MAP_COLUMNS]
+    return frame[ordered].sort_values(["seed", "topk", "method", "search", "bits"], kind="stable")
+
+
+def map_table(frame: pd.DataFrame, value: str = "map") -> pd.DataFrame:
+    """Rows: bit lengths; columns: methods (and their non-default searches), as in Table I."""
+    labelled = frame.assign(column=[column_label(r) for r in frame.to_dict("records")])
+    table = labelled.pivot_table(index="bits", columns="column", values=value, aggfunc="last")
+    order = list(dict.fromkeys(labelled.sort_values(["method", "search"])["column"]))
+    return table[[c for c in order if c in table.columns]]
+
+
+def _markdown(table: pd.DataFrame, digits: int = 4, bold_max: bool = True) -> str:
+    header = "| bits | " + " | ".join(table.columns) + " |"
+    lines = [header, "|" + "---|" * (len(table.columns) + 1)]
+    for bits, row in table.iterrows():
+        best = row.max() if bold_max else None
+        cells = []
+        for value in row:
+            if pd.isna(value):
+                cells.append("–")
+            else:
+                text = f"{value:.{digits}f}"
+                cells.append(f"**{text}**" if bold_max and value == best else text)
+        lines.append(f"| {bits} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def table_view(frame: pd.DataFrame) -> tuple[int, int]:
+    """The (seed, MAP@K) the Markdown table shows: seed 0 if stored (PROTOCOL.md's), else the
+    smallest; the K most records have. Chosen from the store alone, never by which run came last,
+    so a rebuild after any subset of runs gives the same tables."""
+    seeds = sorted(frame["seed"].unique())
+    seed = 0 if 0 in seeds else seeds[0]
+    counts = frame[frame["seed"] == seed]["topk"].value_counts()
+    return int(seed), int(sorted(counts[counts == counts.max()].index)[0])
+
+
+def write_map_report(out, dataset: str) -> list[Path]:
+    """Write ``map/<dataset>.csv`` (every record) and the Markdown table and plot of the default
+    variant at :func:`table_view`'s seed and K; runs with non-default parameters (variants) get a
+    table of their own below, never a place in Table I."""
+    frame = records_frame(out, dataset)
+    if frame.empty:
+        return []
+    folder = Path(out) / "map"
+    written = [atomic_write_text(folder / f"{dataset}.csv", frame.to_csv(index=False, float_format="%.6g"))]
+    seed, topk = table_view(frame)
+    view = frame[(frame["seed"] == seed) & (frame["topk"] == topk)]
+    chosen = view[view["variant"].fillna("") == ""]
+    variants = view[view["variant"].fillna("") != ""]
+    shown = chosen if len(chosen) else variants
+    k_text = "all" if int(topk) >= int(shown["n_db"].max()) else str(int(topk))
+    split = ", ".join(sorted(set(shown["split_sha256"].str[:12])))
+    # each row's own CPU and core count: rows may come from several machines (e.g. a GPU host)
+    machine = "; ".join(sorted(set(shown["cpu"].astype(str) + " (" + shown["cores"].astype(str) + " cores)")))
+    others = len(frame) - len(view)
+    text = [
+        f"# {dataset}: MAP@{k_text} (Table I layout)",
+        "",
+        f"Generated by `python -m protocols.report` from {len(shown)} run records in `map/runs/{dataset}/`; "
+        f"seed {seed}, split sha256 {split}, {int(shown['n_query'].iloc[0])} queries against "
+        f"{int(shown['n_db'].iloc[0])} database items; machine: {machine}. Best per row in bold."
+        + (f" {others} records of other seeds or K are in `{dataset}.csv`." if others else ""),
+        "",
+    ]
+    if len(chosen):
+        text += [_markdown(map_table(chosen, "map")), "", "## MAP@all", "", _markdown(map_table(chosen, "map_all")), "",
+                 "## Precision within Hamming radius 2", "", _markdown(map_table(chosen, "p_r2")), "",
+                 "## Training time (s)", "", _markdown(map_table(chosen, "train_s"), digits=1, bold_max=False), ""]
+    else:
+        text += ["No run with every parameter at its default is stored yet.", ""]
+    if len(variants):
+        text += ["## Variants: runs with non-default parameters (not Table I)", "",
+                 _markdown(map_table(variants, "map")), ""]
+    written.append(atomic_write_text(folder / f"{dataset}.md", "\n".join(text)))
+    written.append(plot_map(shown, folder / f"{dataset}.png", f"{dataset}: MAP@{k_text} against code length"))
+    return written
+
+
+def plot_map(frame: pd.DataFrame, path: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = map_table(frame, "map")
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for column in table.columns:
+        series = table[column].dropna()
+        ax.plot(series.index, series.values, marker="o", label=column,
+                linestyle="--" if "(" in column else "-")
+    ax.set_xlabel("code length (bits)")
+    ax.set_ylabel("MAP")
+    ax.set_xticks(sorted(table.index))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    path = atomic_savefig(fig, path)
+    plt.close(fig)
+    return path
+
+
+# -- sweeps -----------------------------------------------------------------------------------------
+def sweep_table(records: list[dict], source: str) -> str:
+    """The Markdown table of one sweep, from its records alone (one row per swept value)."""
+    first = records[0]
+    param = next(iter(first["swept"]))
+    values = list(dict.fromkeys(json.dumps(r["swept"][param]) for r in records))
+    searches = list(dict.fromkeys(r["search"] for r in records))
+    lines = [f"# {first['method']} on {first['dataset']}, {first['bits']} bits: sweep of `{param}`", "",
+             f"Generated by `python -m protocols.sweep` from `{source}` (seed {first['seed']}, split sha256 "
+             f"{first['split_sha256'][:12]}). "
+             "Validation MAP: the trainer's held-out training images (what chooses the epoch).", "",
+             f"| {param} | " + " | ".join(f"MAP@{first['topk']} ({s})" for s in searches) +
+             " | MAP@all (hamming) | validation MAP | chosen epoch | train (s) |",
+             "|---|" + "---|" * (len(searches) + 4)]
+    for value in values:
+        rows = {r["search"]: r for r in records if json.dumps(r["swept"][param]) == value}
+        row = next(iter(rows.values()))
+        fit = row.get("fit_info") or {}
+        val_map = fit.get("val_map")
+        cells = " | ".join(f"{rows[s]['map']:.4f}" if s in rows else "–" for s in searches)
+        lines.append(f"| {_show(row['swept'][param])} | " + cells +
+                     f" | {row['map_all']:.4f} | {'' if val_map is None else f'{val_map:.4f}'} | "
+                     f"{fit.get('epoch', '')} | {row['train_s']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _show(value) -> str:
+    return f"({', '.join(map(str, value))})" if isinstance(value, list | tuple) else str(value)
+
+
+def rebuild_tables(folder) -> list[Path]:
+    """Rewrite every sweep's Markdown table under ``folder`` from its JSON records."""
+    written = []
+    for path in sorted(Path(folder).glob("*.json")):
+        records = json.loads(path.read_text()).get("records") or []
+        if records and "swept" in records[0]:
+            written.append(atomic_write_text(path.with_suffix(".md"), sweep_table(records, path.name)))
+    return written
