@@ -16,6 +16,7 @@ whose ``X`` is the feature matrix ``(n, d)`` float32.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -48,14 +49,29 @@ def _alexnet_fc7(X: LazyImages, device: str, weights=None) -> np.ndarray:
     return forward_in_batches(backbone, X, resolve_device(device)).numpy().astype(np.float32)
 
 
+def _load_cached(path: Path, n_rows: int):
+    """The cached feature matrix, or None (with a warning naming the file) when it is damaged or
+    does not have one row per image; it is then computed again and replaced."""
+    try:
+        features = np.load(path, mmap_mode="r")
+    except (OSError, ValueError, EOFError) as exc:
+        warnings.warn(f"ignoring damaged feature cache {path} ({str(exc).splitlines()[0]}); computing it again",
+                      stacklevel=3)
+        return None
+    if features.ndim != 2 or len(features) != n_rows:
+        warnings.warn(f"ignoring feature cache {path}: shape {features.shape}, expected {n_rows} rows; "
+                      "computing it again", stacklevel=3)
+        return None
+    return features
+
+
 def feature_dataset(dataset: Dataset, kind: str = "alexnet-fc7", device: str = "auto", weights=None) -> Dataset:
     """``dataset`` with ``X`` replaced by its ``kind`` features (computed once, then cached)."""
     if kind not in FEATURE_KINDS:
         raise ValueError(f"unknown feature kind {kind!r}; valid: {', '.join(FEATURE_KINDS)}")
     path = feature_path(dataset, kind, weights)
-    if path.is_file():
-        features = np.load(path, mmap_mode="r")
-    else:
+    features = _load_cached(path, len(dataset.X)) if path.is_file() else None
+    if features is None:
         features = _pixels(dataset.X) if kind == "pixels" else _alexnet_fc7(dataset.X, device, weights)
         atomic_save_npy(path, features)
     return replace(dataset, X=features, info=dict(dataset.info, features=kind, features_path=str(path)))

@@ -70,7 +70,10 @@ def validate(args) -> tuple[dict, list[int], dict]:
         raise UsageError(f"--threads must be a positive integer, got {args.threads}")
     classes = runner.method_classes(runner.parse_names(args.methods, "--methods"))
     bits, params = runner.parse_bits(args.bits), runner.parse_params(args.param)
-    runner.check_jobs(classes, bits, params)
+    runner.check_jobs(classes, bits, params, device=args.device)
+    runner.check_writable(args.out, "--out")
+    if args.save_codes:
+        runner.check_writable(args.save_codes, "--save-codes")
     return classes, bits, params
 
 
@@ -88,7 +91,7 @@ def run_all(dataset, classes, bits, seed, topk, params, out, features, device, s
         try:
             records = runner.run(dataset, name, b, seed=seed, params=params, topk=topk, features=features,
                                  device=device, save_codes=save_codes)
-        except (ValueError, RuntimeError, MemoryError) as exc:
+        except (ValueError, RuntimeError, ArithmeticError, MemoryError) as exc:
             progress.close()
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise RuntimeError(f"{name} at {b} bits failed: {message}") from None

@@ -433,7 +433,9 @@ def settings(args) -> PaperRun:
         sizes = [int(size) for size in runner.parse_names(args.efficiency_sizes, "--efficiency-sizes")]
     except ValueError:
         raise UsageError(f"--efficiency-sizes must be positive integers, got {args.efficiency_sizes!r}") from None
-    runner.check_jobs(runner.method_classes(methods), bits, shared)
+    runner.check_jobs(runner.method_classes(methods), bits, shared, device=args.device)
+    if not args.dry_run:
+        runner.check_writable(args.out, "--out")
     return PaperRun(methods, bits, shared, names, roots, seed=args.seed, out=args.out, features=args.features,
                     device=args.device, threads=args.threads,
                     efficiency=[d.strip() for d in args.efficiency.split(",") if d.strip()], efficiency_sizes=sizes,
@@ -461,7 +463,7 @@ def table1_datasets(run: PaperRun) -> tuple[dict, dict]:
         if missing and run.runs:
             try:
                 run_missing(dataset, missing, run.seed, run.out, run.shared, run.features, run.device)
-            except (ValueError, RuntimeError) as exc:
+            except (ValueError, RuntimeError, ArithmeticError) as exc:
                 first = str(exc).splitlines()[0]
                 raise RuntimeError(f"{name}: {first}; stored rows are kept, rerun to resume") from None
         if missing and run.runs:

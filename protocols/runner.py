@@ -77,8 +77,9 @@ def method_classes(names: list[str]) -> dict:
         raise UsageError(f"{exc} (or 'paper' for Table I's)") from None
 
 
-def check_jobs(classes: dict, bits: list[int], params: dict) -> None:
-    """Every (method, bits) instantiated with ``params`` and checked (``check_params``) before any work."""
+def check_jobs(classes: dict, bits: list[int], params: dict, device: str | None = None) -> None:
+    """Every (method, bits) instantiated with ``params`` (and ``device`` where a method takes one)
+    and checked (``check_params``) before any work; a ``params`` key no selected method has is refused."""
     from methods import create_method
 
     flags = {"nbits": "--bits", "random_state": "--seed"}
@@ -89,13 +90,32 @@ def check_jobs(classes: dict, bits: list[int], params: dict) -> None:
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise UsageError(f"--param {unknown[0]}: no selected method ({', '.join(classes)}) has that parameter; "
-                         f"valid: {', '.join(accepted)}")
+                         f"valid: {', '.join(accepted) or 'none'}")
     for name, cls in classes.items():
         for b in bits:
             try:
-                create_method(name, nbits=b, **method_params(cls, params)).check_params()
+                checked = dict(params, **({"device": device} if device else {}))
+                create_method(name, nbits=b, **method_params(cls, checked)).check_params()
             except (ValueError, TypeError) as exc:
                 raise UsageError(f"{name} at {b} bits: {exc}") from None
+
+
+def check_writable(folder, flag: str) -> Path:
+    """``folder`` (created if missing) after proving a file can be written in it; else
+    :class:`UsageError` naming the flag, before any work is done."""
+    import tempfile
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{flag} {folder} is a file, not a folder; give a folder for the results")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{flag} {folder} is not writable ({exc.strerror or exc}); "
+                         "give a folder you can write") from None
+    return folder
 
 
 def method_params(cls, shared: dict) -> dict:

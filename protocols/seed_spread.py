@@ -23,9 +23,13 @@ PROG = "python -m protocols.seed_spread"
 
 
 def variant_name(record: dict) -> str:
-    """The method, with the parameters it set away from the method's defaults (the seed aside)."""
+    """The method, with the parameters it set away from the method's defaults (the seed aside): the
+    record's own ``variant`` (fixed when it ran), or, for records from before variants, the
+    parameters that differ from today's defaults."""
     from protocols.runner import changed_params
 
+    if "variant" in record:
+        return record["method"] + (f" [{record['variant']}]" if record["variant"] else "")
     changed = [f"{k}={stored}" for k, (stored, _) in changed_params(record).items()]
     return record["method"] + (f" [{', '.join(changed)}]" if changed else "")
 

@@ -94,6 +94,7 @@ def main(argv=None) -> int:
     def work():
         bits, values, fixed = validate(args.method, args.bits, args.param, args.values, args.set, args.topk,
                                        args.threads)
+        runner.check_writable(path.parent, "--out")
         if args.threads:
             pin_threads(args.threads)
         dataset = runner.load(args.dataset, seed=args.seed)
