@@ -183,6 +183,10 @@ class DeepHashMethod(HashMethod):
         """Real values ``(n, nbits)`` whose sign (> 0) gives the bits."""
         return trainer.concat_outputs(outputs)
 
+    def extra_fit_info(self) -> dict:
+        """Facts of this method's fit for the record (after training), e.g. CNNH's stage 1."""
+        return {}
+
     def configure_optimizer(self, model: trainer.HashModel, total_steps: int):
         return trainer.default_optimizer(model, self.lr, self.head_lr_mult, self.optimizer, self.weight_decay,
                                          self.lr_schedule, total_steps)
@@ -256,7 +260,8 @@ class DeepHashMethod(HashMethod):
             model = self.build_model(X.shape)
             with _deterministic(device):
                 info = trainer.train(self, model, X, y, device)
-        info = dict(info, cached=False, backbone_pretrained=bool(getattr(model.backbone, "pretrained", False)))
+        info = dict(info, **self.extra_fit_info(), cached=False,
+                    backbone_pretrained=bool(getattr(model.backbone, "pretrained", False)))
         if self.cache:
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             try:
