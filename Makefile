@@ -33,7 +33,7 @@ data:
 	@scripts/ensure-fashion-mnist.sh
 
 demo: $(STAMP) data
-	$(VENV)/bin/python -m protocols.map --dataset fashion-mnist --methods $(DEMO_METHODS) --bits $(DEMO_BITS) --threads $(THREADS)
+	$(VENV)/bin/python -m protocols.map --dataset fashion-mnist --methods $(DEMO_METHODS) --bits $(DEMO_BITS) --threads $(THREADS) --force
 
 test: $(STAMP) data
 	$(VENV)/bin/ruff check .

@@ -37,7 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "of 8 (default: 16,32,48,64)")
     parser.add_argument("--topk", type=int, default=None, help="K of MAP@K (default: the dataset's, "
                                                                "PROTOCOL.md; all for digits)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split and of every method (default: 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0, PROTOCOL.md's)")
+    parser.add_argument("--seeds", default=None, help="training seeds, comma-separated: each (method, bits) runs once "
+                        "per seed on the same split, e.g. 0,1,2,3,4 (default: the --seed value)")
+    parser.add_argument("--workers", type=int, default=0, help="run the grid on a local Dask cluster of this many "
+                        "worker processes (default: 0 = one run at a time in this process)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="run the grid on an existing Dask cluster, e.g. tcp://host:8786 (see README: running on a "
+                        "cluster)")
+    parser.add_argument("--force", action="store_true", help="run again what is stored (default: stored runs with "
+                        "today's parameters are skipped, so a rerun resumes)")
     parser.add_argument("--out", default="results", help="results folder (default: results)")
     parser.add_argument("--save-codes", metavar="DIR", default=None,
                         help="also save each run's packed codes and labels as DIR/<dataset>-<method>-<bits>.npz")
@@ -68,6 +77,10 @@ def validate(args) -> tuple[dict, list[int], dict]:
         raise UsageError(f"--topk must be positive, got {args.topk}")
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be a positive integer, got {args.threads}")
+    if args.workers < 0:
+        raise UsageError(f"--workers must be 0 (in this process) or a positive number, got {args.workers}")
+    if args.seeds is not None:
+        runner.parse_seeds(args.seeds)
     classes = runner.method_classes(runner.parse_names(args.methods, "--methods"))
     bits, params = runner.parse_bits(args.bits), runner.parse_params(args.param)
     runner.check_jobs(classes, bits, params, device=args.device)
@@ -77,33 +90,26 @@ def validate(args) -> tuple[dict, list[int], dict]:
     return classes, bits, params
 
 
-def run_all(dataset, classes, bits, seed, topk, params, out, features, device, save_codes) -> list[dict]:
-    """Every (method, bits) run, its records stored and the tables rebuilt as each finishes."""
-    from tqdm import tqdm
-
+def run_all(dataset, classes, bits, train_seeds, seed, topk, params, out, features, device, save_codes,
+            force, workers, scheduler) -> tuple[list[dict], int]:
+    """The grid of (method, bits, training seed) runs, stored as each finishes (resuming: stored
+    runs are skipped unless ``force``), then the tables rebuilt; returns (records, failures)."""
+    from protocols import grid
     from protocols.tables import write_map_report
 
-    jobs = [(name, b) for name in classes for b in bits]
-    done = []
-    progress = tqdm(jobs, desc=f"MAP on {dataset.name}", unit="run", file=sys.stderr)
-    for name, b in progress:
-        progress.set_postfix_str(f"{name} {b} bits")
-        try:
-            records = runner.run(dataset, name, b, seed=seed, params=params, topk=topk, features=features,
-                                 device=device, save_codes=save_codes)
-        except (ValueError, RuntimeError, ArithmeticError, MemoryError) as exc:
-            progress.close()
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise RuntimeError(f"{name} at {b} bits failed: {message}") from None
-        except KeyboardInterrupt:
-            progress.close()
-            raise KeyboardInterrupt(f"interrupted during {name} at {b} bits; the {len(done)} finished rows are stored "
-                                    "(files are replaced whole, never half-written): rerun the command to "
-                                    "finish") from None
-        runner.store(records, out)
+    if save_codes and (workers or scheduler):
+        raise UsageError("--save-codes writes on the machine that runs; use it without --workers/--scheduler")
+    jobs = grid.expand(dataset.name, list(classes), bits, train_seeds, seed=seed, params=params, topk=topk,
+                       data_root=dataset.info.get("root") if dataset.info.get("photos") else None,
+                       features=features, device=device, save_codes=save_codes)
+    todo, done = (jobs, 0) if force else grid.pending(jobs, out, dataset)
+    if done:
+        print(f"{done} of {len(jobs)} runs stored already (skipped; --force runs them again)", file=sys.stderr)
+    try:
+        result = grid.run_grid(todo, out, workers=workers, scheduler=scheduler, dataset=dataset)
+    finally:  # interrupted or not, the tables show every stored run
         write_map_report(out, dataset.name)
-        done += records
-    return done
+    return result.records, len(result.failures)
 
 
 def main(argv=None) -> int:
@@ -113,15 +119,25 @@ def main(argv=None) -> int:
 
     def work():
         classes, bits, params = validate(args)
+        train_seeds = runner.parse_seeds(args.seeds) if args.seeds is not None else [args.seed]
         if args.threads:
             pin_threads(args.threads)
         dataset = runner.load(args.dataset, args.data_root, args.seed)
-        records = run_all(dataset, classes, bits, args.seed, args.topk, params, args.out, args.features,
-                          args.device, args.save_codes)
+        shallow = [name for name, cls in classes.items() if not cls.deep]
+        if shallow and args.features == "none" and runner.is_photo(dataset):
+            raise UsageError(f"{shallow[0]} is shallow and takes feature vectors; {dataset.name}'s images are decoded "
+                             "on demand: pass --features alexnet-fc7 (the paper's DeCAF7) or pixels")
+        records, failures = run_all(dataset, classes, bits, train_seeds, args.seed, args.topk, params, args.out,
+                                    args.features, args.device, args.save_codes, args.force, args.workers,
+                                    args.scheduler)
         for record in records:
             print(f"{record['method']:>8} {record['bits']:>3} bits {record['search']:<10} MAP@{record['topk']}="
                   f"{record['map']:.4f} MAP@all={record['map_all']:.4f} train {record['train_s']:.1f}s")
         print(f"wrote {args.out}/map/{dataset.name}.{{csv,md,png}}")
+        if failures:
+            print(f"{PROG}: error: {failures} runs failed (each said why above); the others are stored",
+                  file=sys.stderr)
+            return 1
 
     return run_command(PROG, work)
 

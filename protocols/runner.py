@@ -56,6 +56,16 @@ def parse_bits(text: str, flag: str = "--bits") -> list[int]:
     return values
 
 
+def parse_seeds(text: str, flag: str = "--seeds") -> list[int]:
+    try:
+        seeds = [int(part) for part in parse_names(text, flag)]
+    except ValueError:
+        raise UsageError(f"{flag} must be comma-separated integers, got {text!r}") from None
+    if min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise UsageError(f"{flag} must be distinct non-negative integers, got {text!r}")
+    return seeds
+
+
 def parse_params(items: list[str] | None) -> dict:
     params = {}
     for item in items or []:
@@ -198,7 +208,8 @@ def shallow_features(dataset, method: str, kind: str, device=None):
 
 
 def fit(dataset, method: str, bits: int, seed: int = 0, params: dict | None = None):
-    """``(fitted method, seconds)``: ``method`` at ``bits`` on the dataset's training part."""
+    """``(fitted method, seconds)``: ``method`` at ``bits`` on the dataset's training part, trained
+    with seed ``seed`` (its ``random_state``)."""
     from methods import create_method, get_method_class
 
     cls = get_method_class(method)
@@ -210,10 +221,13 @@ def fit(dataset, method: str, bits: int, seed: int = 0, params: dict | None = No
     return model, time.perf_counter() - start
 
 
-def run(dataset, method: str, bits: int, *, seed: int = 0, params: dict | None = None, topk: int | None = None,
-        data_root=None, features: str = "alexnet-fc7", device: str | None = None, save_codes=None) -> list[dict]:
-    """Fit ``method`` at ``bits`` on ``dataset`` (a name or a Dataset), encode, search with each of
-    the method's searches and score: one record per search (the default search first)."""
+def run(dataset, method: str, bits: int, *, seed: int = 0, train_seed: int | None = None, params: dict | None = None,
+        topk: int | None = None, data_root=None, features: str = "alexnet-fc7", device: str | None = None,
+        save_codes=None) -> list[dict]:
+    """Fit ``method`` at ``bits`` on ``dataset`` (a name or a Dataset, split with ``seed``), trained
+    with ``train_seed`` (default: ``seed``), encode, search with each of the method's searches and
+    score: one record per search (the default search first)."""
+    train_seed = seed if train_seed is None else train_seed
     from methods import get_method_class
     from protocols.metrics import score_index
 
@@ -222,7 +236,7 @@ def run(dataset, method: str, bits: int, *, seed: int = 0, params: dict | None =
     if not get_method_class(method).deep and is_photo(dataset):
         dataset = shallow_features(dataset, method, features, device)
     topk = resolve_topk(dataset, topk)
-    model, train_s = fit(dataset, method, bits, seed, params)
+    model, train_s = fit(dataset, method, bits, train_seed, params)
     X_query, y_query = dataset.part("query")
     X_db, y_db = dataset.part("database")
     start = time.perf_counter()
@@ -231,7 +245,8 @@ def run(dataset, method: str, bits: int, *, seed: int = 0, params: dict | None =
     encode_s = time.perf_counter() - start
     if save_codes:
         query_codes = queries if queries.dtype.name == "uint8" else model.encode(X_query)
-        atomic_savez(Path(save_codes) / f"{dataset.name}-{method}-{bits}.npz",
+        suffix = f"-train{train_seed}" if train_seed != seed else ""
+        atomic_savez(Path(save_codes) / f"{dataset.name}-{method}-{bits}{suffix}.npz",
                      query_codes=query_codes, db_codes=db_codes, query_labels=y_query, db_labels=y_db)
 
     records = []
@@ -247,7 +262,8 @@ def run(dataset, method: str, bits: int, *, seed: int = 0, params: dict | None =
             # a model loaded from the cache reports the training time it took when it was trained
             "train_s": round(fit_info.get("train_seconds", train_s) if fit_info.get("cached") else train_s, 3),
             "fit_wall_s": round(train_s, 3), "encode_s": round(encode_s, 3), "search_s": round(search_s, 3),
-            "index_bytes": int(index.nbytes), "seed": seed, "split_sha256": dataset.split_sha256,
+            "index_bytes": int(index.nbytes), "seed": seed, "train_seed": train_seed,
+            "split_sha256": dataset.split_sha256,
             **{key: dataset.info[key] for key in ("data_sha256", "features") if key in dataset.info},
             "n_query": len(y_query), "n_db": len(y_db), "n_train": len(dataset.split.train),
             "params": model.get_params(), "variant": variant_of(method, bits, model.get_params()),
@@ -265,8 +281,11 @@ def runs_folder(out, dataset: str) -> Path:
 
 
 def record_path(out, record: dict) -> Path:
-    """``<method>-<bits>-<search>-top<K>-seed<S>[-<variant hash>].json``: one file per identity."""
+    """``<method>-<bits>-<search>-top<K>-seed<S>[-train<T>][-v<variant hash>].json``: one file per
+    identity (split seed S; training seed T where it is not S)."""
     stem = f"{record['method']}-{record['bits']}-{record['search']}-top{record['topk']}-seed{record['seed']}"
+    if record.get("train_seed", record["seed"]) != record["seed"]:
+        stem += f"-train{record['train_seed']}"
     if record.get("variant"):
         stem += "-v" + hashlib.sha256(record["variant"].encode()).hexdigest()[:10]
     return runs_folder(out, record["dataset"]) / f"{safe_name(stem)}.json"
@@ -275,6 +294,29 @@ def record_path(out, record: dict) -> Path:
 def store(records: list[dict], out) -> list[Path]:
     """Write each record under ``<out>/map/runs/<dataset>/`` (atomically); returns the paths."""
     return [write_record(record_path(out, record), record) for record in records]
+
+
+def stored_run(out, dataset, method: str, bits: int, *, seed: int = 0, train_seed: int | None = None,
+               params: dict | None = None, topk: int | None = None) -> list[dict] | None:
+    """The records a run with these settings would write, if every one of them is stored already,
+    for the same split and with the parameters a run would use now (resume); else None."""
+    from methods import create_method, get_method_class
+    from protocols.records import read_record
+
+    train_seed = seed if train_seed is None else train_seed
+    cls = get_method_class(method)
+    model = create_method(method, nbits=bits, **method_params(cls, params or {}))
+    identity = {"dataset": dataset.name, "method": method, "bits": bits, "topk": resolve_topk(dataset, topk),
+                "seed": seed, "train_seed": train_seed, "variant": variant_of(method, bits, model.get_params())}
+    records = []
+    for mode in model.searches:
+        path = record_path(out, dict(identity, search=mode.label))
+        record = read_record(path) if path.is_file() else None
+        if (record is None or record.get("split_sha256") != dataset.split_sha256
+                or record.get("train_seed", record.get("seed")) != train_seed or changed_params(record, params)):
+            return None
+        records.append(record)
+    return records
 
 
 def stored(out, dataset: str) -> list[dict]:

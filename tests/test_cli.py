@@ -69,7 +69,9 @@ def test_failed_method_keeps_finished_runs_and_writes_no_partial_file(tmp_path, 
     out = tmp_path / "results"
     assert map_protocol.main(["--dataset", "digits", "--methods", "lsh,itq", "--bits", "16", "--out", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].endswith("itq at 16 bits failed: cannot binarise NaN or infinite outputs")
+    # the failing run says why in one line and the grid goes on; the command ends with a count
+    assert "error: itq at 16 bits, training seed 0 failed: cannot binarise NaN or infinite outputs" in err
+    assert err[-1] == "python -m protocols.map: error: 1 runs failed (each said why above); the others are stored"
     frame = pd.read_csv(out / "map" / "digits.csv")
     assert frame["method"].tolist() == ["lsh"]
     assert not [p for p in _files(out) if p.name.endswith(".tmp")]
@@ -85,6 +87,6 @@ def test_interrupted_run_keeps_finished_rows_and_says_so(tmp_path, capsys, monke
     out = tmp_path / "results"
     assert map_protocol.main(["--dataset", "digits", "--methods", "lsh,itq", "--bits", "16", "--out", str(out)]) == 130
     err = capsys.readouterr().err.strip().splitlines()
-    assert "interrupted during itq at 16 bits; the 1 finished rows are stored" in err[-1]
+    assert "interrupted during itq at 16 bits, training seed 0; the 1 finished rows are stored" in err[-1]
     assert pd.read_csv(out / "map" / "digits.csv")["method"].tolist() == ["lsh"]
     assert not [p for p in _files(out) if ".tmp" in p.name]

@@ -133,9 +133,9 @@ def test_mini_dataset_through_protocols_map(mini, tmp_path, capsys, monkeypatch)
     assert deep["params"]["backbone"] == "alexnet" and "features" not in deep
     assert list((common.files.CACHE_DIR / "features").glob("listfile-pixels-*.npy"))
 
-    # shallow methods never flatten the photos: without features they stop with one line
+    # shallow methods never flatten the photos: without features they stop with one line, before any run
     capsys.readouterr()
-    assert map_protocol.main(argv[:6] + ["--methods", "itq", "--features", "none", "--out", str(out)]) == 1
+    assert map_protocol.main(argv[:6] + ["--methods", "itq", "--features", "none", "--out", str(out)]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
     assert len(errors) == 1 and "itq is shallow and takes feature vectors" in errors[0]
 

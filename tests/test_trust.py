@@ -131,7 +131,9 @@ def test_3_a_diverging_loss_stops_with_one_line_and_stores_nothing(tmp_path, cap
     out = tmp_path / "results"
     code = map_protocol.main(["--dataset", "digits", "--methods", "hashnet", "--bits", "16", "--out", str(out),
                               "--param", "epochs=1", "--param", "progress=False", "--param", "device=cpu"])
-    _one_line_error(capsys, 1, "hashnet at 16 bits failed: hashnet: loss became nan", code)
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "error: hashnet at 16 bits, training seed 0 failed: hashnet: loss became nan" in err
     assert not list((out / "map" / "runs").rglob("*.json")) if (out / "map").exists() else True
 
 
