@@ -106,9 +106,11 @@ def method_order() -> list[str]:
     return sorted(list_methods(), key=lambda m: (published.index(m) if m in published else len(published), m))
 
 
-def stored_rows(out, dataset, seed: int, shared: dict | None = None) -> dict:
+def stored_rows(out, dataset, seed: int, shared: dict | None = None, all_seeds: bool = False) -> dict:
     """Stored records of ``dataset``: ``{(method, bits): record}`` (default search) of the variant a
-    run with ``shared`` (``--param``) makes: the default variant, the one Table I shows, without."""
+    run with ``shared`` (``--param``) makes: the default variant, the one Table I shows, without.
+    The run trained with the split's seed; with ``all_seeds``, ``{(method, bits): [record per
+    training seed]}``."""
     from methods import UnknownMethodError, create_method, get_method_class
 
     topk, data_sha = expected_topk(dataset), dataset.info.get("data_sha256")
@@ -131,7 +133,11 @@ def stored_rows(out, dataset, seed: int, shared: dict | None = None) -> dict:
                 and record.get("split_sha256") == dataset.split_sha256
                 and (data_sha is None or record.get("data_sha256") == data_sha)
                 and record.get("variant", "") == variant(record["method"], int(record["bits"]))):
-            rows[(record["method"], int(record["bits"]))] = record
+            key = (record["method"], int(record["bits"]))
+            if all_seeds:
+                rows.setdefault(key, []).append(record)
+            elif record.get("train_seed", seed) == seed:
+                rows[key] = record
     return rows
 
 
@@ -171,25 +177,31 @@ def table1_frame(out, datasets: dict, methods, bits, seed) -> pd.DataFrame:
     paper = paper_table1()
     rows = []
     for name, dataset in datasets.items():
-        stored = stored_rows(out, dataset, seed) if dataset is not None else {}
+        stored = stored_rows(out, dataset, seed, all_seeds=True) if dataset is not None else {}
         published = paper[paper["dataset"] == name]
         for method in methods:
             for b in bits:
-                record = stored.get((method, b))
+                seeds = sorted(stored.get((method, b), []), key=lambda r: r.get("train_seed", seed))
+                record = seeds[0] if seeds else None
                 match = published[(published["method"] == method) & (published["bits"] == b)]
-                ours = float(record["map"]) if record else float("nan")
+                values = pd.Series([float(r["map"]) for r in seeds], dtype=float)
+                ours = float(values.mean()) if len(values) else float("nan")
                 theirs = float(match["map"].iloc[0]) if len(match) else float("nan")
                 rows.append({"dataset": name, "method": method, "bits": b,
                              "topk": int(record["topk"]) if record else (expected_topk(dataset) if dataset else None),
-                             "map": ours, "paper_map": theirs, "difference": ours - theirs,
+                             "map": ours, "map_sd": float(values.std()) if len(values) > 1 else float("nan"),
+                             "n_seeds": len(values), "paper_map": theirs, "difference": ours - theirs,
                              "train_s": float(record["train_s"]) if record else float("nan"),
                              "split_sha256": record["split_sha256"] if record else None,
                              "features": record.get("features") if record else None})
     return pd.DataFrame(rows)
 
 
-def _cell(value, digits=4):
-    return "–" if pd.isna(value) else f"{value:.{digits}f}"
+def _cell(value, digits=4, sd=float("nan"), n=1):
+    """``value``, or ``mean ± sd (n)`` over several training seeds."""
+    if pd.isna(value):
+        return "–"
+    return f"{value:.{digits}f}" + (f" ± {sd:.{digits}f} ({int(n)})" if n and n > 1 and not pd.isna(sd) else "")
 
 
 def _signed(value):
@@ -210,8 +222,8 @@ def dataset_block(frame: pd.DataFrame, name: str, with_paper: bool, stored_only:
         cells = []
         for b in bits:
             row = part[(part["method"] == method) & (part["bits"] == b)].iloc[0]
-            cells.append(f"{_cell(row['map'])} / {_cell(row['paper_map'])} / {_signed(row['difference'])}"
-                         if with_paper else _cell(row["map"]))
+            ours = _cell(row["map"], sd=row.get("map_sd", float("nan")), n=row.get("n_seeds", 1))
+            cells.append(f"{ours} / {_cell(row['paper_map'])} / {_signed(row['difference'])}" if with_paper else ours)
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return lines
 

@@ -20,6 +20,8 @@ MAP_COLUMNS = [
     "n_query_no_relevant_topk", "train_s", "encode_s", "search_s", "seed", "split_sha256",
     "n_query", "n_db", "n_train",
 ]
+#: the method the paired differences of Table I are taken against
+REFERENCE = "hashnet"
 #: record fields too bulky for the CSV (kept in the JSON records)
 BULKY = ("p_at_n", "pr_curve")
 
@@ -52,28 +54,79 @@ def records_frame(out, dataset: str) -> pd.DataFrame:
     return frame[ordered].sort_values(["seed", "topk", "method", "search", "bits"], kind="stable")
 
 
-def map_table(frame: pd.DataFrame, value: str = "map") -> pd.DataFrame:
-    """Rows: bit lengths; columns: methods (and their non-default searches), as in Table I."""
+def train_seeds(frame: pd.DataFrame) -> pd.Series:
+    """Each row's training seed (records from before training seeds had the split seed as theirs)."""
+    return frame["train_seed"].fillna(frame["seed"]) if "train_seed" in frame else frame["seed"]
+
+
+def map_table(frame: pd.DataFrame, value: str = "map", stat: str = "mean") -> pd.DataFrame:
+    """Rows: bit lengths; columns: methods (and their non-default searches), as in Table I; each cell
+    the ``stat`` (mean, std, count) of ``value`` over the training seeds stored."""
     labelled = frame.assign(column=[column_label(r) for r in frame.to_dict("records")])
-    table = labelled.pivot_table(index="bits", columns="column", values=value, aggfunc="last")
+    table = labelled.pivot_table(index="bits", columns="column", values=value, aggfunc=stat)
     order = list(dict.fromkeys(labelled.sort_values(["method", "search"])["column"]))
     return table[[c for c in order if c in table.columns]]
 
 
-def _markdown(table: pd.DataFrame, digits: int = 4, bold_max: bool = True) -> str:
+def _markdown(table: pd.DataFrame, digits: int = 4, bold_max: bool = True, sd: pd.DataFrame | None = None,
+              n: pd.DataFrame | None = None) -> str:
+    """A Markdown table of ``table``; with ``sd`` and ``n``, cells over several seeds read
+    ``mean ± sd (n)``. The best mean of a row in bold."""
     header = "| bits | " + " | ".join(table.columns) + " |"
     lines = [header, "|" + "---|" * (len(table.columns) + 1)]
     for bits, row in table.iterrows():
         best = row.max() if bold_max else None
         cells = []
-        for value in row:
+        for column, value in row.items():
             if pd.isna(value):
                 cells.append("–")
-            else:
-                text = f"{value:.{digits}f}"
-                cells.append(f"**{text}**" if bold_max and value == best else text)
+                continue
+            text = f"{value:.{digits}f}"
+            count = int(n.loc[bits, column]) if n is not None and not pd.isna(n.loc[bits, column]) else 1
+            if count > 1:
+                text += f" ± {sd.loc[bits, column]:.{digits}f} ({count})"
+            cells.append(f"**{text}**" if bold_max and value == best else text)
         lines.append(f"| {bits} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _seed_markdown(frame: pd.DataFrame, value: str = "map", digits: int = 4, bold_max: bool = True) -> str:
+    return _markdown(map_table(frame, value), digits, bold_max, map_table(frame, value, "std"),
+                     map_table(frame, value, "count"))
+
+
+def paired_differences(frame: pd.DataFrame, reference: str = "hashnet", value: str = "map") -> pd.DataFrame:
+    """Each column's difference to ``reference`` (its default search) per bit length, paired over the
+    training seeds both have: mean, standard error, n, and a verdict that calls a difference a win or
+    a loss only beyond two standard errors."""
+    labelled = frame.assign(column=[column_label(r) for r in frame.to_dict("records")], tseed=train_seeds(frame))
+    ref = labelled[(labelled["method"] == reference) & labelled["default_search"].fillna(True).astype(bool)]
+    ref = ref.set_index(["bits", "tseed"])[value]
+    rows = []
+    for (column, bits), group in labelled[labelled["column"] != reference].groupby(["column", "bits"], sort=False):
+        diffs = [v - ref[(bits, t)] for t, v in zip(group["tseed"], group[value]) if (bits, t) in ref.index]
+        if not diffs:
+            continue
+        n = len(diffs)
+        mean = sum(diffs) / n
+        se = (sum((d - mean) ** 2 for d in diffs) / (n - 1)) ** 0.5 / n ** 0.5 if n > 1 else float("nan")
+        verdict = ("one seed: not settled" if n == 1 else "better" if mean > 2 * se else "worse" if mean < -2 * se
+                   else "within 2 SE")
+        rows.append({"column": column, "bits": bits, "difference": mean, "se": se, "n": n, "verdict": verdict})
+    return pd.DataFrame(rows)
+
+
+def _differences_markdown(diffs: pd.DataFrame, reference: str) -> list[str]:
+    if diffs.empty:
+        return []
+    lines = [f"## Difference to {reference} (paired over training seeds)", "",
+             f"MAP@K minus {reference}'s, mean ± standard error over the seeds both have (n); a difference is a "
+             "win or a loss only beyond two standard errors.", "",
+             "| method | bits | difference | n | verdict |", "|---|---|---|---|---|"]
+    for r in diffs.sort_values(["column", "bits"], kind="stable").to_dict("records"):
+        se = "" if pd.isna(r["se"]) else f" ± {r['se']:.4f}"
+        lines.append(f"| {r['column']} | {r['bits']} | {r['difference']:+.4f}{se} | {r['n']} | {r['verdict']} |")
+    return lines + [""]
 
 
 def table_view(frame: pd.DataFrame) -> tuple[int, int]:
@@ -111,13 +164,17 @@ def write_map_report(out, dataset: str) -> list[Path]:
         f"Generated by `python -m protocols.report` from {len(shown)} run records in `map/runs/{dataset}/`; "
         f"seed {seed}, split sha256 {split}, {int(shown['n_query'].iloc[0])} queries against "
         f"{int(shown['n_db'].iloc[0])} database items; machine: {machine}. Best per row in bold."
+        + (" Cells over several training seeds read mean ± sd (n seeds); the CSV has one row per seed."
+           if train_seeds(shown).nunique() > 1 else "")
         + (f" {others} records of other seeds or K are in `{dataset}.csv`." if others else ""),
         "",
     ]
     if len(chosen):
-        text += [_markdown(map_table(chosen, "map")), "", "## MAP@all", "", _markdown(map_table(chosen, "map_all")), "",
-                 "## Precision within Hamming radius 2", "", _markdown(map_table(chosen, "p_r2")), "",
+        text += [_seed_markdown(chosen, "map"), "", "## MAP@all", "", _seed_markdown(chosen, "map_all"), "",
+                 "## Precision within Hamming radius 2", "", _seed_markdown(chosen, "p_r2"), "",
                  "## Training time (s)", "", _markdown(map_table(chosen, "train_s"), digits=1, bold_max=False), ""]
+        if train_seeds(chosen).nunique() > 1 and (chosen["method"] == REFERENCE).any():
+            text += _differences_markdown(paired_differences(chosen, REFERENCE), REFERENCE)
     else:
         text += ["No run with every parameter at its default is stored yet.", ""]
     if len(variants):
@@ -129,17 +186,22 @@ def write_map_report(out, dataset: str) -> list[Path]:
 
 
 def plot_map(frame: pd.DataFrame, path: Path, title: str) -> Path:
+    """MAP against code length, one line per column with the sd over training seeds as error bars; a
+    colour and a marker of its own per method (matplotlib's ten default colours repeat)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    table = map_table(frame, "map")
+    table, sd = map_table(frame, "map"), map_table(frame, "map", "std")
+    colours, markers = plt.get_cmap("tab20").colors, "osD^v<>ph*XP"
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for column in table.columns:
+    for i, column in enumerate(table.columns):
         series = table[column].dropna()
-        ax.plot(series.index, series.values, marker="o", label=column,
-                linestyle="--" if "(" in column else "-")
+        err = sd[column].reindex(series.index) if column in sd else None
+        ax.errorbar(series.index, series.values, yerr=None if err is None or err.isna().all() else err.fillna(0),
+                    marker=markers[i % len(markers)], color=colours[i % len(colours)], capsize=3, label=column,
+                    linestyle="--" if "(" in column else "-")
     ax.set_xlabel("code length (bits)")
     ax.set_ylabel("MAP")
     ax.set_xticks(sorted(table.index))
