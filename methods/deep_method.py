@@ -249,7 +249,7 @@ class DeepHashMethod(HashMethod):
                 model = self.build_model(X.shape, pretrained=False)
                 try:
                     model.load_state_dict(saved["state_dict"])
-                    info = dict(saved.get("fit_info") or {}, cached=True,
+                    info = dict(saved.get("fit_info") or {}, cached=True, cache_path=str(path),
                                 cache_load_seconds=round(time.perf_counter() - started, 3))
                     return self._set_fitted(model.to(device).eval(), info, device)
                 except (RuntimeError, KeyError, TypeError) as exc:

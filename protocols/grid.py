@@ -89,10 +89,11 @@ def _one_line(exc: BaseException) -> str:
 
 
 def run_grid(jobs: list[Job], out, *, workers: int = 0, scheduler: str | None = None, client=None,
-             dataset=None, on_records=None, progress: bool = True) -> GridResult:
-    """Run ``jobs`` and store each one's records under ``out`` as it finishes; ``on_records(job,
-    records)`` is called after each is stored. Failures are collected, reported as one line each,
-    and do not stop the others. In process, ``dataset`` (loaded) saves loading it per job."""
+             dataset=None, on_records=None, store=None, progress: bool = True) -> GridResult:
+    """Run ``jobs`` and store each one's records under ``out`` as it finishes (``store(job,
+    records)`` instead, where given: a sweep keeps its own file); ``on_records(job, records)`` is
+    called after each is stored. Failures are collected, reported as one line each, and do not stop
+    the others. In process, ``dataset`` (loaded) saves loading it per job."""
     from tqdm import tqdm
 
     result = GridResult()
@@ -103,7 +104,10 @@ def run_grid(jobs: list[Job], out, *, workers: int = 0, scheduler: str | None = 
             result.failures.append((job, error))
             bar.write(f"error: {job.label} failed: {error}", file=sys.stderr)
         else:
-            runner.store(records, out)
+            if store is not None:
+                store(job, records)
+            else:
+                runner.store(records, out)
             result.records.extend(records)
             if on_records:
                 on_records(job, records)

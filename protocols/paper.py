@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from common.files import atomic_savefig, atomic_write_text
-from protocols import runner
+from protocols import grid, runner
 from protocols.runner import UsageError
 
 PROG = "python -m protocols.paper"
@@ -72,7 +72,13 @@ def build_parser():
                                                                   "(protocols.map --features)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="method parameter, as protocols.map's (repeatable)")
-    parser.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
+    parser.add_argument("--seeds", default=None, help="training seeds, comma-separated (default: the --seed value); "
+                        "Table I shows mean ± sd over those stored")
+    parser.add_argument("--workers", type=int, default=0, help="local Dask worker processes for the runs "
+                        "(default: 0 = in this process), as protocols.map")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS", help="an existing Dask cluster for the runs, "
+                        "as protocols.map")
     parser.add_argument("--out", default="results", help="results folder (default: results)")
     parser.add_argument("--readme", default=None, help="README whose marked results block is rewritten "
                         "(default: the project's README.md when --out is the project's results/ folder, "
@@ -157,15 +163,17 @@ def plan(dataset, methods, bits, out, seed, shared=None) -> tuple[dict, list, di
     return reusable, missing, stale
 
 
-def run_missing(dataset, missing, seed: int, out, shared: dict, features: str, device) -> None:
-    """Run and store each missing (method, bits) pair (:func:`protocols.runner.run`)."""
+def run_missing(dataset, jobs, out, workers: int = 0, scheduler=None) -> int:
+    """Run the missing jobs (:func:`protocols.grid.run_grid`: in process or on a cluster), store
+    each as it finishes, rebuild the dataset's MAP tables; returns how many failed."""
+    from protocols import grid
     from protocols.tables import write_map_report
 
-    for method, b in missing:
-        records = runner.run(dataset, method, b, seed=seed, params=shared, features=features, device=device)
-        runner.store(records, out)
-        print(f"{dataset.name}: {method} at {b} bits, MAP@{records[0]['topk']} {records[0]['map']:.4f}")
-    write_map_report(out, dataset.name)
+    try:
+        result = grid.run_grid(jobs, out, workers=workers, scheduler=scheduler, dataset=dataset)
+    finally:
+        write_map_report(out, dataset.name)
+    return len(result.failures)
 
 
 # -- tables --------------------------------------------------------------------------------------
@@ -412,6 +420,9 @@ class PaperRun:
     dry_run: bool = False
     no_run: bool = False
     readme: str | None = None
+    train_seeds: list = field(default_factory=lambda: [0])
+    workers: int = 0
+    scheduler: str | None = None
 
     @property
     def runs(self) -> bool:
@@ -441,6 +452,8 @@ def settings(args) -> PaperRun:
         roots[key.strip()] = value
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be a positive integer, got {args.threads}")
+    if args.workers < 0:
+        raise UsageError(f"--workers must be 0 (in this process) or a positive number, got {args.workers}")
     try:
         sizes = [int(size) for size in runner.parse_names(args.efficiency_sizes, "--efficiency-sizes")]
     except ValueError:
@@ -451,7 +464,9 @@ def settings(args) -> PaperRun:
     return PaperRun(methods, bits, shared, names, roots, seed=args.seed, out=args.out, features=args.features,
                     device=args.device, threads=args.threads,
                     efficiency=[d.strip() for d in args.efficiency.split(",") if d.strip()], efficiency_sizes=sizes,
-                    dry_run=args.dry_run, no_run=args.no_run, readme=args.readme)
+                    dry_run=args.dry_run, no_run=args.no_run, readme=args.readme,
+                    train_seeds=runner.parse_seeds(args.seeds) if args.seeds is not None else [args.seed],
+                    workers=args.workers, scheduler=args.scheduler)
 
 
 def table1_datasets(run: PaperRun) -> tuple[dict, dict]:
@@ -467,20 +482,24 @@ def table1_datasets(run: PaperRun) -> tuple[dict, dict]:
             print(f"{name}: {statuses[name]}")
             continue
         statuses[name] = status
-        stored, missing, stale = plan(dataset, methods, bits, run.out, run.seed, run.shared)
-        reused = sum((m, b) in stored for m in methods for b in bits)
-        print(f"{name}: {status}; {reused} rows stored and reused, {len(missing)} to run"
-              + (": " + ", ".join(f"{m}@{b}" + (f" (stored with other parameters: {'; '.join(stale[(m, b)])})"
-                                                 if (m, b) in stale else "") for m, b in missing) if missing else ""))
-        if missing and run.runs:
-            try:
-                run_missing(dataset, missing, run.seed, run.out, run.shared, run.features, run.device)
-            except (ValueError, RuntimeError, ArithmeticError) as exc:
-                first = str(exc).splitlines()[0]
-                raise RuntimeError(f"{name}: {first}; stored rows are kept, rerun to resume") from None
-        if missing and run.runs:
-            print(f"{name}: {len(missing)} rows computed by this run, {reused} reused")
-        statuses[name] = status
+        _, _, stale = plan(dataset, methods, bits, run.out, run.seed, run.shared)
+        jobs = grid.expand(name, methods, bits, run.train_seeds, seed=run.seed, params=run.shared,
+                           data_root=run.roots.get(name), features=run.features, device=run.device)
+        todo, reused = grid.pending(jobs, run.out, dataset)
+
+        def label(job):
+            text = f"{job.method}@{job.bits}" + (f" seed {job.train_seed}" if job.train_seed != run.seed else "")
+            why = stale.get((job.method, job.bits)) if job.train_seed == run.seed else None
+            return text + (f" (stored with other parameters: {'; '.join(why)})" if why else "")
+
+        print(f"{name}: {status}; {reused} rows stored and reused, {len(todo)} to run"
+              + (": " + ", ".join(label(job) for job in todo) if todo else ""))
+        if todo and run.runs:
+            failed = run_missing(dataset, todo, run.out, run.workers, run.scheduler)
+            if failed:
+                raise RuntimeError(f"{name}: {failed} runs failed (each said why above); stored rows are kept, "
+                                   "rerun to resume")
+            print(f"{name}: {len(todo)} rows computed by this run, {reused} reused")
     return datasets, statuses
 
 

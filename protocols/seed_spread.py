@@ -2,7 +2,8 @@
 
     python -m protocols.seed_spread results/seeds/fashion-mnist --reference hashnet
 
-Reads the records of ``protocols.sweep --param random_state`` runs from every ``*.json`` file under
+Reads the records of training-seed sweeps (``protocols.sweep ... --seeds 0,1,2``; older ones swept
+``--param random_state``) from every ``*.json`` file under
 a folder (same split, one record per seed and search), names each variant by its method and the
 parameters it sets away from the method's defaults (e.g. ``hdhash [level_codes=own]``), and writes
 ``summary.md`` beside them: per variant, bits and search, the number of seeds, the mean and sample
@@ -39,7 +40,8 @@ def load_runs(folder: Path) -> dict:
     runs: dict = {}
     for path in sorted(folder.rglob("*.json")):
         for record in json.loads(path.read_text()).get("records", []):
-            seed = record.get("swept", {}).get("random_state")
+            # older sweeps swept random_state; now a sweep's --seeds give each record its train_seed
+            seed = record.get("swept", {}).get("random_state", record.get("train_seed"))
             if seed is None:
                 continue
             key = (variant_name(record), int(record["bits"]), record["search"])
@@ -84,7 +86,7 @@ def main(argv=None) -> int:
     written = write_summary(folder, args.reference) if folder.is_dir() else []
     if not written:
         print(f"{PROG}: error: no random_state sweep records under {folder}; run "
-              "`python -m protocols.sweep --param random_state ...` first", file=sys.stderr)
+              "`python -m protocols.sweep ... --seeds 0,1,2` first", file=sys.stderr)
         return 1
     print(written[0])
     return 0

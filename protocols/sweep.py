@@ -32,7 +32,13 @@ def build_parser():
     parser.add_argument("--values", required=True, help="values separated by ';' (Python literals; other text "
                                                         "is taken as a string)")
     parser.add_argument("--set", action="append", metavar="NAME=VALUE", help="other fixed parameters (repeatable)")
-    parser.add_argument("--seed", type=int, default=0, help="split and method seed (default: 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
+    parser.add_argument("--seeds", default=None, help="training seeds, comma-separated: each value runs once per seed "
+                        "(default: the --seed value)")
+    parser.add_argument("--workers", type=int, default=0, help="local Dask worker processes (default: 0 = in this "
+                        "process), as protocols.map")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS", help="an existing Dask cluster, as "
+                        "protocols.map")
     parser.add_argument("--topk", type=int, default=None, help="K of MAP@K (default: the dataset's)")
     parser.add_argument("--out", default="results", help="results folder (default: results)")
     parser.add_argument("--threads", type=int, default=None, help="pin torch/BLAS/faiss threads")
@@ -46,6 +52,8 @@ def validate(method: str, bits_text: str, param: str, values_text: str, fixed_it
     if len(bits) != 1:
         raise UsageError(f"--bits takes one code length, got {bits_text!r}")
     bits = bits[0]
+    if param == "random_state":
+        raise UsageError("the training seed is swept with --seeds (e.g. --seeds 0,1,2), not --param random_state")
     if param not in cls._param_names():
         raise UsageError(f"{method} has no parameter {param!r}; it has {', '.join(cls._param_names())}")
     values = [runner.literal_or_text(v.strip()) for v in values_text.split(";") if v.strip()]
@@ -61,26 +69,41 @@ def validate(method: str, bits_text: str, param: str, values_text: str, fixed_it
     return bits, values, fixed
 
 
-def run_sweep(dataset, method, bits, param, values, fixed, seed, topk, path: Path) -> list[dict]:
-    """Run each value not yet stored in ``path``; the file is rewritten after each value."""
+def run_sweep(dataset, method, bits, param, values, fixed, seed, topk, path: Path, train_seeds=None,
+              workers: int = 0, scheduler=None) -> list[dict]:
+    """Run each (value, training seed) not yet stored in ``path`` (one grid task each, in process or
+    on a cluster); the file and its table are rewritten as each finishes."""
+    from protocols import grid
     from protocols.tables import sweep_table
 
+    train_seeds = train_seeds or [seed]
     previous = read_record(path) if path.is_file() else None
+    wanted = {(json.dumps(v), t) for v in values for t in train_seeds}
+
+    def key(record):
+        return json.dumps(record.get("swept", {}).get(param)), record.get("train_seed", record.get("seed"))
+
     records = [r for r in (previous or {}).get("records", [])
-               if r.get("split_sha256") == dataset.split_sha256 and r.get("seed") == seed
-               and json.dumps(r.get("swept", {}).get(param)) in {json.dumps(v) for v in values}]
-    done = {json.dumps(r["swept"][param]) for r in records}
-    for value in values:
-        if json.dumps(value) in done:
-            print(f"{param}={value}: stored, kept")
-            continue
-        run = runner.run(dataset, method, bits, seed=seed, params=dict(fixed, **{param: value}), topk=topk)
+               if r.get("split_sha256") == dataset.split_sha256 and r.get("seed") == seed and key(r) in wanted]
+    done = {key(r) for r in records}
+    jobs = [grid.Job(dataset.name, method, bits, seed, t, tuple(sorted(dict(fixed, **{param: v}).items())), topk)
+            for v in values for t in train_seeds if (json.dumps(v), t) not in done]
+    if done:
+        print(f"{len(done)} of {len(wanted)} values and seeds stored, kept")
+
+    def store(job, run):
+        value = dict(job.params)[param]
         for record in run:
             record["swept"] = {param: value}
-        records += run
+        records.extend(run)
         write_record(path, {"records": records})
         atomic_write_text(path.with_suffix(".md"), sweep_table(records, path.name))
-        print(f"{param}={value}: " + ", ".join(f"{r['search']} MAP={r['map']:.4f}" for r in run))
+        print(f"{param}={value}, seed {job.train_seed}: " + ", ".join(f"{r['search']} MAP={r['map']:.4f}" for r in run))
+
+    result = grid.run_grid(jobs, path.parent, workers=workers, scheduler=scheduler, dataset=dataset, store=store,
+                           progress=False)
+    if result.failures:
+        raise RuntimeError(f"{len(result.failures)} sweep runs failed (each said why above); the others are stored")
     return records
 
 
@@ -98,7 +121,9 @@ def main(argv=None) -> int:
         if args.threads:
             pin_threads(args.threads)
         dataset = runner.load(args.dataset, seed=args.seed)
-        run_sweep(dataset, args.method, bits, args.param, values, fixed, args.seed, args.topk, path)
+        seeds = runner.parse_seeds(args.seeds) if args.seeds is not None else [args.seed]
+        run_sweep(dataset, args.method, bits, args.param, values, fixed, args.seed, args.topk, path, seeds,
+                  args.workers, args.scheduler)
         print(path.with_suffix(".md"))
 
     return run_command(PROG, work)
