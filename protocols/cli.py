@@ -25,3 +25,26 @@ def run_command(prog: str, work) -> int:
     except KeyboardInterrupt as exc:
         print(f"{prog}: {str(exc) or 'interrupted'}", file=sys.stderr)
         return 130
+
+
+def add_grid_flags(parser, runs: str = "each (method, bits)") -> None:
+    """The flags every command that runs a grid shares: the split seed, training seeds, and where
+    the runs go (this process, a local Dask cluster, an existing one)."""
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0, PROTOCOL.md's)")
+    parser.add_argument("--seeds", default=None, help=f"training seeds, comma-separated: {runs} runs once per seed "
+                        "on the same split, e.g. 0,1,2,3,4 (default: the --seed value)")
+    parser.add_argument("--workers", type=int, default=0, help="run on a local Dask cluster of this many worker "
+                        "processes (default: 0 = one run at a time in this process)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on an existing Dask cluster, e.g. "
+                        "tcp://host:8786 (README: running on a cluster)")
+
+
+def grid_settings(args) -> tuple[list[int], int, str | None]:
+    """``(training seeds, workers, scheduler)`` of :func:`add_grid_flags`' flags, checked."""
+    from protocols import runner
+    from protocols.runner import UsageError
+
+    if args.workers < 0:
+        raise UsageError(f"--workers must be 0 (in this process) or a positive number, got {args.workers}")
+    seeds = runner.parse_seeds(args.seeds) if args.seeds is not None else [args.seed]
+    return seeds, args.workers, args.scheduler

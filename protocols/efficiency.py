@@ -483,6 +483,7 @@ def main(argv=None) -> int:
 
     def work():
         settings = validate(args)
+        runner.check_writable(Path(args.out) / "efficiency", "--out")
         dataset = runner.load(args.dataset, args.data_root, args.seed)
         rows = run_efficiency(dataset, settings.pop("sizes"), **settings)
         for path in write_efficiency_report(rows, Path(args.out), dataset.name):

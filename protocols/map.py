@@ -16,6 +16,7 @@ import argparse
 import sys
 
 from protocols import runner
+from protocols.cli import add_grid_flags, grid_settings, run_command
 from protocols.runner import UsageError
 
 PROG = "python -m protocols.map"
@@ -37,14 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "of 8 (default: 16,32,48,64)")
     parser.add_argument("--topk", type=int, default=None, help="K of MAP@K (default: the dataset's, "
                                                                "PROTOCOL.md; all for digits)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0, PROTOCOL.md's)")
-    parser.add_argument("--seeds", default=None, help="training seeds, comma-separated: each (method, bits) runs once "
-                        "per seed on the same split, e.g. 0,1,2,3,4 (default: the --seed value)")
-    parser.add_argument("--workers", type=int, default=0, help="run the grid on a local Dask cluster of this many "
-                        "worker processes (default: 0 = one run at a time in this process)")
-    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                        help="run the grid on an existing Dask cluster, e.g. tcp://host:8786 (see README: running on a "
-                        "cluster)")
+    add_grid_flags(parser, "each (method, bits)")
     parser.add_argument("--force", action="store_true", help="run again what is stored (default: stored runs with "
                         "today's parameters are skipped, so a rerun resumes)")
     parser.add_argument("--out", default="results", help="results folder (default: results)")
@@ -77,10 +71,7 @@ def validate(args) -> tuple[dict, list[int], dict]:
         raise UsageError(f"--topk must be positive, got {args.topk}")
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be a positive integer, got {args.threads}")
-    if args.workers < 0:
-        raise UsageError(f"--workers must be 0 (in this process) or a positive number, got {args.workers}")
-    if args.seeds is not None:
-        runner.parse_seeds(args.seeds)
+    grid_settings(args)
     classes = runner.method_classes(runner.parse_names(args.methods, "--methods"))
     bits, params = runner.parse_bits(args.bits), runner.parse_params(args.param)
     runner.check_jobs(classes, bits, params, device=args.device)
@@ -115,11 +106,10 @@ def run_all(dataset, classes, bits, train_seeds, seed, topk, params, out, featur
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from common.threads import pin_threads
-    from protocols.cli import run_command
 
     def work():
         classes, bits, params = validate(args)
-        train_seeds = runner.parse_seeds(args.seeds) if args.seeds is not None else [args.seed]
+        train_seeds, workers, scheduler = grid_settings(args)
         if args.threads:
             pin_threads(args.threads)
         dataset = runner.load(args.dataset, args.data_root, args.seed)
@@ -128,8 +118,7 @@ def main(argv=None) -> int:
             raise UsageError(f"{shallow[0]} is shallow and takes feature vectors; {dataset.name}'s images are decoded "
                              "on demand: pass --features alexnet-fc7 (the paper's DeCAF7) or pixels")
         records, failures = run_all(dataset, classes, bits, train_seeds, args.seed, args.topk, params, args.out,
-                                    args.features, args.device, args.save_codes, args.force, args.workers,
-                                    args.scheduler)
+                                    args.features, args.device, args.save_codes, args.force, workers, scheduler)
         for record in records:
             print(f"{record['method']:>8} {record['bits']:>3} bits {record['search']:<10} MAP@{record['topk']}="
                   f"{record['map']:.4f} MAP@all={record['map_all']:.4f} train {record['train_s']:.1f}s")

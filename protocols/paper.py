@@ -32,6 +32,7 @@ import pandas as pd
 
 from common.files import atomic_savefig, atomic_write_text
 from protocols import grid, runner
+from protocols.cli import add_grid_flags, grid_settings, run_command
 from protocols.runner import UsageError
 
 PROG = "python -m protocols.paper"
@@ -72,13 +73,7 @@ def build_parser():
                                                                   "(protocols.map --features)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="method parameter, as protocols.map's (repeatable)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
-    parser.add_argument("--seeds", default=None, help="training seeds, comma-separated (default: the --seed value); "
-                        "Table I shows mean ± sd over those stored")
-    parser.add_argument("--workers", type=int, default=0, help="local Dask worker processes for the runs "
-                        "(default: 0 = in this process), as protocols.map")
-    parser.add_argument("--scheduler", default=None, metavar="ADDRESS", help="an existing Dask cluster for the runs, "
-                        "as protocols.map")
+    add_grid_flags(parser, "each (method, bits)")
     parser.add_argument("--out", default="results", help="results folder (default: results)")
     parser.add_argument("--readme", default=None, help="README whose marked results block is rewritten "
                         "(default: the project's README.md when --out is the project's results/ folder, "
@@ -452,8 +447,7 @@ def settings(args) -> PaperRun:
         roots[key.strip()] = value
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be a positive integer, got {args.threads}")
-    if args.workers < 0:
-        raise UsageError(f"--workers must be 0 (in this process) or a positive number, got {args.workers}")
+    train_seeds, workers, scheduler = grid_settings(args)
     try:
         sizes = [int(size) for size in runner.parse_names(args.efficiency_sizes, "--efficiency-sizes")]
     except ValueError:
@@ -465,8 +459,7 @@ def settings(args) -> PaperRun:
                     device=args.device, threads=args.threads,
                     efficiency=[d.strip() for d in args.efficiency.split(",") if d.strip()], efficiency_sizes=sizes,
                     dry_run=args.dry_run, no_run=args.no_run, readme=args.readme,
-                    train_seeds=runner.parse_seeds(args.seeds) if args.seeds is not None else [args.seed],
-                    workers=args.workers, scheduler=args.scheduler)
+                    train_seeds=train_seeds, workers=workers, scheduler=scheduler)
 
 
 def table1_datasets(run: PaperRun) -> tuple[dict, dict]:
@@ -546,7 +539,6 @@ def table2_datasets(run: PaperRun, datasets: dict) -> None:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from protocols.cli import run_command
 
     return run_command(PROG, lambda: run_paper(settings(args)))
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from common.files import atomic_write_text
 from protocols import runner
+from protocols.cli import add_grid_flags, grid_settings, run_command
 from protocols.records import read_record, write_record
 from protocols.runner import UsageError
 
@@ -32,13 +33,7 @@ def build_parser():
     parser.add_argument("--values", required=True, help="values separated by ';' (Python literals; other text "
                                                         "is taken as a string)")
     parser.add_argument("--set", action="append", metavar="NAME=VALUE", help="other fixed parameters (repeatable)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
-    parser.add_argument("--seeds", default=None, help="training seeds, comma-separated: each value runs once per seed "
-                        "(default: the --seed value)")
-    parser.add_argument("--workers", type=int, default=0, help="local Dask worker processes (default: 0 = in this "
-                        "process), as protocols.map")
-    parser.add_argument("--scheduler", default=None, metavar="ADDRESS", help="an existing Dask cluster, as "
-                        "protocols.map")
+    add_grid_flags(parser, "each value")
     parser.add_argument("--topk", type=int, default=None, help="K of MAP@K (default: the dataset's)")
     parser.add_argument("--out", default="results", help="results folder (default: results)")
     parser.add_argument("--threads", type=int, default=None, help="pin torch/BLAS/faiss threads")
@@ -110,20 +105,19 @@ def run_sweep(dataset, method, bits, param, values, fixed, seed, topk, path: Pat
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from common.threads import pin_threads
-    from protocols.cli import run_command
 
     path = Path(args.out) / "sweeps" / f"{args.dataset}-{args.method}-{args.bits}-{args.param}.json"
 
     def work():
         bits, values, fixed = validate(args.method, args.bits, args.param, args.values, args.set, args.topk,
                                        args.threads)
+        seeds, workers, scheduler = grid_settings(args)
         runner.check_writable(path.parent, "--out")
         if args.threads:
             pin_threads(args.threads)
         dataset = runner.load(args.dataset, seed=args.seed)
-        seeds = runner.parse_seeds(args.seeds) if args.seeds is not None else [args.seed]
         run_sweep(dataset, args.method, bits, args.param, values, fixed, args.seed, args.topk, path, seeds,
-                  args.workers, args.scheduler)
+                  workers, scheduler)
         print(path.with_suffix(".md"))
 
     return run_command(PROG, work)
