@@ -137,6 +137,65 @@ def forward_in_batches(module: nn.Module, X, device: torch.device, batch_size: i
     return torch.cat(chunks) if chunks else torch.empty(0)
 
 
+@dataclass
+class _Batches:
+    """What an epoch draws its batches from (the training part, prepared once)."""
+
+    inputs: object  # tensor of images or backbone features, or lazily decoded photos
+    labels: torch.Tensor
+    batch_size: int
+    steps_per_epoch: int
+    total_steps: int
+    lazy: bool
+    max_shift: int
+    generator: torch.Generator
+
+
+def _training_inputs(method, model: HashModel, X, train_pos, device, lazy: bool):
+    """``(inputs, module trained, max random shift)``: the backbone's features and the head alone for
+    a frozen backbone, else the images (lazily decoded photos stay lazy) and the whole model."""
+    from datasets.images import take
+
+    if method.freeze_backbone:
+        for p in model.backbone.parameters():
+            p.requires_grad_(False)
+        return forward_in_batches(model.backbone, take(X, train_pos), device).to(device), model.head, 0
+    inputs = X.subset(train_pos) if lazy else torch.from_numpy(X[train_pos])
+    return inputs, model, (max(1, X.shape[-1] // 14) if method.augment and X.ndim == 4 and not lazy else 0)
+
+
+def _train_epoch(method, trained, batches: _Batches, optimizer, scheduler, device, epoch: int, step: int):
+    """One pass over shuffled batches (the last incomplete one dropped); ``(mean loss, next step)``.
+    A loss that is not finite stops training with one line instead of learning chance codes."""
+    perm = torch.randperm(len(batches.labels), generator=batches.generator)
+    total, count, size = 0.0, 0, batches.batch_size
+    for b in range(batches.steps_per_epoch):
+        idx = perm[b * size:(b + 1) * size]
+        if method.freeze_backbone:
+            batch = batches.inputs[idx.to(batches.inputs.device)]
+        elif batches.lazy:
+            batch = batches.inputs.batch(idx.numpy(), augment=method.augment, generator=batches.generator)
+        else:
+            batch = batches.inputs[idx]
+        if batches.max_shift:
+            batch = random_shift(batch, batches.max_shift, batches.generator)
+        outputs = trained(batch.to(device, non_blocking=True))
+        loss = method.loss(outputs, batches.labels[idx.to(device)], idx.to(device),
+                           TrainStep(step, epoch, batches.total_steps))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{method.name}: loss became {loss.item()} at step {step}; "
+                                     "lower the learning rate")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        step += 1
+        total += float(loss.detach()) * len(idx)
+        count += len(idx)
+    return total / max(1, count), step
+
+
 def train(method, model: HashModel, X: np.ndarray, labels: np.ndarray, device: torch.device) -> dict:
     """Train ``model`` in place with ``method``'s head, loss and optimiser; keep the best epoch.
 
@@ -162,22 +221,13 @@ def train(method, model: HashModel, X: np.ndarray, labels: np.ndarray, device: t
     model.to(device)
     y_train = torch.as_tensor(labels[train_pos]).float().to(device)
 
-    if method.freeze_backbone:
-        for p in model.backbone.parameters():
-            p.requires_grad_(False)
-        inputs = forward_in_batches(model.backbone, take(X, train_pos), device).to(device)
-        trained = model.head
-        max_shift = 0
-    else:
-        inputs = X.subset(train_pos) if lazy else torch.from_numpy(X[train_pos])
-        trained = model
-        max_shift = max(1, X.shape[-1] // 14) if method.augment and X.ndim == 4 and not lazy else 0
-
+    inputs, trained, max_shift = _training_inputs(method, model, X, train_pos, device, lazy)
     n_train = len(train_pos)
     batch_size = min(int(method.batch_size), n_train)
     steps_per_epoch = n_train // batch_size  # the last incomplete batch is dropped
     total_steps = steps_per_epoch * int(method.epochs)
     optimizer, scheduler = method.configure_optimizer(model, total_steps)
+    batches = _Batches(inputs, y_train, batch_size, steps_per_epoch, total_steps, lazy, max_shift, generator)
 
     def codes_of(part_X):
         if method.freeze_backbone:
@@ -198,32 +248,8 @@ def train(method, model: HashModel, X: np.ndarray, labels: np.ndarray, device: t
         trained.train()
         if method.freeze_backbone:
             model.backbone.eval()
-        perm = torch.randperm(n_train, generator=generator)
-        total, count = 0.0, 0
-        for b in range(steps_per_epoch):
-            idx = perm[b * batch_size:(b + 1) * batch_size]
-            if method.freeze_backbone:
-                batch = inputs[idx.to(inputs.device)]
-            elif lazy:
-                batch = inputs.batch(idx.numpy(), augment=method.augment, generator=generator)
-            else:
-                batch = inputs[idx]
-            if max_shift:
-                batch = random_shift(batch, max_shift, generator)
-            outputs = trained(batch.to(device, non_blocking=True))
-            loss = method.loss(outputs, y_train[idx.to(device)], idx.to(device), TrainStep(step, epoch, total_steps))
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{method.name}: loss became {loss.item()} at step {step}; "
-                                         "lower the learning rate")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            step += 1
-            total += float(loss.detach()) * len(idx)
-            count += len(idx)
-        losses.append(total / max(1, count))
+        loss, step = _train_epoch(method, trained, batches, optimizer, scheduler, device, epoch, step)
+        losses.append(loss)
 
         if len(val_pos):
             val_map = validation_map(codes_of(val_inputs), labels[val_pos],

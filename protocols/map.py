@@ -115,8 +115,7 @@ def main(argv=None) -> int:
         dataset = runner.load(args.dataset, args.data_root, args.seed)
         shallow = [name for name, cls in classes.items() if not cls.deep]
         if shallow and args.features == "none" and runner.is_photo(dataset):
-            raise UsageError(f"{shallow[0]} is shallow and takes feature vectors; {dataset.name}'s images are decoded "
-                             "on demand: pass --features alexnet-fc7 (the paper's DeCAF7) or pixels")
+            raise UsageError(runner.no_features_message(shallow[0], dataset))
         records, failures = run_all(dataset, classes, bits, train_seeds, args.seed, args.topk, params, args.out,
                                     args.features, args.device, args.save_codes, args.force, workers, scheduler)
         for record in records:

@@ -190,15 +190,17 @@ def is_photo(dataset) -> bool:
     return is_lazy(dataset.X)
 
 
+def no_features_message(method: str, dataset) -> str:
+    return (f"{method} is shallow and takes feature vectors; {dataset.name}'s images are decoded on demand and are "
+            "not flattened into memory: pass --features alexnet-fc7 (the paper's DeCAF7) or pixels")
+
+
 def shallow_features(dataset, method: str, kind: str, device=None):
     """The feature dataset a shallow method runs on for a photo dataset (:mod:`deep.features`)."""
     from deep.features import feature_dataset
 
     if kind == "none":
-        raise ValueError(f"{method} is shallow and takes feature vectors; {dataset.name}'s images are decoded "
-                         "on demand "
-                         "and are not flattened into memory: pass --features alexnet-fc7 (the paper's DeCAF7) "
-                         "or pixels")
+        raise ValueError(no_features_message(method, dataset))
     try:
         return feature_dataset(dataset, kind, device=device or "auto")
     except RuntimeError as exc:
