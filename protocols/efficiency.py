@@ -352,6 +352,7 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
     set_threads(1)  # training may use every core; the timings use one (and all_threads beside it)
     grid = [g for g in (grid or default_grid(topk, keep_ratios, tree_method, seed)) if g.row not in set(skip)]
     plan = [(size, g, value) for size in sizes for g in grid for value in g.values]
+    order = {(g.row, value): i for i, (g, value) in enumerate((g, v) for g in grid for v in g.values)}
     context = {"dataset": dataset.name, "topk": topk, "seed": seed, "split_sha256": dataset.split_sha256,
                "repeats": repeats, "timing_queries": min(timing_queries, len(y_query)), "n_query": len(y_query),
                "threads": 1, "threads_all": all_threads, **machine_info(), **library_versions(),
@@ -391,7 +392,7 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
             "ms_per_query_all_threads": ms_all, "ms_per_query_single": ms_single, "recall": recall, "map": map_k,
             "map_tie_aware": tie_aware, "index_bytes": int(index_bytes), "bytes_per_item": index_bytes / size,
             "peak_rss_mb": peak_rss_mb(), "build_s": build_s, "candidates_visited": visited,
-            "codes_scanned": scanned, **context,
+            "codes_scanned": scanned, **context, "order": order[(g.row, value)],
         })
     return rows
 

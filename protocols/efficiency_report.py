@@ -13,6 +13,12 @@ import pandas as pd
 from common.files import atomic_savefig, atomic_write_text
 
 PAPER_TABLE2 = Path(__file__).resolve().parent / "paper" / "table2_efficiency.csv"
+#: the CSV's leading columns, in the order the protocol measures them; any other field follows
+COLUMNS = ["index", "params", "code_bits", "method", "db_size", "topk", "ms_per_query", "ms_per_query_all_threads",
+           "ms_per_query_single", "recall", "map", "map_tie_aware", "index_bytes", "bytes_per_item", "peak_rss_mb",
+           "build_s", "candidates_visited", "codes_scanned", "dataset", "seed", "split_sha256", "repeats",
+           "timing_queries", "n_query", "threads", "threads_all", "cpu", "cores", "platform", "python", "numpy",
+           "torch", "faiss", "sklearn", "git_commit", "timestamp"]
 SUBLINEAR = ("faiss-hash", "faiss-multihash", "faiss-ivf", "faiss-hnsw", "hdhash-tree")
 
 
@@ -33,11 +39,39 @@ def paper_speedups() -> tuple[float, float]:
             float(hashnet["memory_mb"] / tree["memory_mb"]))
 
 
+def runs_folder(out, dataset: str) -> Path:
+    """The raw records of Table II: one JSON file per (index, setting, database size, K)."""
+    return Path(out) / "efficiency" / "runs" / dataset
+
+
+def store_rows(rows: list[dict], out, dataset: str) -> list[Path]:
+    """Write each measured row as its own record; a rerun of some settings replaces only theirs.
+    ``order`` keeps the grid's order (family, then value) for the CSV."""
+    from protocols.records import safe_name, write_record
+
+    written = []
+    for row in rows:
+        name = safe_name(f"{row['index']}-{row['params'] or 'default'}-n{row['db_size']}-top{row['topk']}")
+        written.append(write_record(runs_folder(out, dataset) / f"{name}.json", row))
+    return written
+
+
+def rebuild_csv(out, dataset: str) -> Path:
+    """``efficiency/<dataset>.csv`` from every stored row record, by database size then grid order."""
+    from protocols.records import read_records
+
+    records = read_records(runs_folder(out, dataset), required=("index", "db_size", "ms_per_query"))
+    frame = pd.DataFrame(records)
+    frame = frame.sort_values(["db_size", "order"], kind="stable").drop(columns=["order"])
+    frame = frame[[c for c in COLUMNS if c in frame] + [c for c in frame if c not in COLUMNS]]
+    return atomic_write_text(Path(out) / "efficiency" / f"{dataset}.csv",
+                             frame.to_csv(index=False, float_format="%.6g"))
+
+
 def write_efficiency_report(rows: list[dict], out: Path, dataset: str) -> list[Path]:
-    folder = Path(out) / "efficiency"
-    frame = pd.DataFrame(rows)
-    csv = atomic_write_text(folder / f"{dataset}.csv", frame.to_csv(index=False, float_format="%.6g"))
-    return [csv, *render(out, dataset)]
+    """Store the rows' records, then rebuild the CSV (every stored row) and the tables and plots."""
+    store_rows(rows, out, dataset)
+    return [rebuild_csv(out, dataset), *render(out, dataset)]
 
 
 def _label(row) -> str:

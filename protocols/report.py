@@ -23,7 +23,7 @@ PROG = "python -m protocols.report"
 def rebuild_all(out="results", readme: str | None = None, progress=print) -> list[Path]:
     """Rebuild every derived file under ``out`` from its raw records; returns the files written."""
     from protocols import paper
-    from protocols.efficiency_report import render
+    from protocols.efficiency_report import rebuild_csv, render, runs_folder
     from protocols.seed_spread import write_summary
     from protocols.tables import rebuild_tables, write_map_report
 
@@ -36,6 +36,8 @@ def rebuild_all(out="results", readme: str | None = None, progress=print) -> lis
     for folder in sorted(p for p in (out / "seeds").iterdir() if p.is_dir()) if (out / "seeds").is_dir() else []:
         written += write_summary(folder)
     for csv in sorted((out / "efficiency").glob("*.csv")):
+        if runs_folder(out, csv.stem).is_dir():  # the CSV is derived from the row records
+            written.append(rebuild_csv(out, csv.stem))
         written += render(out, csv.stem)
     if (out / "map" / "runs").is_dir():
         datasets, texts = {}, {}

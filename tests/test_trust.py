@@ -398,3 +398,17 @@ def test_11_a_record_carries_its_provenance(tmp_path):
         assert key in record, key
     assert set(record["git"]) == {"commit", "dirty"}
     assert {"cpu", "cores"} <= set(record["machine"]) and {"numpy", "torch", "faiss"} <= set(record["versions"])
+
+
+def test_11_table_two_rows_are_records_and_a_partial_rerun_keeps_the_others(tmp_path):
+    from protocols.efficiency_report import rebuild_csv, store_rows
+
+    def row(index, params, size, ms, order):
+        return {"index": index, "params": params, "db_size": size, "topk": 10, "ms_per_query": ms, "order": order}
+
+    store_rows([row("faiss-flat", "", 100, 1.0, 0), row("faiss-ivf", "nprobe=1", 100, 0.5, 1),
+                row("faiss-flat", "", 1000, 9.0, 0)], tmp_path, "d")
+    store_rows([row("faiss-ivf", "nprobe=1", 100, 0.4, 1)], tmp_path, "d")  # a rerun of one setting
+    frame = pd.read_csv(rebuild_csv(tmp_path, "d"), keep_default_na=False)
+    assert frame[["index", "db_size", "ms_per_query"]].values.tolist() == [
+        ["faiss-flat", 100, 1.0], ["faiss-ivf", 100, 0.4], ["faiss-flat", 1000, 9.0]]
