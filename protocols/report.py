@@ -5,7 +5,8 @@
 Raw records are what runs write: ``map/runs/<dataset>/*.json`` (one per run and search),
 ``sweeps/*.json`` (one per sweep), ``seeds/<dataset>/*.json`` (training-seed sweeps) and
 ``efficiency/<dataset>.csv`` (one row per index setting, written by ``protocols.efficiency``).
-Everything else is derived and rebuilt here: ``map/<dataset>.{csv,md,png}``, the sweeps' Markdown,
+Everything else is derived and rebuilt here (in ``out`` and in any results root inside it, such as
+``dev-seed1/``): ``map/<dataset>.{csv,md,png}``, the sweeps' Markdown,
 the seed summaries, Table II's Markdown and plots, and ``paper/`` with the README's results block
 (rewritten only when ``--out`` is the project's own ``results/``). A run of a subset never shrinks
 them: each is a function of the whole store. ``tests/test_report.py`` rebuilds the committed
@@ -29,10 +30,14 @@ def rebuild_all(out="results", readme: str | None = None, progress=print) -> lis
 
     out = Path(out)
     written = []
-    runs = out / "map" / "runs"
-    for dataset in sorted(p.name for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []:
-        written += write_map_report(out, dataset)
-    written += rebuild_tables(out / "sweeps")
+    # the results root and any results root inside it (e.g. a development split's, results/dev-seed1)
+    roots = [out] + sorted(p for p in out.iterdir() if p.is_dir() and ((p / "map" / "runs").is_dir()
+                                                                      or (p / "sweeps").is_dir()))
+    for root in roots:
+        runs = root / "map" / "runs"
+        for dataset in sorted(p.name for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []:
+            written += write_map_report(root, dataset)
+        written += rebuild_tables(root / "sweeps")
     for folder in sorted(p for p in (out / "seeds").iterdir() if p.is_dir()) if (out / "seeds").is_dir() else []:
         written += write_summary(folder)
     for csv in sorted((out / "efficiency").glob("*.csv")):
