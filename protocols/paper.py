@@ -193,7 +193,8 @@ def table1_frame(out, datasets: dict, methods, bits, seed) -> pd.DataFrame:
                 rows.append({"dataset": name, "method": method, "bits": b,
                              "topk": int(record["topk"]) if record else (expected_topk(dataset) if dataset else None),
                              "map": ours, "map_sd": float(values.std()) if len(values) > 1 else float("nan"),
-                             "n_seeds": len(values), "paper_map": theirs, "difference": ours - theirs,
+                             "n_seeds": len(values), "stale": any(runner.changed_params(r) for r in seeds),
+                             "paper_map": theirs, "difference": ours - theirs,
                              "train_s": float(record["train_s"]) if record else float("nan"),
                              "split_sha256": record["split_sha256"] if record else None,
                              "features": record.get("features") if record else None})
@@ -226,8 +227,12 @@ def dataset_block(frame: pd.DataFrame, name: str, with_paper: bool, stored_only:
         for b in bits:
             row = part[(part["method"] == method) & (part["bits"] == b)].iloc[0]
             ours = _cell(row["map"], sd=row.get("map_sd", float("nan")), n=row.get("n_seeds", 1))
+            ours += "*" if bool(row.get("stale", False)) else ""
             cells.append(f"{ours} / {_cell(row['paper_map'])} / {_signed(row['difference'])}" if with_paper else ours)
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    if part["stale"].astype(bool).any():
+        lines += ["", "\\* stored with parameters that differ from today's defaults (e.g. before CNNH's stage 1 "
+                  "ran to convergence); `python -m protocols.paper` runs it again."]
     return lines
 
 
