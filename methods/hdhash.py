@@ -134,7 +134,7 @@ class HDHash(HashNet):
         TreeIndex.check_search_params(keep_ratio=self.keep_ratio)
 
     def fit(self, X, y=None):
-        self.check_params()  # before any training, so a bad setting costs nothing
+        # resolved (and checked) here for the head; DeepHashMethod.fit checks the rest before training
         self.levels_, self.weights_ = self.resolved_levels()
         return super().fit(X, y)
 
