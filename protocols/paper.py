@@ -93,11 +93,6 @@ def probe(name: str, data_root=None, seed: int = 0):
     return dataset, f"available ({dataset.info.get('root', 'built in')})"
 
 
-def expected_topk(dataset) -> int:
-    n_db = len(dataset.split.database)
-    return n_db if dataset.topk is None or dataset.topk >= n_db else int(dataset.topk)
-
-
 def method_order() -> list[str]:
     """Table I's rows in the paper's order (from ``protocols/paper/table1_map.csv``), then any other
     registered method by name."""
@@ -114,7 +109,7 @@ def stored_rows(out, dataset, seed: int, shared: dict | None = None, all_seeds: 
     training seed]}``."""
     from methods import UnknownMethodError, create_method, get_method_class
 
-    topk, data_sha = expected_topk(dataset), dataset.info.get("data_sha256")
+    topk, data_sha = runner.resolve_topk(dataset), dataset.info.get("data_sha256")
     wanted = {}
 
     def variant(method, bits):
@@ -191,7 +186,8 @@ def table1_frame(out, datasets: dict, methods, bits, seed) -> pd.DataFrame:
                 ours = float(values.mean()) if len(values) else float("nan")
                 theirs = float(match["map"].iloc[0]) if len(match) else float("nan")
                 rows.append({"dataset": name, "method": method, "bits": b,
-                             "topk": int(record["topk"]) if record else (expected_topk(dataset) if dataset else None),
+                             "topk": (int(record["topk"]) if record
+                                      else runner.resolve_topk(dataset) if dataset else None),
                              "map": ours, "map_sd": float(values.std()) if len(values) > 1 else float("nan"),
                              "n_seeds": len(values), "stale": any(runner.changed_params(r) for r in seeds),
                              "paper_map": theirs, "difference": ours - theirs,

@@ -41,13 +41,17 @@ def parse_names(text: str, flag: str) -> list[str]:
     return names
 
 
+def parse_ints(text: str, flag: str) -> list[int]:
+    try:
+        return [int(part) for part in parse_names(text, flag)]
+    except ValueError:
+        raise UsageError(f"{flag} must be comma-separated integers, got {text!r}") from None
+
+
 def parse_bits(text: str, flag: str = "--bits") -> list[int]:
     from methods.base import check_nbits
 
-    try:
-        values = [int(part) for part in parse_names(text, flag)]
-    except ValueError:
-        raise UsageError(f"{flag} must be comma-separated integers, got {text!r}") from None
+    values = parse_ints(text, flag)
     for value in values:
         try:
             check_nbits(value)
@@ -57,10 +61,7 @@ def parse_bits(text: str, flag: str = "--bits") -> list[int]:
 
 
 def parse_seeds(text: str, flag: str = "--seeds") -> list[int]:
-    try:
-        seeds = [int(part) for part in parse_names(text, flag)]
-    except ValueError:
-        raise UsageError(f"{flag} must be comma-separated integers, got {text!r}") from None
+    seeds = parse_ints(text, flag)
     if min(seeds) < 0 or len(set(seeds)) != len(seeds):
         raise UsageError(f"{flag} must be distinct non-negative integers, got {text!r}")
     return seeds
