@@ -5,21 +5,25 @@ histogram and selection are separate passes with temporaries) against ~2 ns for 
 so the top-k paths that efficiency is measured on run here as fused loops with the hardware popcount.
 Ties are broken by ascending database index, as PROTOCOL.md ranks.
 
-The tree's leaf stage (route chosen by measurement, ``results/efficiency/``): one popcount pass
-writes each scanned code's distance to a byte buffer and its histogram; the histogram gives the
-radius D holding the top k; the items below D (fewer than k) are sorted by (distance, id) and the
-ties at D taken in id order from a bitmap over database ids. Rescanning the codes (the seed's
-kernel) paid the popcount twice; collecting and sorting everything at <= D paid n log n in the
-ties, tens of thousands per query on class-clustered codes; handing the leaves to faiss's heap
-search measured ~5x the popcount pass. Nodes are scanned in increasing prefix distance (the sum
-of their level distances, a lower bound of every full distance below them), and a node whose
-prefix exceeds the radius of the k found so far is skipped: the result is unchanged, the codes
-paid for shrink.
+The tree (:func:`tree_search`), route chosen by measurement (``results/efficiency/``):
+
+- best first, not level by level: nodes are opened in increasing prefix distance (the sum of their
+  level distances, a lower bound of every full distance below them) from a bucket queue, and the
+  search stops when the next prefix exceeds the distance of the k-th item found. Descending every
+  level for the keep rule first (the previous kernel) scored every surviving node's children,
+  thousands per query at keep 1.0, though the top k lies in a few of them.
+- one distance per run of equal codes: the layout is sorted by code, and class-clustered codes
+  repeat (1,000,000 Fashion-MNIST HDHash codes are 348,134 runs), so the histogram adds a run's
+  length and a run at the k-th distance is a block of ascending ids.
+- selection without a sort of the ties: the items below the radius (fewer than k) are sorted by
+  (distance, id); the ties at the radius, tens of thousands per query on class-clustered codes,
+  are taken smallest id first by a k-way merge of the tied runs (need * log(runs) steps). The
+  previous kernels collected every tie (into a sort, then a bitmap over database ids); handing
+  the leaves to faiss's heap search measured ~5x the popcount pass.
 """
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
@@ -29,14 +33,6 @@ def _ctpop(typingctx, x):
     """The hardware popcount (LLVM's ctpop: one POPCNT on x86-64 with the host's features)."""
     def codegen(context, builder, signature, args):
         return builder.ctpop(args[0])
-    return types.uint64(types.uint64), codegen
-
-
-@intrinsic
-def _cttz(typingctx, x):
-    """Trailing zeros of a non-zero word (LLVM's cttz: one TZCNT / BSF)."""
-    def codegen(context, builder, signature, args):
-        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
     return types.uint64(types.uint64), codegen
 
 
@@ -142,185 +138,286 @@ def _descend(q, query_levels, node_codes, node_base, item_offsets, item_base, ch
 
 
 @njit(nogil=True, cache=True)
-def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offsets, item_base, child_offsets,
-                child_base, level_bits, words, ids, k, keep_ratio, nbits, out_ids, out_dist, candidates, scanned,
-                survivors, prefix, next_survivors, next_prefix, child_dist, level_hist, hist, dbuf, ties, keys,
-                bitmap):
-    n, n_words = words.shape
+def tree_candidates(query_levels, node_codes, node_base, item_offsets, item_base, child_offsets, child_base,
+                    level_bits, keep_ratio, max_nodes):
+    """Per query, the number of items under the nodes the keep rule keeps (the candidates of
+    :class:`search.tree.TreeIndex`; :func:`tree_search` never needs the whole set). Reporting only."""
+    nq = query_levels.shape[0]
     n_levels = level_bits.shape[0]
-    n_surv = _descend(q, query_levels, node_codes, node_base, item_offsets, item_base, child_offsets, child_base,
-                      level_bits, keep_ratio, survivors, prefix, next_survivors, next_prefix, child_dist, level_hist)
+    out = np.zeros(nq, np.int64)
+    max_span = 1
+    for lev in range(n_levels):
+        max_span = max(max_span, level_bits[lev] + 1)
+    survivors = np.empty(max_nodes + 1, np.int64)
+    prefix = np.empty(max_nodes + 1, np.int64)
+    next_survivors = np.empty(max_nodes + 1, np.int64)
+    next_prefix = np.empty(max_nodes + 1, np.int64)
+    child_dist = np.empty(max_nodes + 1, np.int64)
+    level_hist = np.empty(max_span, np.int64)
     ib = item_base[n_levels - 1] if n_levels > 0 else 0
-    reached = 0
-    for s in range(n_surv):
-        reached += item_offsets[ib + survivors[s] + 1] - item_offsets[ib + survivors[s]]
-    candidates[q] = reached
-    wanted = min(k, reached)
-    # Visit the surviving nodes in increasing prefix distance (counting sort: next_survivors holds the
-    # order). A node whose prefix exceeds the radius of the top k found so far holds no item of the
-    # result, so it is never scanned: the candidates stay those of the keep rule, the codes paid for
-    # shrink (on class-clustered codes most queries' top k lie at distance 0 in a few nodes).
-    max_prefix = nbits + 1
-    hist[:max_prefix + 1] = 0
-    for s in range(n_surv):
-        hist[prefix[s]] += 1
-    acc = 0
-    for d in range(max_prefix + 1):
-        c = hist[d]
-        hist[d] = acc
-        acc += c
-    for s in range(n_surv):
-        next_survivors[hist[prefix[s]]] = s
-        hist[prefix[s]] += 1
-    # one popcount pass, each scanned code's distance kept in a byte buffer, its histogram alongside;
-    # radius = the smallest distance whose cumulated count reaches ``wanted`` (ub until then)
-    hist[:nbits + 2] = 0
-    radius = nbits
-    within = 0  # scanned codes at distance <= radius
-    j = 0
-    n_scanned_nodes = 0
-    qw = query_words[q, 0]
-    for t in range(n_surv):
-        s = next_survivors[t]
-        if within >= wanted and prefix[s] > radius:
-            break
-        n_scanned_nodes += 1
-        lo = item_offsets[ib + survivors[s]]
-        hi = item_offsets[ib + survivors[s] + 1]
-        if n_words == 1:
-            for pos in range(lo, hi):
-                d = np.int64(_popcount(words[pos, 0] ^ qw))
-                dbuf[j] = d
-                hist[d] += 1
-                within += d <= radius
-                j += 1
+    for q in range(nq):
+        n_surv = _descend(q, query_levels, node_codes, node_base, item_offsets, item_base, child_offsets, child_base,
+                          level_bits, keep_ratio, survivors, prefix, next_survivors, next_prefix, child_dist,
+                          level_hist)
+        for s in range(n_surv):
+            out[q] += item_offsets[ib + survivors[s] + 1] - item_offsets[ib + survivors[s]]
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _sift_down(heap_id, heap_pos, heap_end, i, size):
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            return
+        if child + 1 < size and heap_id[child + 1] < heap_id[child]:
+            child += 1
+        if heap_id[i] <= heap_id[child]:
+            return
+        heap_id[i], heap_id[child] = heap_id[child], heap_id[i]
+        heap_pos[i], heap_pos[child] = heap_pos[child], heap_pos[i]
+        heap_end[i], heap_end[child] = heap_end[child], heap_end[i]
+        i = child
+
+
+@njit(nogil=True, cache=True)
+def _smallest_ids(ids, run_offsets, tie_runs, n_tie_runs, need, out_ids, q, first, heap_id, heap_pos, heap_end):
+    """Write the ``need`` smallest database ids of the runs ``tie_runs[:n_tie_runs]`` to
+    ``out_ids[q, first:first + need]`` in increasing order: a k-way merge, since each run's ids
+    ascend (the layout is sorted stably by code). ``need * log(runs)`` steps, whatever the ties."""
+    size = 0
+    for t in range(n_tie_runs):
+        r = tie_runs[t]
+        heap_pos[size] = run_offsets[r]
+        heap_end[size] = run_offsets[r + 1]
+        heap_id[size] = ids[run_offsets[r]]
+        size += 1
+    for i in range(size // 2 - 1, -1, -1):
+        _sift_down(heap_id, heap_pos, heap_end, i, size)
+    for taken in range(need):
+        out_ids[q, first + taken] = heap_id[0]
+        heap_pos[0] += 1
+        if heap_pos[0] < heap_end[0]:
+            heap_id[0] = ids[heap_pos[0]]
         else:
-            for pos in range(lo, hi):
-                d = np.int64(_distance(query_words, q, words, pos, n_words))
+            size -= 1
+            heap_id[0] = heap_id[size]
+            heap_pos[0] = heap_pos[size]
+            heap_end[0] = heap_end[size]
+        _sift_down(heap_id, heap_pos, heap_end, 0, size)
+
+
+@njit(nogil=True, cache=True)
+def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offsets, item_base, child_offsets,
+                child_base, level_bits, leaf_runs, run_offsets, run_words, ids, k, keep_ratio, nbits,
+                out_ids, out_dist, scanned_out, computed_out, expanded_out,
+                heads, ent_level, ent_node, ent_next, child_dist, level_hist, hist, dbuf,
+                scan_lo, scan_hi, scan_prefix, tie_runs, keys, heap_id, heap_pos, heap_end):
+    n = ids.shape[0]
+    n_words = run_words.shape[1]
+    n_levels = level_bits.shape[0]
+    max_prefix = 0
+    for lev in range(n_levels):
+        max_prefix += level_bits[lev]
+    # best first over the tree: a bucket queue of nodes by prefix distance (the sum of their level
+    # distances to the query, a lower bound of the full distance of every code below them); the
+    # root is entry 0 at level -1. A child's prefix is at least its parent's, so the bucket index
+    # only moves forward.
+    heads[:max_prefix + 1] = -1
+    ent_level[0] = -1
+    ent_node[0] = 0
+    ent_next[0] = -1
+    heads[0] = 0
+    n_ent = 1
+    hist[:nbits + 2] = 0
+    radius = nbits  # the distance of the k-th nearest item found so far (nbits until k are found)
+    within = 0  # items found at distance <= radius
+    scanned = 0  # items whose distance is known (every item of a run shares its run's)
+    j = 0  # runs whose distance was computed (dbuf[j])
+    n_scan = 0
+    expanded = 0
+    cur = 0
+    qw = query_words[q, 0]
+    leaf_level = n_levels - 1
+    while True:
+        while cur <= max_prefix and heads[cur] < 0:
+            cur += 1
+        # every node left has a prefix >= cur: once it exceeds the radius of k found items, nothing
+        # below it can enter the result (not even as a tie), so the search is done
+        if cur > max_prefix or (within >= k and cur > radius):
+            break
+        e = heads[cur]
+        heads[cur] = ent_next[e]
+        lev = ent_level[e]
+        node = ent_node[e]
+        if lev == leaf_level:  # a last-branching-level node (the root if none): its runs of equal codes
+            lo = leaf_runs[node]
+            hi = leaf_runs[node + 1]
+            scan_lo[n_scan] = lo
+            scan_hi[n_scan] = hi
+            scan_prefix[n_scan] = cur
+            n_scan += 1
+            for r in range(lo, hi):
+                if n_words == 1:
+                    d = np.int64(_popcount(run_words[r, 0] ^ qw))
+                else:
+                    d = np.int64(_distance(query_words, q, run_words, r, n_words))
+                count = run_offsets[r + 1] - run_offsets[r]
                 dbuf[j] = d
-                hist[d] += 1
-                within += d <= radius
                 j += 1
-        if within >= wanted:
-            while radius > 0 and within - hist[radius] >= wanted:
-                within -= hist[radius]
-                radius -= 1
-    scanned[q] = j
+                hist[d] += count
+                if d <= radius:
+                    within += count
+            scanned += run_offsets[hi] - run_offsets[lo]
+            if within >= k:
+                while radius > 0 and within - hist[radius] >= k:
+                    within -= hist[radius]
+                    radius -= 1
+        else:  # the keep rule over this node's children; the survivors are queued by prefix
+            expanded += 1
+            cl = lev + 1
+            cb, ib, nb = child_base[cl], item_base[cl], node_base[cl]
+            span = level_bits[cl] + 1
+            c0 = child_offsets[cb + node]
+            c1 = child_offsets[cb + node + 1]
+            qcode = query_levels[q, cl]
+            level_hist[:span] = 0
+            for c in range(c0, c1):
+                d = _popcount(node_codes[nb + c] ^ qcode)
+                child_dist[c - c0] = d
+                level_hist[d] += item_offsets[ib + c + 1] - item_offsets[ib + c]
+            threshold = span - 1
+            if keep_ratio < 1.0:
+                target = np.ceil(keep_ratio * (item_offsets[ib + c1] - item_offsets[ib + c0]))
+                threshold = 0
+                acc = level_hist[0]
+                while acc < target and threshold < span - 1:
+                    threshold += 1
+                    acc += level_hist[threshold]
+            for c in range(c0, c1):
+                d = child_dist[c - c0]
+                if d <= threshold:
+                    p = cur + d
+                    ent_level[n_ent] = cl
+                    ent_node[n_ent] = c
+                    ent_next[n_ent] = heads[p]
+                    heads[p] = n_ent
+                    n_ent += 1
+    scanned_out[q] = scanned
+    computed_out[q] = j
+    expanded_out[q] = expanded
+    # the queue ran dry before k were found: every candidate was scanned, the list is short
+    wanted = min(k, scanned)
     if wanted > 0:
+        if within < wanted or radius == nbits:
+            radius = 0
+            within = hist[0]
+            while within < wanted:
+                radius += 1
+                within += hist[radius]
         below = within - hist[radius]
-        # selection: items below the radius are fewer than k and sorted by (distance, id); the ties at
-        # the radius are taken in id order from a bitmap over database ids (sorting them is
-        # n log n in the ties, tens of thousands on class-clustered codes; the bitmap is linear)
+        need = wanted - below
+        # selection: the runs below the radius hold fewer than k items, sorted by (distance, id);
+        # the ties at the radius are whole runs whose ids ascend, merged for the smallest ``need``
         n_keys = 0
-        n_ties = 0
+        n_tie_runs = 0
         j = 0
-        for t in range(n_scanned_nodes):
-            s = next_survivors[t]
-            lo = item_offsets[ib + survivors[s]]
-            hi = item_offsets[ib + survivors[s] + 1]
-            if prefix[s] > radius:
+        for t in range(n_scan):
+            lo = scan_lo[t]
+            hi = scan_hi[t]
+            if scan_prefix[t] > radius:
                 j += hi - lo
                 continue
-            for pos in range(lo, hi):
+            for r in range(lo, hi):
                 d = dbuf[j]
                 j += 1
                 if d < radius:
-                    keys[n_keys] = (np.uint64(d) << np.uint64(32)) | np.uint64(ids[pos])
-                    n_keys += 1
+                    for pos in range(run_offsets[r], run_offsets[r + 1]):
+                        keys[n_keys] = (np.uint64(d) << np.uint64(32)) | np.uint64(ids[pos])
+                        n_keys += 1
                 elif d == radius:
-                    ties[n_ties] = ids[pos]
-                    n_ties += 1
+                    tie_runs[n_tie_runs] = r
+                    n_tie_runs += 1
         if n_keys > 1:
             keys[:n_keys].sort()
         for i in range(n_keys):
             out_ids[q, i] = np.int64(keys[i] & np.uint64(0xFFFFFFFF))
             out_dist[q, i] = np.uint16(keys[i] >> np.uint64(32))
-        need = wanted - below
-        if n_ties <= 32 or n_ties == need:
-            tie_slice = ties[:n_ties]
-            tie_slice.sort()
-            for i in range(need):
-                out_ids[q, below + i] = tie_slice[i]
-                out_dist[q, below + i] = radius
-        else:
-            first = n
-            for i in range(n_ties):
-                t_id = ties[i]
-                bitmap[t_id >> 6] |= np.uint64(1) << np.uint64(t_id & 63)
-                first = min(first, t_id)
-            word = first >> 6
-            taken = 0
-            while taken < need:
-                w = bitmap[word]
-                while w != 0 and taken < need:
-                    out_ids[q, below + taken] = (word << 6) + np.int64(_cttz(w))
-                    out_dist[q, below + taken] = radius
-                    taken += 1
-                    w &= w - np.uint64(1)
-                word += 1
-            for i in range(n_ties):
-                bitmap[ties[i] >> 6] = 0
-    if wanted < k:
+        _smallest_ids(ids, run_offsets, tie_runs, n_tie_runs, need, out_ids, q, below, heap_id, heap_pos, heap_end)
+        for i in range(need):
+            out_dist[q, below + i] = radius
+    if wanted < k:  # the unreached items follow by database index, distance nbits + 1
         seen = np.zeros(n, np.bool_)
-        for s in range(n_surv):
-            node = survivors[s]
-            for pos in range(item_offsets[ib + node], item_offsets[ib + node + 1]):
+        for t in range(n_scan):
+            for pos in range(run_offsets[scan_lo[t]], run_offsets[scan_hi[t]]):
                 seen[ids[pos]] = True
-        j = wanted
         i = 0
-        while j < k:
-            if not seen[i]:
-                out_ids[q, j] = i
-                out_dist[q, j] = nbits + 1
-                j += 1
+        for jj in range(wanted, k):
+            while seen[i]:
+                i += 1
+            out_ids[q, jj] = i
+            out_dist[q, jj] = nbits + 1
             i += 1
 
 
 @njit(nogil=True, parallel=True, cache=True)
-def tree_search(query_levels, query_words, node_codes, node_base, item_offsets, item_base,
-                child_offsets, child_base, level_bits, words, ids, k, keep_ratio, nbits, max_nodes, n_chunks):
+def tree_search(query_levels, query_words, node_codes, node_base, item_offsets, item_base, child_offsets,
+                child_base, level_bits, leaf_runs, run_offsets, run_words, ids, k, keep_ratio, nbits, n_nodes,
+                n_chunks):
     """Top-k through HDHash's tree for every query (the rule of :class:`search.tree.TreeIndex`),
     the queries split into ``n_chunks`` contiguous chunks run in parallel (numba's threads: the
     caller sets their number with ``numba.set_num_threads``).
 
     Per level ``l`` the index's arrays are concatenated: level ``l``'s node codes are
     ``node_codes[node_base[l]:node_base[l + 1]]`` (one uint64 per node), and likewise the item
-    offsets (``item_base``) and child offsets (``child_base``); ``max_nodes`` bounds the nodes of
-    one level. Returns ``(ids, distances, candidates, scanned)``: the ranking by (distance, id) of
-    the items under the surviving nodes, unreached items filling a short list by database index
-    with distance ``nbits + 1``; per query the candidates (the keep rule's) and the codes whose
-    distance was computed (candidates in nodes whose prefix distance could still hold the top k).
+    offsets (``item_base``) and child offsets (``child_base``); ``n_nodes`` is the number of nodes
+    of all levels. The codes are stored once per run of equal codes (``run_words``, the run's items
+    ``run_offsets[r]:run_offsets[r + 1]`` of the layout ``ids``); the last branching level's node
+    ``c`` holds runs ``leaf_runs[c]:leaf_runs[c + 1]``. Returns ``(ids, distances, scanned,
+    computed, expanded)``: the ranking by (distance, id) of the candidates, unreached items
+    filling a short list by database index with distance ``nbits + 1``; per query the items whose
+    distance became known, the distances computed (runs) and the nodes expanded.
     """
-    n, n_words = words.shape
+    n = ids.shape[0]
     nq = query_words.shape[0]
     k = min(k, n)
     out_ids = np.empty((nq, k), np.int64)
     out_dist = np.empty((nq, k), np.uint16)
-    candidates = np.zeros(nq, np.int64)
     scanned = np.zeros(nq, np.int64)
+    computed = np.zeros(nq, np.int64)
+    expanded = np.zeros(nq, np.int64)
+    n_runs = run_words.shape[0]
     max_span = 1
+    total_bits = 0
     for lev in range(level_bits.shape[0]):
         max_span = max(max_span, level_bits[lev] + 1)
+        total_bits += level_bits[lev]
     n_chunks = max(1, min(n_chunks, nq))
     for chunk in prange(n_chunks):
         # per-thread buffers, sized for the worst query
-        survivors = np.empty(max_nodes + 1, np.int64)
-        prefix = np.empty(max_nodes + 1, np.int64)
-        next_survivors = np.empty(max_nodes + 1, np.int64)
-        next_prefix = np.empty(max_nodes + 1, np.int64)
-        child_dist = np.empty(max_nodes + 1, np.int64)
+        heads = np.empty(total_bits + 1, np.int64)
+        ent_level = np.empty(n_nodes + 1, np.int64)
+        ent_node = np.empty(n_nodes + 1, np.int64)
+        ent_next = np.empty(n_nodes + 1, np.int64)
+        child_dist = np.empty(n_nodes + 1, np.int64)
+        scan_lo = np.empty(n_nodes + 1, np.int64)
+        scan_hi = np.empty(n_nodes + 1, np.int64)
+        scan_prefix = np.empty(n_nodes + 1, np.int64)
         level_hist = np.empty(max_span, np.int64)
         hist = np.empty(nbits + 3, np.int64)
-        dbuf = np.empty(n, np.uint8)
-        ties = np.empty(n, np.int64)
+        dbuf = np.empty(n_runs, np.uint8)
+        tie_runs = np.empty(n_runs, np.int64)
         keys = np.empty(k, np.uint64)
-        bitmap = np.zeros((n >> 6) + 1, np.uint64)
+        heap_id = np.empty(n_runs, np.int64)
+        heap_pos = np.empty(n_runs, np.int64)
+        heap_end = np.empty(n_runs, np.int64)
         for q in range(chunk * nq // n_chunks, (chunk + 1) * nq // n_chunks):
             _tree_query(q, query_levels, query_words, node_codes, node_base, item_offsets, item_base, child_offsets,
-                        child_base, level_bits, words, ids, k, keep_ratio, nbits, out_ids, out_dist, candidates,
-                        scanned, survivors, prefix, next_survivors, next_prefix, child_dist, level_hist, hist, dbuf,
-                        ties, keys, bitmap)
-    return out_ids, out_dist, candidates, scanned
+                        child_base, level_bits, leaf_runs, run_offsets, run_words, ids, k, keep_ratio, nbits,
+                        out_ids, out_dist, scanned, computed, expanded, heads, ent_level, ent_node, ent_next,
+                        child_dist, level_hist, hist, dbuf, scan_lo, scan_hi, scan_prefix, tie_runs, keys,
+                        heap_id, heap_pos, heap_end)
+    return out_ids, out_dist, scanned, computed, expanded
 
 
 @njit(nogil=True, cache=True)

@@ -34,13 +34,14 @@ def test_compiled_tree_search_equals_numpy_rank(levels, keep_ratio):
     visited = tree.last_visited.copy()
     ids, found = tree.search(queries, 300)
     assert np.array_equal(ids, order) and np.array_equal(distances, found)
-    assert np.array_equal(tree.last_visited, visited)
+    assert np.array_equal(tree.candidates(queries), visited)
+    assert np.all(tree.last_scanned <= visited) and np.all(tree.last_distances <= tree.last_scanned)
 
 
 @pytest.mark.parametrize("keep_ratio", [1.0, 0.3, 0.05])
 def test_compiled_tree_search_with_heavy_ties_equals_numpy_rank(keep_ratio):
     # many exact copies of each centre: the ties at the K-th distance outnumber the free slots
-    # (the bitmap path), and nodes whose prefix distance exceeds the radius are never scanned
+    # (the merge of tied runs), and nodes whose prefix distance exceeds the radius are never scanned
     rng = np.random.default_rng(5)
     centres = rng.integers(0, 256, (20, 8), dtype=np.uint8)
     bits = np.unpackbits(centres[rng.integers(0, 20, 4000)], axis=1)
@@ -52,6 +53,9 @@ def test_compiled_tree_search_with_heavy_ties_equals_numpy_rank(keep_ratio):
         ids, found = tree.search(queries, k)
         assert np.array_equal(ids, order) and np.array_equal(distances, found)
         assert np.all(tree.last_scanned <= tree.last_visited)
+        assert np.array_equal(tree.candidates(queries), tree.last_visited)
+        # a distance per run of equal codes: with exact copies, fewer distances than items
+        assert np.all(tree.last_distances <= tree.last_scanned) and np.any(tree.last_distances < tree.last_scanned)
         if k == 50:  # nodes past the radius were skipped
             assert np.any(tree.last_scanned < tree.last_visited)
             at_50 = distances
@@ -78,3 +82,21 @@ def test_tree_search_split_over_threads_equals_one_thread():
         numba.set_num_threads(before)
     assert np.array_equal(one[0], many[0]) and np.array_equal(one[1], many[1])
     assert np.array_equal(many[0], tree.rank(db[::50], topk=100)[0])
+
+
+@pytest.mark.parametrize("levels", [(8, 16, 40), (64,)])
+def test_tree_search_takes_the_smallest_ids_across_tied_runs(levels):
+    # six distinct codes, ids interleaved at random: the k-th distance is shared by several runs of
+    # equal codes, and the top k takes the smallest ids across them (the k-way merge)
+    rng = np.random.default_rng(11)
+    values = rng.integers(0, 256, (6, 8), dtype=np.uint8)
+    db = values[rng.integers(0, 6, 3000)]
+    queries = np.concatenate([values, rng.integers(0, 256, (4, 8), dtype=np.uint8)])
+    tree = TreeIndex(db, levels=levels, keep_ratio=1.0)
+    assert len(tree.run_words) == 6
+    reference = HammingIndex(db)
+    for k in (1, 499, 700, 1500, 2999, 3000):
+        ids, distances = tree.search(queries, k)
+        order, expected = reference.rank(queries, topk=k)
+        assert np.array_equal(ids, order) and np.array_equal(distances, expected)
+        assert np.all(tree.last_distances <= 6)

@@ -87,7 +87,11 @@ def test_memory_is_the_sum_of_its_arrays():
     tree = TreeIndex(db)
     arrays = tree.arrays()
     assert tree.nbytes == sum(a.nbytes for a in arrays.values())
-    assert arrays["words"].nbytes == db.nbytes and arrays["ids"].nbytes == 4 * len(db)
+    assert arrays["ids"].nbytes == 4 * len(db)
+    # each distinct code stored once, with the offsets of its run of equal codes
+    assert len(tree.run_words) == len(np.unique(db, axis=0)) and arrays["run_words"].nbytes <= db.nbytes
+    duplicated = TreeIndex(np.concatenate([db, db, db]))
+    assert duplicated.run_words.nbytes == tree.run_words.nbytes
     assert len(tree) == 1000 and tree.nbits == 64 and tree.metric == "hamming"
     assert len(tree.n_nodes) == 2 and tree.n_nodes[0] <= 256
 
