@@ -43,7 +43,9 @@ def site(tmp_path_factory):
 
     out = _small_store(tmp_path_factory.mktemp("site") / "results")
     written = build_site(out)
-    assert build_site(out) == written  # the same files again
+    first = {p: Path(p).read_bytes() for p in written}
+    assert build_site(out) == written and all(Path(p).read_bytes() == b for p, b in first.items()), \
+        "a rebuild of the site is not byte for byte the same"
     return out / "site"
 
 
