@@ -5,6 +5,7 @@
 #   make table1       every method of Table I on Fashion-MNIST
 #   make efficiency   Table II: search time and memory at up to 1,000,000 codes
 #   make paper        Table I and II beside the paper's for every dataset here (runs only what is missing)
+#   make report       rebuild every table, plot and the results site (results/site/) from the stored records
 PYTHON ?= python3
 VENV ?= .venv
 # the PyTorch build this project is tested with; override on machines that have another
@@ -18,7 +19,7 @@ DEMO_BITS ?= 16,32,48,64
 THREADS ?= 1
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test data setup report table1 efficiency paper
+.PHONY: demo test data browser setup report site table1 efficiency paper
 
 setup: $(STAMP)
 
@@ -32,10 +33,14 @@ $(STAMP): pyproject.toml
 data:
 	@scripts/ensure-fashion-mnist.sh
 
+# headless Chromium for the results site's browser test (tests/test_site.py)
+browser:
+	@scripts/ensure-chromium.sh
+
 demo: $(STAMP) data
 	$(VENV)/bin/python -m protocols.map --dataset fashion-mnist --methods $(DEMO_METHODS) --bits $(DEMO_BITS) --threads $(THREADS) --force
 
-test: $(STAMP) data
+test: $(STAMP) data browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest
 
@@ -50,3 +55,7 @@ paper: $(STAMP) data
 
 report: $(STAMP) data
 	$(VENV)/bin/python -m protocols.report
+
+# only the results site (results/site/index.html); make report rebuilds it with everything else
+site: $(STAMP)
+	$(VENV)/bin/python -m protocols.site

@@ -245,14 +245,16 @@ def plot_dataset(frame: pd.DataFrame, name: str, path: Path) -> Path:
 
     part = frame[frame["dataset"] == name]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for i, (method, group) in enumerate(part.groupby("method", sort=False)):
+    from protocols.style import method_style
+
+    for method, group in part.groupby("method", sort=False):
         group = group.sort_values("bits")
-        colour = f"C{i % 10}"
+        style = method_style(method)
         if group["map"].notna().any():
-            ax.plot(group["bits"], group["map"], marker="o", color=colour, label=f"{method} (ours)")
+            ax.plot(group["bits"], group["map"], label=f"{method} (ours)", **dict(style.mpl(), linestyle="-"))
         if group["paper_map"].notna().any():
-            ax.plot(group["bits"], group["paper_map"], marker="x", linestyle=":", color=colour,
-                    label=f"{method} (paper)")
+            ax.plot(group["bits"], group["paper_map"], label=f"{method} (paper)",
+                    **dict(style.mpl(), linestyle=":", markerfacecolor="white"))
     ax.set_xlabel("code length (bits)")
     ax.set_ylabel(k_text(frame, name))
     ax.set_xticks(sorted(part["bits"].unique()))

@@ -7,8 +7,9 @@ Raw records are what runs write: ``map/runs/<dataset>/*.json`` (one per run and 
 ``efficiency/<dataset>.csv`` (one row per index setting, written by ``protocols.efficiency``).
 Everything else is derived and rebuilt here (in ``out`` and in any results root inside it, such as
 ``dev-seed1/``): ``map/<dataset>.{csv,md,png}``, the sweeps' Markdown,
-the seed summaries, Table II's Markdown and plots, and ``paper/`` with the README's results block
-(rewritten only when ``--out`` is the project's own ``results/``). A run of a subset never shrinks
+the seed summaries, Table II's Markdown and plots, ``paper/`` with the README's results block
+(rewritten only when ``--out`` is the project's own ``results/``) and the browsable site ``site/``
+(:mod:`protocols.site`). A run of a subset never shrinks
 them: each is a function of the whole store. ``tests/test_report.py`` rebuilds the committed
 results and checks they come out byte for byte.
 """
@@ -26,6 +27,7 @@ def rebuild_all(out="results", readme: str | None = None, progress=print) -> lis
     from protocols import paper
     from protocols.efficiency_report import rebuild_csv, render, runs_folder
     from protocols.seed_spread import write_summary
+    from protocols.site import build_site
     from protocols.tables import rebuild_tables, write_map_report
 
     out = Path(out)
@@ -49,6 +51,8 @@ def rebuild_all(out="results", readme: str | None = None, progress=print) -> lis
         for name in dict.fromkeys([*paper.BUILTIN, *paper.PAPER]):
             datasets[name], texts[name] = paper.probe(name)
         written += paper.rebuild_tables(out, 0, datasets, texts, readme=readme)
+    if (out / "map" / "runs").is_dir() or (out / "efficiency" / "runs").is_dir():
+        written += build_site(out)  # results/site/, from the same records
     for path in written:
         progress(path)
     return written

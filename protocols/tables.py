@@ -191,22 +191,22 @@ def write_map_report(out, dataset: str) -> list[Path]:
 
 
 def plot_map(frame: pd.DataFrame, path: Path, title: str) -> Path:
-    """MAP against code length, one line per column with the sd over training seeds as error bars; a
-    colour and a marker of its own per method (matplotlib's ten default colours repeat)."""
+    """MAP against code length, one line per column with the sd over training seeds as error bars, in
+    the style of :mod:`protocols.style` (a colour and marker per method, a line style per family)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from protocols.style import column_style
+
     table, sd = map_table(frame, "map"), map_table(frame, "map", "std")
-    colours, markers = plt.get_cmap("tab20").colors, "osD^v<>ph*XP"
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for i, column in enumerate(table.columns):
+    for column in table.columns:
         series = table[column].dropna()
         err = sd[column].reindex(series.index) if column in sd else None
         ax.errorbar(series.index, series.values, yerr=None if err is None or err.isna().all() else err.fillna(0),
-                    marker=markers[i % len(markers)], color=colours[i % len(colours)], capsize=3, label=column,
-                    linestyle="--" if "(" in column else "-")
+                    capsize=3, label=column, **column_style(column).mpl())
     ax.set_xlabel("code length (bits)")
     ax.set_ylabel("MAP")
     ax.set_xticks(sorted(table.index))
