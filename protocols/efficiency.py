@@ -248,6 +248,10 @@ def default_grid(topk: int, keep_ratios, tree_method: str = "hdhash", seed: int 
         GridRow("faiss-hnsw", "baseline", "faiss-hnsw", "efSearch", (topk, 2 * topk)),
         GridRow(f"{tree_method}-flat", "tree", "faiss-flat"),
         GridRow(f"{tree_method}-tree", "tree", "tree", "keep_ratio", tuple(keep_ratios)),
+        # every node a candidate (keep 1.0), a budget of codes instead: multiples of K
+        GridRow(f"{tree_method}-tree-budget", "tree", "tree", "max_codes",
+                tuple(m * topk for m in (2, 5, 10, 20, 50, 100)),
+                (("keep_ratio", 1.0),)),
         GridRow("exhaustive", "baseline", "hamming"),  # the project's compiled exhaustive top-K
         GridRow("exhaustive-full", "baseline"),
         GridRow("popcount-floor", "baseline"),
@@ -383,16 +387,20 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
         ms, ms_all, ms_single, recall, map_k, tie_aware = time_setting(
             search, side, size, truth[(g.side, size)], y_query, topk, repeats, timing_queries, single_queries,
             shells[(g.side, size)], all_threads)
+        distances, expanded = None, None
         if g.index == "tree":  # the last search ran every query
-            visited = float(np.mean(index.last_visited))
             scanned = float(np.mean(index.last_scanned))
+            distances = float(np.mean(index.last_distances))
+            expanded = float(np.mean(index.last_expanded))
+            visited = float(np.mean(index.candidates(side.queries)))  # the keep rule's set, not timed
         rows.append({
             "index": g.row, "params": "" if g.param is None else f"{g.param}={value}", "code_bits": side.code_bits,
             "method": side.method, "db_size": size, "topk": topk, "ms_per_query": ms,
             "ms_per_query_all_threads": ms_all, "ms_per_query_single": ms_single, "recall": recall, "map": map_k,
             "map_tie_aware": tie_aware, "index_bytes": int(index_bytes), "bytes_per_item": index_bytes / size,
             "peak_rss_mb": peak_rss_mb(), "build_s": build_s, "candidates_visited": visited,
-            "codes_scanned": scanned, **context, "order": order[(g.row, value)],
+            "codes_scanned": scanned, "distances_computed": distances, "nodes_expanded": expanded, **context,
+            "order": order[(g.row, value)],
         })
     return rows
 

@@ -63,6 +63,7 @@ FALLBACK_COLOURS = ["#5254a3", "#9c9ede", "#b5cf6b", "#cedb9c", "#8c6d31", "#e79
 INDEXES = {
     "hdhash-tree": ("#d62728", "o", "-"),
     "hdhash-flat": ("#d62728", "s", "--"),
+    "hdhash-tree-budget": ("#d62728", "d", ":"),
     "faiss-flat": ("#1f77b4", "s", "-"),
     "numpy-scan": ("#7f7f7f", "p", "--"),
     "exhaustive": ("#000000", "X", ":"),

@@ -209,7 +209,7 @@ def _smallest_ids(ids, run_offsets, tie_runs, n_tie_runs, need, out_ids, q, firs
 
 @njit(nogil=True, cache=True)
 def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offsets, item_base, child_offsets,
-                child_base, level_bits, leaf_runs, run_offsets, run_words, ids, k, keep_ratio, nbits,
+                child_base, level_bits, leaf_runs, run_offsets, run_words, ids, k, keep_ratio, max_codes, nbits,
                 out_ids, out_dist, scanned_out, computed_out, expanded_out,
                 heads, ent_level, ent_node, ent_next, child_dist, level_hist, hist, dbuf,
                 scan_lo, scan_hi, scan_prefix, tie_runs, keys, heap_id, heap_pos, heap_end):
@@ -244,7 +244,7 @@ def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offset
             cur += 1
         # every node left has a prefix >= cur: once it exceeds the radius of k found items, nothing
         # below it can enter the result (not even as a tie), so the search is done
-        if cur > max_prefix or (within >= k and cur > radius):
+        if cur > max_prefix or (within >= k and (cur > radius or (max_codes > 0 and scanned >= max_codes))):
             break
         e = heads[cur]
         heads[cur] = ent_next[e]
@@ -362,8 +362,8 @@ def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offset
 
 @njit(nogil=True, parallel=True, cache=True)
 def tree_search(query_levels, query_words, node_codes, node_base, item_offsets, item_base, child_offsets,
-                child_base, level_bits, leaf_runs, run_offsets, run_words, ids, k, keep_ratio, nbits, n_nodes,
-                n_chunks):
+                child_base, level_bits, leaf_runs, run_offsets, run_words, ids, k, keep_ratio, max_codes, nbits,
+                n_nodes, n_chunks):
     """Top-k through HDHash's tree for every query (the rule of :class:`search.tree.TreeIndex`),
     the queries split into ``n_chunks`` contiguous chunks run in parallel (numba's threads: the
     caller sets their number with ``numba.set_num_threads``).
@@ -413,8 +413,8 @@ def tree_search(query_levels, query_words, node_codes, node_base, item_offsets, 
         heap_end = np.empty(n_runs, np.int64)
         for q in range(chunk * nq // n_chunks, (chunk + 1) * nq // n_chunks):
             _tree_query(q, query_levels, query_words, node_codes, node_base, item_offsets, item_base, child_offsets,
-                        child_base, level_bits, leaf_runs, run_offsets, run_words, ids, k, keep_ratio, nbits,
-                        out_ids, out_dist, scanned, computed, expanded, heads, ent_level, ent_node, ent_next,
+                        child_base, level_bits, leaf_runs, run_offsets, run_words, ids, k, keep_ratio, max_codes,
+                        nbits, out_ids, out_dist, scanned, computed, expanded, heads, ent_level, ent_node, ent_next,
                         child_dist, level_hist, hist, dbuf, scan_lo, scan_hi, scan_prefix, tie_runs, keys,
                         heap_id, heap_pos, heap_end)
     return out_ids, out_dist, scanned, computed, expanded

@@ -81,6 +81,13 @@ class TreeIndex(Index):
     db_codes : uint8 array ``(n, nbits // 8)``, the concatenated level codes, level 1 first.
     levels : bit length of each level (multiples of 8 summing to ``nbits``), default HDHash's 8+16+40.
     keep_ratio : float in (0, 1], the share kept at each branching level (HDHash(0.3) is 0.3).
+    max_codes : int >= 0, a budget for :meth:`search` only (0, the default: none). Nodes are opened
+        best first (increasing prefix distance); once k items are found and at least ``max_codes``
+        codes have known distances, no further node is opened. It trades recall for time more
+        finely than ``keep_ratio``, whose kept distance shells of 8- and 16-bit level codes
+        overshoot: on 1,000,000 Fashion-MNIST codes (top-1000) keep 1.0 with ``max_codes=10000``
+        reached recall 0.973 computing 4,957 distances per query where keep 0.05 reached 0.959
+        with 5,229. ``rank`` (the MAP@all path) ranks every candidate and refuses a budget.
 
     ``keep_ratio`` (precise rule). At branching level l (1 .. K-1), for each surviving parent ``p``
     (the root at level 1) with ``N_p`` items, let ``d(c)`` be the Hamming distance between the
@@ -110,7 +117,8 @@ class TreeIndex(Index):
     computed at each branching level.
     """
 
-    search_param_names = ("keep_ratio",)  # distances: full-code Hamming distances (unreached items: nbits + 1)
+    # distances: full-code Hamming distances (unreached items: nbits + 1)
+    search_param_names = ("keep_ratio", "max_codes")
 
     @classmethod
     def check_search_params(cls, **params) -> dict:
@@ -123,9 +131,14 @@ class TreeIndex(Index):
                 raise ValueError(f"keep_ratio must be a number in (0, 1], got {ratio!r}") from None
             if not (0.0 < params["keep_ratio"] <= 1.0):  # also refuses NaN
                 raise ValueError(f"keep_ratio must be in (0, 1], got {ratio!r}")
+        if "max_codes" in params:
+            budget = params["max_codes"]
+            if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
+                raise ValueError(f"max_codes must be an integer >= 0 (0: no budget), got {budget!r}")
+            params["max_codes"] = int(budget)
         return params
 
-    def __init__(self, db_codes: np.ndarray, levels=(8, 16, 40), keep_ratio: float = 0.3):
+    def __init__(self, db_codes: np.ndarray, levels=(8, 16, 40), keep_ratio: float = 0.3, max_codes: int = 0):
         codes = np.ascontiguousarray(db_codes, dtype=np.uint8)
         if codes.ndim != 2:
             raise ValueError(f"db_codes must be a 2-D uint8 array (n, nbits // 8), got shape {codes.shape}")
@@ -134,7 +147,7 @@ class TreeIndex(Index):
             raise ValueError("TreeIndex supports fewer than 2**32 database items")
         self.nbits = 8 * nbytes
         self.levels = check_levels(levels, self.nbits)
-        self.set_search_params(keep_ratio=keep_ratio)
+        self.set_search_params(keep_ratio=keep_ratio, max_codes=max_codes)
 
         words = as_words(codes)
         # lexicographic byte order = sort by (level 1, ..., level K); lexsort is stable, so ties by id
@@ -275,7 +288,7 @@ class TreeIndex(Index):
             self._query_levels(query_codes), as_words(query_codes), self._node_codes_all, self._node_codes_base,
             self._item_offsets_all, self._item_offsets_base, self._child_offsets_all, self._child_offsets_base,
             np.array(self.levels[:-1], np.int64), self.leaf_runs, self.run_offsets, run_words, self.ids, int(k),
-            float(self.keep_ratio), self.nbits, int(sum(self.n_nodes)), n_chunks)
+            float(self.keep_ratio), int(self.max_codes), self.nbits, int(sum(self.n_nodes)), n_chunks)
         self.last_scanned, self.last_distances, self.last_expanded = scanned, computed, expanded
         return ids, distances
 
@@ -301,6 +314,9 @@ class TreeIndex(Index):
         query_codes = np.ascontiguousarray(query_codes, dtype=np.uint8)
         if query_codes.ndim != 2 or query_codes.shape[1] != self.nbits // 8:
             raise ValueError(f"query codes must have shape (n, {self.nbits // 8}), got {query_codes.shape}")
+        if self.max_codes:
+            raise ValueError(f"max_codes={self.max_codes} bounds search() only; rank() ranks every candidate of "
+                             "the keep rule: set max_codes=0 to rank")
         n, n_query = len(self), len(query_codes)
         k = n if topk is None else int(topk)
         if k < 0:

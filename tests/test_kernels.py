@@ -100,3 +100,31 @@ def test_tree_search_takes_the_smallest_ids_across_tied_runs(levels):
         order, expected = reference.rank(queries, topk=k)
         assert np.array_equal(ids, order) and np.array_equal(distances, expected)
         assert np.all(tree.last_distances <= 6)
+
+
+def test_max_codes_budget_trades_codes_for_recall():
+    db = _clustered_codes(4000, 8, seed=3, flip=0.05)
+    queries = db[::101]
+    tree = TreeIndex(db, levels=(8, 16, 40), keep_ratio=1.0)
+    exact_ids, exact = tree.search(queries, 100)
+    full_scan = tree.last_scanned.copy()
+    true = np.unpackbits(queries[:, None, :] ^ db[None, :, :], axis=2).sum(axis=2)
+    previous = None
+    for budget in (len(db), 2000, 500, 1):
+        tree.set_search_params(max_codes=budget)
+        ids, distances = tree.search(queries, 100)
+        # whatever the budget: k items, their true distances, ascending, by (distance, id)
+        assert np.array_equal(np.take_along_axis(true, ids, axis=1), distances)
+        assert np.all(np.diff(distances.astype(int) * len(db) + ids, axis=1) > 0)
+        assert np.all(tree.last_scanned >= 100)
+        if budget == len(db):
+            assert np.array_equal(ids, exact_ids) and np.array_equal(tree.last_scanned, full_scan)
+        else:
+            assert np.all(tree.last_scanned <= previous) and np.all(distances >= exact)
+        previous = tree.last_scanned.copy()
+    assert np.any(previous < full_scan)
+    with pytest.raises(ValueError, match="max_codes"):
+        tree.rank(queries, topk=10)
+    for bad in (-1, 2.5, True, "10"):
+        with pytest.raises(ValueError, match="max_codes must be an integer"):
+            TreeIndex.check_search_params(max_codes=bad)
