@@ -54,7 +54,7 @@ class OrthoHash(CodeLossMethod):
     Deviations, and why: backbone ``compact-cnn`` from scratch with Adam and a cosine schedule (the
     authors fine-tune AlexNet with Adam at 1e-4); the head is the shared hash layer with batch
     normalisation without the affine (theirs: a linear layer without bias and a batch normalisation
-    with one; the cosine does not see a per-bit scale's sign, only its size).
+    with one), so each bit is standardised over the batch instead of learning its own scale and offset.
     """
 
     beyond_paper = True
