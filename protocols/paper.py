@@ -300,8 +300,9 @@ def plot_dataset(frame: pd.DataFrame, name: str, path: Path) -> Path:
     return path
 
 
-def compute_minutes(out, dataset, seed) -> tuple[float, str]:
-    rows = stored_rows(out, dataset, seed).values()
+def compute_minutes(out, dataset, seed, methods=None) -> tuple[float, str]:
+    """Minutes of fit + encode + search of the stored rows (of ``methods`` only, when given) and the machines."""
+    rows = [r for (method, _), r in stored_rows(out, dataset, seed).items() if methods is None or method in methods]
     seconds = sum(float(r.get("train_s", 0)) + float(r.get("encode_s", 0)) + float(r.get("search_s", 0)) for r in rows)
     machines = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores" for r in rows if "machine" in r})
     return seconds / 60.0, "; ".join(machines)
@@ -411,7 +412,7 @@ def readme_block(out, seed: int, datasets, statuses, bits) -> str:
     for name in BUILTIN:
         if datasets.get(name) is None:
             continue
-        minutes, machine = compute_minutes(out, datasets[name], seed)
+        minutes, machine = compute_minutes(out, datasets[name], seed, methods)
         done = frame[(frame["dataset"] == name) & frame["map"].notna()]
         if done.empty:
             lines += [f"**{name}**: no rows stored yet.", ""]
