@@ -117,6 +117,9 @@ class HDHash(HashNet):
     ``level_loss_params``: that method's own hyper-parameters (a dict, e.g. ``{"lambda_q": 0.01}``;
     None = its defaults); HDHash's ``nbits``, ``random_state`` and ``head_batchnorm`` are passed on.
     HashNet's parameters of HDHash (alpha, the continuation) act only with ``level_loss="hashnet"``.
+    Which loss to show beside the paper's was chosen on the trainer's validation MAP (held-out
+    training images, never the queries) of the four flat methods on Fashion-MNIST, seed 0, mean over
+    16 / 32 / 48 / 64 bits: OrthoHash 0.860, CSQ 0.857, GreedyHash 0.845, DPSH 0.746.
     """
 
     paper_table1 = True
