@@ -33,9 +33,11 @@ _REGISTRY = Registry("method", error=UnknownMethodError, load=_load_all)
 register = _REGISTRY.register
 
 
-def list_methods(paper: bool = False) -> list[str]:
-    """Registered method names; ``paper=True``: only those of the paper's Table I (``paper_table1``)."""
-    return [name for name, cls in _REGISTRY.items() if cls.paper_table1 or not paper]
+def list_methods(paper: bool = False, beyond: bool = False) -> list[str]:
+    """Registered method names; ``paper=True``: only those of the paper's Table I (``paper_table1``);
+    ``beyond=True``: only those after the paper (``beyond_paper``)."""
+    return [name for name, cls in _REGISTRY.items()
+            if (cls.paper_table1 or not paper) and (cls.beyond_paper or not beyond)]
 
 
 def get_method_class(name: str) -> type:

@@ -150,6 +150,9 @@ class HashMethod:
     searches: tuple[SearchMode, ...] = (SearchMode("hamming"),)
     #: Table I of the HDHash paper compares this method (``list_methods(paper=True)``)
     paper_table1 = False
+    #: a method after the HDHash paper (DPSH, GreedyHash, CSQ, OrthoHash): Table I's "beyond the
+    #: paper" block (``list_methods(beyond=True)``)
+    beyond_paper = False
     #: parameters that change how a run executes, not the model (device, threads, progress, cache):
     #: left out of a model's cache key and of a record's identity
     runtime_params: tuple[str, ...] = ()

@@ -14,6 +14,9 @@ A deep method's file is its head and its loss::
         def loss(self, outputs, labels, indices, step):   # -> scalar tensor
             ...
 
+A loss on one code (``code_setup``, ``code_extra``, ``code_loss``; :mod:`methods.code_method`)
+lets HDHash apply the method's loss per level (``HDHash(level_loss=name)``).
+
 Optional hooks: ``prepare(labels_train)`` (before training, e.g. CNNH's target codes),
 ``codes_from_outputs(outputs)`` (real values whose sign is the code; default: the outputs,
 tuples concatenated), ``configure_optimizer(model, total_steps)`` (default
@@ -182,6 +185,22 @@ class DeepHashMethod(HashMethod):
     def codes_from_outputs(self, outputs) -> torch.Tensor:
         """Real values ``(n, nbits)`` whose sign (> 0) gives the bits."""
         return trainer.concat_outputs(outputs)
+
+    # -- a loss on one code, which HDHash applies per level (methods/code_method.py) ---------------
+    def code_setup(self, labels_train: np.ndarray, widths: tuple[int, ...]):
+        """State the code loss needs before training, one entry per code of ``widths`` bits (CSQ's
+        hash centres, OrthoHash's codebook, DPSH's memory of outputs); called from ``prepare``."""
+
+    def code_extra(self, width: int, n_classes: int) -> nn.Module | None:
+        """Trainable parts a code of ``width`` bits needs besides its hash layer (GreedyHash's
+        classifier on the code), or None."""
+        return None
+
+    def code_loss(self, code: int, z: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor,
+                  step: trainer.TrainStep, extra: nn.Module | None = None) -> torch.Tensor:
+        """The method's loss on code number ``code``: ``z`` the hash layer's real outputs ``(n, width)``,
+        ``extra`` what :meth:`code_extra` gave for it. HDHash calls it once per level."""
+        raise NotImplementedError(f"{self.name} has no loss on one code; HDHash cannot use it per level")
 
     def extra_fit_info(self) -> dict:
         """Facts of this method's fit for the record (after training), e.g. CNNH's stage 1."""

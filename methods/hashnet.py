@@ -146,6 +146,9 @@ class HashNet(DeepHashMethod):
     def build_head(self, in_features):
         return hash_head(in_features, self.nbits, self.head_batchnorm)
 
-    def loss(self, outputs, labels, indices, step):
-        u = torch.tanh(self.scale_at(step) * outputs)
+    def code_loss(self, code, z, labels, indices, step, extra=None):
+        u = torch.tanh(self.scale_at(step) * z)
         return hashnet_loss(u, similarity_matrix(labels), self.sigmoid_alpha, balanced=self.balanced)
+
+    def loss(self, outputs, labels, indices, step):
+        return self.code_loss(0, outputs, labels, indices, step)

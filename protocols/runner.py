@@ -78,14 +78,16 @@ def parse_params(items: list[str] | None) -> dict:
 
 
 def method_classes(names: list[str]) -> dict:
-    """``{name: class}`` of registered methods; ``paper`` stands for Table I's methods."""
+    """``{name: class}`` of registered methods; ``paper`` stands for Table I's methods, ``beyond`` for
+    those after the paper (Table I's "beyond the paper" block)."""
     from methods import UnknownMethodError, get_method_class, list_methods
 
-    expanded = [m for name in names for m in (list_methods(paper=True) if name == "paper" else [name])]
+    groups = {"paper": lambda: list_methods(paper=True), "beyond": lambda: list_methods(beyond=True)}
+    expanded = [m for name in names for m in (groups[name]() if name in groups else [name])]
     try:
         return {name: get_method_class(name) for name in dict.fromkeys(expanded)}
     except UnknownMethodError as exc:
-        raise UsageError(f"{exc} (or 'paper' for Table I's)") from None
+        raise UsageError(f"{exc} (or 'paper' for Table I's, 'beyond' for those after the paper)") from None
 
 
 def check_jobs(classes: dict, bits: list[int], params: dict, device: str | None = None) -> None:

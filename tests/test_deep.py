@@ -205,10 +205,15 @@ def lsh_map(digits):
     return retrieval_map(create_method("lsh", nbits=32, random_state=0).fit(X, y), digits)
 
 
+#: DPSH's likelihood on raw inner products learns slower from scratch: on digits at 32 bits its MAP@all
+#: after 8 epochs was 0.54 (LSH 0.51; the test asks for 0.05 more), after 15 it passes
+EPOCHS = {"dpsh": 15}
+
+
 @pytest.mark.parametrize("name", DEEP)
 def test_training_on_digits_lowers_loss_and_beats_lsh(name, digits, lsh_map):
     _, (X, y), _, _ = digits
-    method = create_method(name, nbits=32, random_state=0, epochs=8, **TINY).fit(X, y)
+    method = create_method(name, nbits=32, random_state=0, epochs=EPOCHS.get(name, 8), **TINY).fit(X, y)
     assert method.loss_history_[-1] < method.loss_history_[0]
     info = method.fit_info
     assert info["epochs_run"] == len(method.loss_history_) and 1 <= info["epoch"] <= info["epochs_run"]

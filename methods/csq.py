@@ -1,0 +1,94 @@
+"""CSQ: central similarity quantization (Yuan, Wang, Zhang, Tay, Jie, Liu & Feng, CVPR 2020).
+
+Each class gets a hash centre c in {-1, 1}^K, the centres far apart: the rows of a Hadamard matrix
+H_K and of -H_K (pairwise Hamming distance K/2 or K) where K is a power of two and 2K >= the number
+of classes, otherwise random Bernoulli(0.5) bits (expected distance K/2; the paper's two
+constructions). A multi-label item's centre is the centroid of its labels' centres, binarised, each
+tie (a 0) filled from one random {-1, 1} vector drawn once (the authors' ``Hash_center_multilables``).
+The loss is the central similarity, a binary cross-entropy between the relaxed code and the centre
+in {0, 1}, plus the quantisation term:
+
+    L = mean_k BCE((u_k + 1) / 2, (c_k + 1) / 2) + lambda mean_k (|u_k| - 1)^2,   u = tanh(z)
+
+Codes: sgn(z). (u + 1) / 2 = sigmoid(2 z), so the BCE is computed from the logits 2 z, which is the
+same value without the log of a saturated tanh.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from methods import register
+from methods.base import Real
+from methods.code_method import CodeLossMethod
+
+
+def hadamard(n: int) -> np.ndarray:
+    """The Sylvester Hadamard matrix of order ``n`` (a power of two), entries +-1."""
+    if n < 1 or n & (n - 1):
+        raise ValueError(f"a Sylvester Hadamard matrix needs a power-of-two order, got {n}")
+    h = np.ones((1, 1))
+    while len(h) < n:
+        h = np.block([[h, h], [h, -h]])
+    return h
+
+
+def hash_centres(n_classes: int, nbits: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n_classes, nbits)`` centres in {-1, 1}: rows of [H; -H] where they fit (nbits a power of
+    two and 2 nbits >= n_classes), else Bernoulli(0.5) bits (CSQ Sec. 3.2)."""
+    if nbits & (nbits - 1) == 0 and n_classes <= 2 * nbits:
+        h = hadamard(nbits)
+        return np.concatenate([h, -h])[:n_classes]
+    return np.where(rng.random((n_classes, nbits)) < 0.5, -1.0, 1.0)
+
+
+def item_centres(labels: torch.Tensor, centres: torch.Tensor, tie_break: torch.Tensor) -> torch.Tensor:
+    """Each item's centre: sgn of the centroid of its labels' centres, ties from ``tie_break``
+    (one label: that label's centre)."""
+    summed = labels.float() @ centres  # the centroid times the label count: the same signs
+    return torch.where(summed == 0, tie_break.expand_as(summed), torch.sign(summed))
+
+
+def csq_loss(z: torch.Tensor, target: torch.Tensor, lambda_q: float) -> torch.Tensor:
+    """Central similarity (BCE of (tanh(z) + 1) / 2 against (target + 1) / 2, mean over entries) plus
+    ``lambda_q`` mean (|tanh(z)| - 1)^2."""
+    centre_term = nn.functional.binary_cross_entropy_with_logits(2.0 * z, (target + 1.0) / 2.0)
+    quantization = (torch.tanh(z).abs() - 1.0).pow(2).mean()
+    return centre_term + lambda_q * quantization
+
+
+@register("csq")
+class CSQ(CodeLossMethod):
+    """CSQ on the shared trainer. ``lambda_q``: the quantisation weight (0.05, the authors' released
+    code, ``options.py`` lambda2; DeepHash-pytorch uses 1e-4, cisip-FIRe 1e-3). The centres depend
+    on ``random_state`` only where they are random (Bernoulli centres, the multi-label tie vector).
+
+    Deviations, and why: backbone ``compact-cnn`` from scratch with Adam and a cosine schedule (the
+    paper fine-tunes AlexNet / ResNet); the batch normalisation before tanh (``head_batchnorm``,
+    :class:`methods.code_method.CodeLossMethod`). The authors' released training script also adds a
+    HashNet-style pairwise term (lambda1 = 0.2) that the paper's loss does not have; it is left out.
+    """
+
+    beyond_paper = True
+    param_rules = {"lambda_q": Real(0.0, closed_low=True)}
+
+    def __init__(self, nbits: int = 32, random_state: int = 0, lambda_q: float = 0.05, **kwargs):
+        super().__init__(nbits=nbits, random_state=random_state, **kwargs)
+        self.lambda_q = lambda_q
+
+    def code_setup(self, labels_train, widths):
+        n_classes = max(1, np.asarray(labels_train).shape[1])
+        rng = np.random.default_rng(int(self.random_state))
+        self._centres = []
+        for width in widths:
+            centres = torch.as_tensor(hash_centres(n_classes, width, rng), dtype=torch.float32)
+            tie_break = torch.as_tensor(np.where(rng.random(width) < 0.5, -1.0, 1.0), dtype=torch.float32)
+            self._centres.append((centres, tie_break))
+
+    def code_loss(self, code, z, labels, indices, step, extra=None):
+        centres, tie_break = self._centres[code]
+        if centres.device != z.device:
+            centres, tie_break = centres.to(z.device), tie_break.to(z.device)
+            self._centres[code] = (centres, tie_break)
+        return csq_loss(z, item_centres(labels, centres, tie_break), self.lambda_q)
