@@ -240,3 +240,17 @@ def test_beyond_the_paper_rows_get_their_own_block(tmp_path, synthetic):
     assert sorted(frame["method"]) == ["csq", "hdhash [level_loss=csq]"] and frame["map"].notna().all()
     block = "\n".join(paper.beyond_block(frame, "synthetic"))
     assert "### synthetic: beyond the paper" in block and "| hdhash [level_loss=csq] |" in block
+
+
+def test_hdhash_with_hashnet_loss_keeps_the_model_cache_key_it_had_before_level_loss(synthetic):
+    # models cached before level_loss existed stay valid: at "hashnet" (and no level_loss_params)
+    # neither parameter enters the key; another loss does
+    X, y = synthetic.part("train")
+    default, dpsh = create_method("hdhash", nbits=16), create_method("hdhash", nbits=16, level_loss="dpsh")
+    for method in (default, dpsh):
+        method.levels_, method.weights_ = method.resolved_levels()
+    params = default.cache_config(X, y, torch.device("cpu"))["params"]
+    assert "level_loss" not in params and "level_loss_params" not in params
+    assert dpsh.cache_config(X, y, torch.device("cpu"))["params"]["level_loss"] == "dpsh"
+    assert default.cache_path(default.cache_config(X, y, torch.device("cpu"))) != \
+        dpsh.cache_path(dpsh.cache_config(X, y, torch.device("cpu")))
