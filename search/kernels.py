@@ -93,6 +93,27 @@ def hamming_topk(query_words, db_words, k, nbits):
     return ids, out
 
 
+@njit(inline="always")
+def _keep_threshold(node_codes, nb, item_offsets, ib, c0, c1, qcode, span, keep_ratio, child_dist, level_hist):
+    """The keep rule for one parent's children ``c0:c1``: their level distances to ``qcode`` into
+    ``child_dist``, and the largest distance kept (the children at or below it hold at least
+    ``ceil(keep_ratio * parent's items)``; every child at keep 1.0)."""
+    level_hist[:span] = 0
+    for c in range(c0, c1):
+        d = _popcount(node_codes[nb + c] ^ qcode)
+        child_dist[c - c0] = d
+        level_hist[d] += item_offsets[ib + c + 1] - item_offsets[ib + c]
+    threshold = span - 1
+    if keep_ratio < 1.0:
+        target = np.ceil(keep_ratio * (item_offsets[ib + c1] - item_offsets[ib + c0]))
+        threshold = 0
+        acc = level_hist[0]
+        while acc < target and threshold < span - 1:
+            threshold += 1
+            acc += level_hist[threshold]
+    return threshold
+
+
 @njit(nogil=True, cache=True)
 def _descend(q, query_levels, node_codes, node_base, item_offsets, item_base, child_offsets, child_base,
              level_bits, keep_ratio, survivors, prefix, next_survivors, next_prefix, child_dist, level_hist):
@@ -112,19 +133,8 @@ def _descend(q, query_levels, node_codes, node_base, item_offsets, item_base, ch
             p = survivors[s]
             c0 = child_offsets[cb + p]
             c1 = child_offsets[cb + p + 1]
-            level_hist[:span] = 0
-            for c in range(c0, c1):
-                d = _popcount(node_codes[nb + c] ^ qcode)
-                child_dist[c - c0] = d
-                level_hist[d] += item_offsets[ib + c + 1] - item_offsets[ib + c]
-            threshold = span - 1
-            if keep_ratio < 1.0:
-                target = np.ceil(keep_ratio * (item_offsets[ib + c1] - item_offsets[ib + c0]))
-                threshold = 0
-                acc = level_hist[0]
-                while acc < target and threshold < span - 1:
-                    threshold += 1
-                    acc += level_hist[threshold]
+            threshold = _keep_threshold(node_codes, nb, item_offsets, ib, c0, c1, qcode, span, keep_ratio, child_dist,
+                                        level_hist)
             for c in range(c0, c1):
                 if child_dist[c - c0] <= threshold:
                     next_survivors[n_next] = c
@@ -281,19 +291,8 @@ def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offset
             c0 = child_offsets[cb + node]
             c1 = child_offsets[cb + node + 1]
             qcode = query_levels[q, cl]
-            level_hist[:span] = 0
-            for c in range(c0, c1):
-                d = _popcount(node_codes[nb + c] ^ qcode)
-                child_dist[c - c0] = d
-                level_hist[d] += item_offsets[ib + c + 1] - item_offsets[ib + c]
-            threshold = span - 1
-            if keep_ratio < 1.0:
-                target = np.ceil(keep_ratio * (item_offsets[ib + c1] - item_offsets[ib + c0]))
-                threshold = 0
-                acc = level_hist[0]
-                while acc < target and threshold < span - 1:
-                    threshold += 1
-                    acc += level_hist[threshold]
+            threshold = _keep_threshold(node_codes, nb, item_offsets, ib, c0, c1, qcode, span, keep_ratio, child_dist,
+                                        level_hist)
             for c in range(c0, c1):
                 d = child_dist[c - c0]
                 if d <= threshold:
