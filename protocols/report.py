@@ -42,10 +42,14 @@ def rebuild_all(out="results", readme: str | None = None, progress=print) -> lis
         written += rebuild_tables(root / "sweeps")
     for folder in sorted(p for p in (out / "seeds").iterdir() if p.is_dir()) if (out / "seeds").is_dir() else []:
         written += write_summary(folder)
-    for csv in sorted((out / "efficiency").glob("*.csv")):
-        if runs_folder(out, csv.stem).is_dir():  # the CSV is derived from the row records
-            written.append(rebuild_csv(out, csv.stem))
-        written += render(out, csv.stem)
+    # every dataset with a CSV or with row records (a dataset whose first records just landed has no CSV yet)
+    runs_root = runs_folder(out, "x").parent
+    names = {csv.stem for csv in (out / "efficiency").glob("*.csv")}
+    names |= {p.name for p in runs_root.iterdir() if p.is_dir()} if runs_root.is_dir() else set()
+    for name in sorted(names):
+        if runs_folder(out, name).is_dir():  # the CSV is derived from the row records
+            written.append(rebuild_csv(out, name))
+        written += render(out, name)
     if (out / "map" / "runs").is_dir():
         datasets, texts = {}, {}
         for name in dict.fromkeys([*paper.BUILTIN, *paper.PAPER]):
