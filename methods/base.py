@@ -156,6 +156,9 @@ class HashMethod:
     #: parameters that change how a run executes, not the model (device, threads, progress, cache):
     #: left out of a model's cache key and of a record's identity
     runtime_params: tuple[str, ...] = ()
+    #: parameters added after models and codes were cached, at the value that reproduces the behaviour
+    #: before them: left out of cache keys at that value (:meth:`cache_params`), so those caches stay valid
+    neutral_params: dict = {}
     #: keyword parameters that make ``fit`` take seconds on the synthetic set (contract tests)
     fast_params: dict = {}
 
@@ -180,6 +183,11 @@ class HashMethod:
 
     def get_params(self) -> dict:
         return {name: getattr(self, name) for name in self._param_names()}
+
+    def cache_params(self) -> dict:
+        """``get_params()`` without the parameters at their neutral value (``neutral_params``)."""
+        return {k: v for k, v in self.get_params().items()
+                if not (k in self.neutral_params and v == self.neutral_params[k])}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

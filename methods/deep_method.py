@@ -218,18 +218,8 @@ class DeepHashMethod(HashMethod):
                                    weights=self.weights if pretrained is None else None)
         return trainer.HashModel(backbone, self.build_head(backbone.out_features))
 
-    #: parameters added after models were cached, at the value that reproduces the behaviour before
-    #: them: left out of the model cache key (and the efficiency protocol's codes key) at that value,
-    #: so the models and codes cached before they existed stay valid
-    neutral_params: dict = {}
-
-    def key_params(self) -> dict:
-        """``get_params()`` without the run-time settings and the parameters at their neutral value."""
-        return {k: v for k, v in self.get_params().items()
-                if k not in self.runtime_params and not (k in self.neutral_params and v == self.neutral_params[k])}
-
     def cache_config(self, X, y, device: torch.device) -> dict:
-        params = self.key_params()
+        params = {k: v for k, v in self.cache_params().items() if k not in self.runtime_params}
         return {"method": self.name, "cache_version": self.cache_version, "params": params,
                 "device": device.type, "data": data_fingerprint(X, y), "torch": torch.__version__.split("+")[0]}
 

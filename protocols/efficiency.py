@@ -294,9 +294,7 @@ def prepare_side(dataset, name: str, bits: int, size: int, seed: int, params: di
     # the codes are the model's: a deep model is named by its cache file (every parameter, the
     # method's cache_version and the training data), so codes of a stale model are never reused
     model = Path(method.fit_info.get("cache_path", "")).name
-    neutral = getattr(method, "neutral_params", {})
-    params = {k: v for k, v in method.get_params().items() if not (k in neutral and v == neutral[k])}
-    key = hashlib.sha256(json.dumps([name, params, dataset.split_sha256, model], sort_keys=True,
+    key = hashlib.sha256(json.dumps([name, method.cache_params(), dataset.split_sha256, model], sort_keys=True,
                                     default=str).encode()).hexdigest()[:16]
     X_db, y_db = dataset.part("database")
     codes, labels = scaled_codes(method, X_db, y_db, size, seed, f"{dataset.name}-{name}-{bits}-{key}-seed{seed}")
