@@ -115,43 +115,11 @@ def _keep_threshold(node_codes, nb, item_offsets, ib, c0, c1, qcode, span, keep_
 
 
 @njit(nogil=True, cache=True)
-def _descend(q, query_levels, node_codes, node_base, item_offsets, item_base, child_offsets, child_base,
-             level_bits, keep_ratio, survivors, prefix, next_survivors, next_prefix, child_dist, level_hist):
-    """The keep rule of :class:`search.tree.TreeIndex` for one query: fills ``survivors[:n]`` with
-    the surviving last-branching-level nodes and ``prefix[:n]`` with the sum of their level
-    distances (a lower bound of every full distance under the node); returns n."""
-    n_levels = level_bits.shape[0]
-    n_surv = 1
-    survivors[0] = 0
-    prefix[0] = 0
-    for lev in range(n_levels):
-        cb, ib, nb = child_base[lev], item_base[lev], node_base[lev]
-        span = level_bits[lev] + 1
-        n_next = 0
-        qcode = query_levels[q, lev]
-        for s in range(n_surv):
-            p = survivors[s]
-            c0 = child_offsets[cb + p]
-            c1 = child_offsets[cb + p + 1]
-            threshold = _keep_threshold(node_codes, nb, item_offsets, ib, c0, c1, qcode, span, keep_ratio, child_dist,
-                                        level_hist)
-            for c in range(c0, c1):
-                if child_dist[c - c0] <= threshold:
-                    next_survivors[n_next] = c
-                    next_prefix[n_next] = prefix[s] + child_dist[c - c0]
-                    n_next += 1
-        for s in range(n_next):
-            survivors[s] = next_survivors[s]
-            prefix[s] = next_prefix[s]
-        n_surv = n_next
-    return n_surv
-
-
-@njit(nogil=True, cache=True)
 def tree_candidates(query_levels, node_codes, node_base, item_offsets, item_base, child_offsets, child_base,
                     level_bits, keep_ratio, max_nodes):
     """Per query, the number of items under the nodes the keep rule keeps (the candidates of
-    :class:`search.tree.TreeIndex`; :func:`tree_search` never needs the whole set). Reporting only."""
+    :class:`search.tree.TreeIndex`, level by level; :func:`tree_search` never needs the whole set).
+    Reporting only."""
     nq = query_levels.shape[0]
     n_levels = level_bits.shape[0]
     out = np.zeros(nq, np.int64)
@@ -159,18 +127,29 @@ def tree_candidates(query_levels, node_codes, node_base, item_offsets, item_base
     for lev in range(n_levels):
         max_span = max(max_span, level_bits[lev] + 1)
     survivors = np.empty(max_nodes + 1, np.int64)
-    prefix = np.empty(max_nodes + 1, np.int64)
     next_survivors = np.empty(max_nodes + 1, np.int64)
-    next_prefix = np.empty(max_nodes + 1, np.int64)
     child_dist = np.empty(max_nodes + 1, np.int64)
     level_hist = np.empty(max_span, np.int64)
-    ib = item_base[n_levels - 1] if n_levels > 0 else 0
+    ib_leaf = item_base[n_levels - 1] if n_levels > 0 else 0
     for q in range(nq):
-        n_surv = _descend(q, query_levels, node_codes, node_base, item_offsets, item_base, child_offsets, child_base,
-                          level_bits, keep_ratio, survivors, prefix, next_survivors, next_prefix, child_dist,
-                          level_hist)
+        n_surv = 1
+        survivors[0] = 0  # the root
+        for lev in range(n_levels):
+            cb, ib, nb = child_base[lev], item_base[lev], node_base[lev]
+            n_next = 0
+            for s in range(n_surv):
+                c0 = child_offsets[cb + survivors[s]]
+                c1 = child_offsets[cb + survivors[s] + 1]
+                threshold = _keep_threshold(node_codes, nb, item_offsets, ib, c0, c1, query_levels[q, lev],
+                                            level_bits[lev] + 1, keep_ratio, child_dist, level_hist)
+                for c in range(c0, c1):
+                    if child_dist[c - c0] <= threshold:
+                        next_survivors[n_next] = c
+                        n_next += 1
+            survivors[:n_next] = next_survivors[:n_next]
+            n_surv = n_next
         for s in range(n_surv):
-            out[q] += item_offsets[ib + survivors[s] + 1] - item_offsets[ib + survivors[s]]
+            out[q] += item_offsets[ib_leaf + survivors[s] + 1] - item_offsets[ib_leaf + survivors[s]]
     return out
 
 
