@@ -250,7 +250,7 @@ def default_grid(topk: int, keep_ratios, tree_method: str = "hdhash", seed: int 
         GridRow(f"{tree_method}-tree", "tree", "tree", "keep_ratio", tuple(keep_ratios)),
         # every node a candidate (keep 1.0), a budget of codes instead: multiples of K
         GridRow(f"{tree_method}-tree-budget", "tree", "tree", "max_codes",
-                tuple(m * topk for m in (2, 5, 10, 20, 50, 100)),
+                tuple(m * topk for m in (1, 2, 5, 10, 20, 50, 100)),
                 (("keep_ratio", 1.0),)),
         GridRow("exhaustive", "baseline", "hamming"),  # the project's compiled exhaustive top-K
         GridRow("exhaustive-full", "baseline"),
@@ -315,8 +315,10 @@ def set_threads(n: int) -> None:
 
 def time_setting(search, side: Side, size: int, kth, y_query, topk: int, repeats: int, timing: int, single: int,
                  shells=None, all_threads: int = 1):
-    """``(ms batched, ms batched at all_threads, ms single, recall, MAP@K, tie-aware MAP@K)`` of one
-    search function on the first ``size`` codes (one thread but the second figure)."""
+    """``(ms batched, ms batched at all_threads, ms single, recall, MAP@K, tie-aware MAP@K, filled)``
+    of one search function on the first ``size`` codes (one thread but the second figure); filled:
+    the share of the K slots the index returned an item for (faiss's IVF and hash indexes return
+    fewer than K where the probed lists hold fewer; MAP@K is scored over what is returned)."""
     queries = side.queries
     ms = median_ms_per_query(search, queries[:timing], repeats)
     ms_all = float("nan")
@@ -329,10 +331,10 @@ def time_setting(search, side: Side, size: int, kth, y_query, topk: int, repeats
     ms_single = median_ms_single(search, queries[:single], repeats)
     ids = search(queries)
     if ids is None:  # the popcount floor ranks nothing
-        return ms, ms_all, ms_single, float("nan"), float("nan"), float("nan")
+        return ms, ms_all, ms_single, float("nan"), float("nan"), float("nan"), float("nan")
     recall, map_k, tie_aware = accuracy(ids, queries, side.codes[:size], y_query, side.labels[:size], kth, topk,
                                         shells)
-    return ms, ms_all, ms_single, recall, map_k, tie_aware
+    return ms, ms_all, ms_single, recall, map_k, tie_aware, float(np.mean(ids >= 0))
 
 
 def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, seed: int = 0,
@@ -384,7 +386,7 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
                 index.set_search_params(**{g.param: value})
             search = lambda q, index=index: index.search(q, topk)[0]  # noqa: E731
             index_bytes = index.nbytes
-        ms, ms_all, ms_single, recall, map_k, tie_aware = time_setting(
+        ms, ms_all, ms_single, recall, map_k, tie_aware, filled = time_setting(
             search, side, size, truth[(g.side, size)], y_query, topk, repeats, timing_queries, single_queries,
             shells[(g.side, size)], all_threads)
         distances, expanded = None, None
@@ -397,7 +399,8 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
             "index": g.row, "params": "" if g.param is None else f"{g.param}={value}", "code_bits": side.code_bits,
             "method": side.method, "db_size": size, "topk": topk, "ms_per_query": ms,
             "ms_per_query_all_threads": ms_all, "ms_per_query_single": ms_single, "recall": recall, "map": map_k,
-            "map_tie_aware": tie_aware, "index_bytes": int(index_bytes), "bytes_per_item": index_bytes / size,
+            "map_tie_aware": tie_aware, "filled": filled, "index_bytes": int(index_bytes),
+            "bytes_per_item": index_bytes / size,
             "peak_rss_mb": peak_rss_mb(), "build_s": build_s, "candidates_visited": visited,
             "codes_scanned": scanned, "distances_computed": distances, "nodes_expanded": expanded, **context,
             "order": order[(g.row, value)],

@@ -23,6 +23,8 @@ from search.base import Index, register_index
 
 #: largest number of (query, node) or (query, item) pairs one batch step holds in memory
 _BATCH_ELEMENTS = 1 << 21
+#: longest run of equal codes stored as one (its length is a uint16)
+_MAX_RUN = 65535
 
 
 def check_levels(levels, nbits: int) -> tuple[int, ...]:
@@ -162,8 +164,13 @@ class TreeIndex(Index):
         sorted_words = words[order]
         new_run = np.ones(n, bool)
         new_run[1:] = np.any(sorted_words[1:] != sorted_words[:-1], axis=1)
+        # a run's length, not its offset, is stored (2 bytes a run, not 4: on fashion-mosaic's codes,
+        # which rarely repeat, offsets alone cost 2.4 bytes a code); runs over 65,535 are split
+        run_id = np.cumsum(new_run) - 1
+        first = np.flatnonzero(new_run)
+        new_run[np.flatnonzero((np.arange(n) - first[run_id]) % _MAX_RUN == 0)] = True
         run_starts = np.flatnonzero(new_run)
-        self.run_offsets = np.append(run_starts, n).astype(off_dtype)
+        self.run_len = np.diff(np.append(run_starts, n)).astype(np.uint16)
         self.run_words = np.ascontiguousarray(sorted_words[run_starts])
         if self.run_words.shape[1] == 1:
             self.run_words = self.run_words.ravel()
@@ -199,12 +206,14 @@ class TreeIndex(Index):
     def _concatenate_levels(self):
         """Keep each kind of per-level array in one buffer (the per-level arrays become views of
         it), which is the layout the compiled search (:func:`search.kernels.tree_search`) takes.
-        Node codes are stored as uint64 so that every level has one type; levels over 64 bits
-        keep their word matrices and use the numpy path."""
+        Node codes are stored as one type for every level, uint32 where every branching level fits
+        (8 and 16 bits by default: 4 bytes a node, not 8), else uint64; levels over 64 bits keep
+        their word matrices and use the numpy path."""
         self._compiled = all(codes.ndim == 1 for codes in self.node_codes)
         if not self._compiled:
             return
-        for name, dtype in (("node_codes", np.uint64), ("item_offsets", None), ("child_offsets", None)):
+        code_type = np.uint32 if max(self.levels[:-1], default=0) <= 32 else np.uint64
+        for name, dtype in (("node_codes", code_type), ("item_offsets", None), ("child_offsets", None)):
             parts = getattr(self, name)
             if not parts:
                 setattr(self, f"_{name}_base", np.zeros(1, np.int64))
@@ -220,8 +229,7 @@ class TreeIndex(Index):
     # -- facts --------------------------------------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:
         """Every array the index holds (its memory is exactly the sum of their ``nbytes``)."""
-        out = {"ids": self.ids, "run_words": self.run_words, "run_offsets": self.run_offsets,
-               "leaf_runs": self.leaf_runs}
+        out = {"ids": self.ids, "run_words": self.run_words, "run_len": self.run_len, "leaf_runs": self.leaf_runs}
         for level, (codes, items, children) in enumerate(
                 zip(self.node_codes, self.item_offsets, self.child_offsets), start=1):
             out[f"level{level}_codes"] = codes
@@ -287,7 +295,7 @@ class TreeIndex(Index):
         ids, distances, scanned, computed, expanded = tree_search(
             self._query_levels(query_codes), as_words(query_codes), self._node_codes_all, self._node_codes_base,
             self._item_offsets_all, self._item_offsets_base, self._child_offsets_all, self._child_offsets_base,
-            np.array(self.levels[:-1], np.int64), self.leaf_runs, self.run_offsets, run_words, self.ids, int(k),
+            np.array(self.levels[:-1], np.int64), self.leaf_runs, self.run_len, run_words, self.ids, int(k),
             float(self.keep_ratio), int(self.max_codes), self.nbits, int(sum(self.n_nodes)), n_chunks)
         self.last_scanned, self.last_distances, self.last_expanded = scanned, computed, expanded
         return ids, distances
@@ -338,7 +346,7 @@ class TreeIndex(Index):
         if query_words.shape[1] == 1:
             query_words = query_words.ravel()
         # the reference path scores every reached item: the codes per item, from the runs
-        item_words = np.repeat(self.run_words, np.diff(self.run_offsets), axis=0)
+        item_words = np.repeat(self.run_words, self.run_len, axis=0)
 
         batch = 16
         start = 0

@@ -36,7 +36,8 @@ def test_small_run_writes_every_column(tmp_path, monkeypatch):
     assert (frame["ms_per_query"] > 0).all() and (frame["ms_per_query_single"] > 0).all()
     exhaustive = frame[frame["index"].isin(["numpy-scan", "faiss-flat", "exhaustive", "exhaustive-full",
                                             "hdhash-flat"])]
-    assert np.allclose(exhaustive["recall"], 1.0)
+    assert np.allclose(exhaustive["recall"], 1.0) and np.allclose(exhaustive["filled"], 1.0)
+    assert ((timed["filled"] > 0) & (timed["filled"] <= 1)).all()
     full_tree = frame[(frame["index"] == "hdhash-tree") & (frame["params"] == "keep_ratio=1.0")]
     assert np.allclose(full_tree["recall"], 1.0)
     # exact indexes find the same distances, so their tie-aware MAP is one number whatever their tie-break

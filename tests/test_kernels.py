@@ -128,3 +128,29 @@ def test_max_codes_budget_trades_codes_for_recall():
     for bad in (-1, 2.5, True, "10"):
         with pytest.raises(ValueError, match="max_codes must be an integer"):
             TreeIndex.check_search_params(max_codes=bad)
+
+
+def test_runs_longer_than_a_uint16_are_split_and_ranked_as_one():
+    # 70,000 copies of one code (a run over 65,535 is stored as two) among other codes
+    rng = np.random.default_rng(13)
+    values = rng.integers(0, 256, (4, 8), dtype=np.uint8)
+    db = values[np.where(rng.random(72_000) < 0.97, 0, rng.integers(1, 4, 72_000))]
+    assert (db == values[0]).all(axis=1).sum() > 65_535
+    tree = TreeIndex(db, levels=(8, 16, 40), keep_ratio=1.0)
+    assert len(tree.run_words) == 5 and int(tree.run_len.sum()) == len(db)
+    queries = np.concatenate([values, rng.integers(0, 256, (2, 8), dtype=np.uint8)])
+    reference = HammingIndex(db)
+    for k in (10, 2_000, 69_000):
+        ids, distances = tree.search(queries, k)
+        order, expected = reference.rank(queries, topk=k)
+        assert np.array_equal(ids, order) and np.array_equal(distances, expected)
+
+
+def test_tree_memory_within_a_code_and_an_id_per_item():
+    # codes that mostly do not repeat (the fashion-mosaic case, 605,536 runs in 1,000,000 codes),
+    # leaves of several items: a run's length, not its offset, keeps it within nbits / 8 + 4 bytes
+    # a code (the layout with 4-byte offsets and 8-byte node codes took 12.6 here)
+    db = _clustered_codes(50_000, 8, seed=4, flip=0.03)
+    tree = TreeIndex(db, levels=(8, 16, 40))
+    assert len(tree.run_words) > 0.5 * len(db) and len(db) / tree.n_nodes[-1] > 5
+    assert tree.nbytes <= (8 + 4) * len(db)
