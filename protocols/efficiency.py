@@ -438,7 +438,9 @@ def build_parser():
     parser.add_argument("--data-root", default=None, help="folder with the dataset's files")
     parser.add_argument("--param", action="append", metavar="NAME=VALUE",
                         help="parameter for both models where they accept it (repeatable), as in protocols.map, "
-                             "e.g. levels=(8,16,40)")
+                             "e.g. levels=(8,16,40); a run with parameters away from the defaults, or other "
+                             "--bits, --baseline or --tree-method, writes its own table "
+                             "(efficiency/<dataset>--<what changed>.*), never the default one")
     return parser
 
 
@@ -481,10 +483,28 @@ def validate(args) -> dict:
         raise UsageError(f"--tree-method {args.tree_method} has no tree search; methods with one: "
                          + ", ".join(m for m in runner.method_classes(["paper"])
                                      if any(s.index == "tree" for s in create_method(m).searches)))
+    baseline = create_method(args.baseline, nbits=bits[0], **runner.method_params(classes[args.baseline], params))
+    variants = {name: runner.variant_of(name, bits[0], model.get_params())
+                for name, model in ((args.baseline, baseline), (args.tree_method, tree))}
     return dict(sizes=sizes, bits=bits[0], topk=args.topk, seed=args.seed, baseline=args.baseline,
                 tree_method=args.tree_method, keep_ratios=keep_ratios, params=params, repeats=args.repeats,
                 timing_queries=args.timing_queries, single_queries=args.single_queries,
-                skip=runner.parse_names(args.skip, "--skip") if args.skip.strip() else ())
+                skip=runner.parse_names(args.skip, "--skip") if args.skip.strip() else (), variants=variants)
+
+
+def table_name(dataset: str, bits: int = 64, baseline: str = "hashnet", tree_method: str = "hdhash",
+               variants: dict | None = None) -> str:
+    """The name of the Table II a run's rows belong to: the dataset's for the default run, else the
+    dataset's with what the run changed, so that a run with other code lengths, methods or method
+    parameters (``--param``) never replaces the default rows (their record names carry only the
+    index, its setting, the database size and K)."""
+    from protocols.records import safe_name
+
+    changes = [f"{bits}bits"] if bits != 64 else []
+    changes += [f"baseline-{baseline}"] if baseline != "hashnet" else []
+    changes += [f"tree-{tree_method}"] if tree_method != "hdhash" else []
+    changes += [f"{name}-{text}" for name, text in sorted((variants or {}).items()) if text]
+    return dataset if not changes else f"{dataset}--{safe_name('-'.join(changes))}"
 
 
 def main(argv=None) -> int:
@@ -497,8 +517,13 @@ def main(argv=None) -> int:
         settings = validate(args)
         runner.check_writable(Path(args.out) / "efficiency", "--out")
         dataset = runner.load(args.dataset, args.data_root, args.seed)
+        variants = settings.pop("variants")
+        name = table_name(dataset.name, settings["bits"], settings["baseline"], settings["tree_method"], variants)
         rows = run_efficiency(dataset, settings.pop("sizes"), **settings)
-        for path in write_efficiency_report(rows, Path(args.out), dataset.name):
+        for row in rows:  # what the run changed, in each record (the default run's records have none)
+            if any(variants.values()):
+                row["variant"] = {k: v for k, v in variants.items() if v}
+        for path in write_efficiency_report(rows, Path(args.out), name):
             print(path)
 
     return run_command(PROG, work)

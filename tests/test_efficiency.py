@@ -29,7 +29,14 @@ def test_small_run_writes_every_column(tmp_path, monkeypatch):
             "--db-sizes", "1000,4000", "--topk", "50", "--repeats", "1", "--timing-queries", "20",
             "--single-queries", "2", "--keep-ratios", "0.3,1.0", "--skip", "faiss-hnsw", "--out", str(out)]
     assert efficiency.main(argv) == 0
-    frame = pd.read_csv(out / "efficiency" / "synthetic.csv")
+    # 16 bits, LSH as the baseline and one epoch are not Table II's defaults: the rows have their own
+    # table, and the default one is not written
+    name = efficiency.table_name("synthetic", 16, "lsh", "hdhash", {"hdhash": "epochs=1", "lsh": ""})
+    assert name == "synthetic--16bits-baseline-lsh-hdhash-epochs-1"
+    assert not (out / "efficiency" / "synthetic.csv").exists()
+    assert efficiency.table_name("synthetic", variants={"hdhash": "", "hashnet": ""}) == "synthetic"
+    frame = pd.read_csv(out / "efficiency" / f"{name}.csv")
+    assert (frame["variant"] == str({"hdhash": "epochs=1"})).all()
     assert set(COLUMNS) <= set(frame.columns)
     assert set(frame["db_size"]) == {1000, 4000}  # 4000 > 1800 database items: transformed copies were encoded
     timed = frame[frame["index"] != "popcount-floor"]
@@ -53,8 +60,8 @@ def test_small_run_writes_every_column(tmp_path, monkeypatch):
     assert ((timed["recall"] >= 0) & (timed["recall"] <= 1)).all()
     assert (frame["index_bytes"] > 0).all()
     for suffix in (".md", "-pareto.png", "-scaling.png"):
-        assert (out / "efficiency" / f"synthetic{suffix}").stat().st_size > 500
-    assert "Table II" in (out / "efficiency" / "synthetic.md").read_text()
+        assert (out / "efficiency" / f"{name}{suffix}").stat().st_size > 500
+    assert "Table II" in (out / "efficiency" / f"{name}.md").read_text()
 
 
 def test_bad_sizes_refused(capsys):
