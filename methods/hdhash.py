@@ -120,8 +120,8 @@ class HDHash(HashNet):
     Which loss to show beside the paper's was chosen on the trainer's validation MAP (held-out
     training images, never the queries) of the four flat methods on Fashion-MNIST, seed 0, mean over
     16 / 32 / 48 / 64 bits: OrthoHash 0.860, CSQ 0.857, GreedyHash 0.845, DPSH 0.746 (0.845 once DPSH
-    trains its authors' 150 epochs, still last but one). ``level_loss="dpsh"`` trains HDHash's
-    ``epochs`` (30): pass ``epochs=150`` for DPSH's schedule.
+    trains its authors' 150 epochs, level with GreedyHash; OrthoHash stays the choice).
+    ``level_loss="dpsh"`` trains HDHash's ``epochs`` (30): pass ``epochs=150`` for DPSH's schedule.
     """
 
     paper_table1 = True
