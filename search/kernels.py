@@ -210,6 +210,15 @@ def _smallest_ids(ids, tie_pos, tie_end, n_tie_runs, need, out_ids, q, first, he
         _sift_down(heap_id, heap_pos, heap_end, 0, size)
 
 
+@njit(inline="always")
+def _bits_for(count):
+    """The fewest bits (at least 1) that hold ``count`` distinct values 0 .. count - 1."""
+    bits = 1
+    while (1 << bits) < count:
+        bits += 1
+    return bits
+
+
 @njit(nogil=True, cache=True)
 def _radix_sort(keys, tmp, count, n, key_bits):
     """Sort ``keys[:n]`` (uint64 below ``2 ** key_bits``) by LSD radix sort, 10-bit digits:
@@ -371,14 +380,9 @@ def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offset
                 tie_pos[n_tie] = np.int64(cand[t] >> np.uint64(32))
                 tie_end[n_tie] = tie_pos[n_tie] + np.int64((cand[t] >> np.uint64(16)) & np.uint64(0xFFFF))
                 n_tie += 1
-        log_runs = 1
-        while (1 << log_runs) < n_tie:
-            log_runs += 1
-        merge = hist[radius] > need * (log_runs + 1)
+        merge = hist[radius] > need * (_bits_for(n_tie) + 1)
         top = radius - 1 if merge else radius
-        id_bits = 1
-        while (1 << id_bits) < n:
-            id_bits += 1
+        id_bits = _bits_for(n)  # database ids < n
         n_keys = 0
         for t in range(n_cand):
             d = np.int64(cand[t] & np.uint64(0xFFFF))
@@ -388,10 +392,7 @@ def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offset
                 for pos in range(first, first + np.int64((cand[t] >> np.uint64(16)) & np.uint64(0xFFFF))):
                     keys[n_keys] = head | np.uint64(ids[pos])
                     n_keys += 1
-        d_bits = 1
-        while (1 << d_bits) <= radius:
-            d_bits += 1
-        _radix_sort(keys, keys_tmp, radix_count, n_keys, id_bits + d_bits)
+        _radix_sort(keys, keys_tmp, radix_count, n_keys, id_bits + _bits_for(radius + 1))
         mask = (np.uint64(1) << np.uint64(id_bits)) - np.uint64(1)
         for i in range(min(n_keys, wanted)):
             out_ids[q, i] = np.int64(keys[i] & mask)
