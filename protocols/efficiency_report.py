@@ -83,7 +83,7 @@ def _label(row) -> str:
 
 def _filled_label(row) -> str:
     """The setting, and how much of the top K it returned where that was not all of it."""
-    return _label(row) + (f" [returns {row['filled']:.0%} of K]" if row.get("filled", 1.0) < 0.999 else "")
+    return _label(row) + (f" [returns {row['filled']:.0%} of K]" if row["filled"] < 0.999 else "")
 
 
 def _fmt(value, digits=3):
