@@ -153,3 +153,39 @@ def test_bad_input_is_one_line(capsys):
     assert "unknown method 'nope'" in capsys.readouterr().err
     assert paper.main(["--datasets", "cifar-11", "--dry-run"]) == 2
     assert "unknown dataset 'cifar-11'" in capsys.readouterr().err
+
+
+def test_table2_adds_the_tree_of_a_stored_hierarchical_variant_beside_the_default_rows(tmp_path):
+    """A Table II run with ``--param level_loss=orthohash`` (its own CSV) adds its tree row and its own
+    run's faiss flat row after the default ones; the default rows and sentence stay as they were."""
+    from protocols.efficiency import table_name
+
+    def rows(tree_ms, flat_ms, tree_tie_aware):
+        return pd.DataFrame([
+            {"index": "hdhash-tree", "params": "keep_ratio=0.3", "code_bits": "8+16+40", "db_size": 1000,
+             "ms_per_query": tree_ms, "index_bytes": 9000, "map": 0.80, "map_tie_aware": tree_tie_aware,
+             "recall": 0.99},
+            {"index": "hdhash-tree", "params": "keep_ratio=0.3", "code_bits": "8+16+40", "db_size": 100,
+             "ms_per_query": 0.001, "index_bytes": 900, "map": 0.1, "map_tie_aware": 0.1, "recall": 0.1},
+            {"index": "faiss-flat", "params": "", "code_bits": "64", "db_size": 1000, "ms_per_query": flat_ms,
+             "index_bytes": 8000, "map": 0.81, "map_tie_aware": 0.79, "recall": 1.0},
+            {"index": "numpy-scan", "params": "", "code_bits": "64", "db_size": 1000, "ms_per_query": 4.0,
+             "index_bytes": 8000, "map": 0.81, "map_tie_aware": 0.79, "recall": 1.0}])
+
+    folder = tmp_path / "efficiency"
+    folder.mkdir()
+    rows(0.5, 2.0, 0.78).to_csv(folder / "fashion-mnist.csv", index=False)
+    variant = table_name("fashion-mnist", variants={"hdhash": "level_loss='orthohash'"})
+    assert variant == "fashion-mnist--hdhash-level_loss-orthohash"
+    rows(0.25, 3.0, 0.83).to_csv(folder / f"{variant}.csv", index=False)
+
+    frame = paper.table2_frame(tmp_path, ["fashion-mnist"])
+    assert frame["row"].tolist() == [
+        "hdhash tree (keep 0.3)", "hashnet, faiss IndexBinaryFlat", "hashnet, numpy linear scan",
+        "hdhash [level_loss=orthohash] tree (keep 0.3), beyond the paper", "hashnet, faiss IndexBinaryFlat (same run)"]
+    assert frame["run"].tolist()[-2:] == [variant, variant]
+    assert frame["ms_per_query"].tolist() == [0.5, 2.0, 4.0, 0.25, 3.0]  # the largest database size only
+    text = "\n".join(paper.table2_markdown(frame))
+    assert "against faiss's SIMD scan: 4.00x time" in text  # the default tree against the default run's flat
+    assert f"(`efficiency/{variant}.md`): the tree is 12.00x faster" in text
+    assert "at tie-aware MAP@K 0.8300 against 0.7900" in text
