@@ -13,12 +13,14 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import sys
 import time
 from pathlib import Path
 
 from common.files import atomic_savez
+from common.provenance import now_utc
 from common.threads import torch_thread_count
-from protocols.records import provenance, read_records, safe_name, write_record
+from protocols.records import provenance, read_record, read_records, safe_name, write_record
 
 
 class UsageError(ValueError):
@@ -297,8 +299,47 @@ def record_path(out, record: dict) -> Path:
 
 
 def store(records: list[dict], out) -> list[Path]:
-    """Write each record under ``<out>/map/runs/<dataset>/`` (atomically); returns the paths."""
-    return [write_record(record_path(out, record), record) for record in records]
+    """Write each record under ``<out>/map/runs/<dataset>/`` (atomically); returns the paths. A
+    stored record at the same path that a method's changed default has made a variant is first kept
+    under its variant's own path (:func:`keep_superseded`), so a rerun at the new default never loses it."""
+    paths = []
+    for record in records:
+        path = record_path(out, record)
+        keep_superseded(path, record, out)
+        paths.append(write_record(path, record))
+    return paths
+
+
+def keep_superseded(path: Path, record: dict, out) -> Path | None:
+    """Before ``record`` is written over ``path``: when the record stored there ran with parameters
+    that are no longer the method's defaults (a default changed since), copy it to the path of the
+    variant it now is, with ``variant`` set to match, and say so on stderr; returns where it went.
+    Same parameters (``--force``) or nothing readable there: nothing to keep. A variant file that
+    exists already is left as it is (that run is stored), and the warning says the default's copy
+    was not kept twice."""
+    from methods import UnknownMethodError
+
+    if not path.is_file():
+        return None
+    old = read_record(path)
+    if old is None or not isinstance(old.get("params"), dict) or "method" not in old or "bits" not in old:
+        return None
+    try:
+        now_variant = variant_of(old["method"], int(old["bits"]), old["params"])
+    except (UnknownMethodError, TypeError, ValueError):
+        return None
+    if now_variant == (record.get("variant") or ""):
+        return None
+    kept = dict(old, variant=now_variant, superseded={"was": path.name, "at": now_utc()})
+    target = record_path(out, kept)
+    if target.exists():
+        print(f"note: {path.name} ran with {now_variant}, no longer the default; {target.name} holds that "
+              f"variant already, so it is kept there and not copied again", file=sys.stderr)
+        return target
+    write_record(target, kept)
+    print(f"note: {path.name} ran with {now_variant}, no longer the default; kept as that variant in "
+          f"{target.name}", file=sys.stderr)
+    return target
 
 
 def stored_run(out, dataset, method: str, bits: int, *, seed: int = 0, train_seed: int | None = None,
@@ -306,7 +347,6 @@ def stored_run(out, dataset, method: str, bits: int, *, seed: int = 0, train_see
     """The records a run with these settings would write, if every one of them is stored already,
     for the same split and with the parameters a run would use now (resume); else None."""
     from methods import create_method, get_method_class
-    from protocols.records import read_record
 
     train_seed = seed if train_seed is None else train_seed
     cls = get_method_class(method)

@@ -152,6 +152,32 @@ def test_3_a_variant_never_replaces_the_default_row_and_table_one_shows_defaults
     assert "## Variants" in table and "itq [n_iter=0]" in table
 
 
+
+def test_3_a_changed_default_keeps_the_earlier_default_run_as_its_variant(tmp_path, capsys):
+    """A run stored before a method's default changed is rerun at the new default; the earlier run
+    is kept as the variant it has become, never written over."""
+    out = tmp_path / "results"
+    argv = ["--dataset", "digits", "--methods", "itq", "--bits", "16", "--out", str(out)]
+    assert map_protocol.main(argv) == 0
+    default_path = out / "map" / "runs" / "digits" / "itq-16-hamming-top1697-seed0.json"
+    earlier = json.loads(default_path.read_text())
+    earlier["params"]["n_iter"] = 0  # as if ITQ's default had been n_iter=0 when it ran
+    earlier["map"] = 0.123
+    default_path.write_text(json.dumps(earlier))
+    capsys.readouterr()
+    assert map_protocol.main(argv) == 0
+    assert "kept as that variant" in capsys.readouterr().err
+    rerun = json.loads(default_path.read_text())
+    assert rerun["params"]["n_iter"] != 0 and rerun["map"] != 0.123 and rerun["variant"] == ""
+    kept = runner.record_path(out, dict(earlier, variant="n_iter=0"))
+    assert kept != default_path and json.loads(kept.read_text())["map"] == 0.123
+    assert json.loads(kept.read_text())["variant"] == "n_iter=0"
+    frame = pd.read_csv(out / "map" / "digits.csv", keep_default_na=False)
+    assert sorted(frame["variant"]) == ["", "n_iter=0"]
+    assert map_protocol.main(argv + ["--force"]) == 0  # same parameters: nothing more to keep
+    assert len(_files(out / "map" / "runs")) == 2
+
+
 # -- 4. a subset rebuild never shrinks the tables; the README is the results' own -----------------------
 def test_4_no_run_on_a_subset_keeps_every_stored_row(tmp_path, monkeypatch):
     out = tmp_path / "results"
