@@ -221,8 +221,10 @@ def write_map_report(out, dataset: str) -> list[Path]:
     else:
         text += ["No run with every parameter at its default is stored yet.", ""]
     if len(variants):
+        # mean ± sd (n) as in Table I: a variant over several seeds is not one run; no bold, since
+        # the columns are different methods' settings, not rivals
         text += ["## Variants: runs with non-default parameters (not Table I)", "",
-                 _markdown(map_table(variants, "map")), ""]
+                 _seed_markdown(variants, "map", bold_max=False), ""]
     if len(beyond):
         text += _beyond_markdown(beyond, chosen, k_text)
     written.append(atomic_write_text(folder / f"{dataset}.md", "\n".join(text)))

@@ -176,6 +176,13 @@ def test_3_a_changed_default_keeps_the_earlier_default_run_as_its_variant(tmp_pa
     assert sorted(frame["variant"]) == ["", "n_iter=0"]
     assert map_protocol.main(argv + ["--force"]) == 0  # same parameters: nothing more to keep
     assert len(_files(out / "map" / "runs")) == 2
+    # a variant over two training seeds reads mean ± sd (n), as Table I does, not a bare mean
+    second = dict(json.loads(kept.read_text()), train_seed=1, map=0.125)
+    runner.store([second], out)
+    from protocols.tables import write_map_report
+    write_map_report(out, "digits")
+    variants = (out / "map" / "digits.md").read_text().split("## Variants")[1]
+    assert "| 16 | 0.1240 ± 0.0014 (2) |" in variants
 
 
 # -- 4. a subset rebuild never shrinks the tables; the README is the results' own -----------------------
