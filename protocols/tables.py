@@ -99,7 +99,9 @@ def _seed_markdown(frame: pd.DataFrame, value: str = "map", digits: int = 4, bol
 def paired_differences(frame: pd.DataFrame, reference: str = "hashnet", value: str = "map") -> pd.DataFrame:
     """Each column's difference to ``reference`` (its default search) per bit length, paired over the
     training seeds both have: mean, standard error, n, and a verdict that calls a difference a win or
-    a loss only beyond two standard errors."""
+    a loss only beyond two standard errors, and only from three seeds on: two seeds give the standard
+    error one degree of freedom, where two of them cover far less than the 95% they suggest (the
+    t quantile is 12.7), so a difference over two seeds is shown but not settled."""
     labelled = frame.assign(column=[column_label(r) for r in frame.to_dict("records")], tseed=train_seeds(frame))
     ref = labelled[(labelled["method"] == reference) & labelled["default_search"].fillna(True).astype(bool)]
     ref = ref.set_index(["bits", "tseed"])[value]
@@ -111,8 +113,8 @@ def paired_differences(frame: pd.DataFrame, reference: str = "hashnet", value: s
         n = len(diffs)
         mean = sum(diffs) / n
         se = (sum((d - mean) ** 2 for d in diffs) / (n - 1)) ** 0.5 / n ** 0.5 if n > 1 else float("nan")
-        verdict = ("one seed: not settled" if n == 1 else "better" if mean > 2 * se else "worse" if mean < -2 * se
-                   else "within 2 SE")
+        verdict = ("one seed: not settled" if n == 1 else "two seeds: not settled" if n == 2
+                   else "better" if mean > 2 * se else "worse" if mean < -2 * se else "within 2 SE")
         rows.append({"column": column, "bits": bits, "difference": mean, "se": se, "n": n, "verdict": verdict})
     return pd.DataFrame(rows)
 
@@ -122,7 +124,7 @@ def _differences_markdown(diffs: pd.DataFrame, reference: str) -> list[str]:
         return []
     lines = [f"## Difference to {reference} (paired over training seeds)", "",
              f"MAP@K minus {reference}'s, mean ± standard error over the seeds both have (n); a difference is a "
-             "win or a loss only beyond two standard errors.", "",
+             "win or a loss only beyond two standard errors, with three seeds or more.", "",
              "| method | bits | difference | n | verdict |", "|---|---|---|---|---|"]
     for r in diffs.sort_values(["column", "bits"], kind="stable").to_dict("records"):
         se = "" if pd.isna(r["se"]) else f" ± {r['se']:.4f}"

@@ -29,3 +29,21 @@ def test_empty_folder_is_a_one_line_error(tmp_path, capsys):
     assert seed_spread.main([str(tmp_path)]) == 1
     assert "no random_state sweep records" in capsys.readouterr().err
     assert not (tmp_path / "summary.md").exists()
+
+
+def test_table_one_verdict_needs_two_standard_errors_and_three_seeds():
+    import pandas as pd
+
+    from protocols.tables import paired_differences
+
+    def rows(method, values):
+        return [{"method": method, "search": "hamming", "default_search": True, "variant": "", "bits": 32,
+                 "seed": 0, "train_seed": t, "map": v} for t, v in enumerate(values)]
+
+    frame = pd.DataFrame(rows("hashnet", [0.80, 0.82, 0.84]) + rows("a", [0.85, 0.86])
+                         + rows("b", [0.81, 0.83, 0.85]) + rows("c", [0.83, 0.82, 0.84]) + rows("d", [0.9]))
+    verdict = paired_differences(frame).set_index("column")["verdict"]
+    # a: +0.05 and +0.04 over two seeds, far beyond 2 SE (0.005) and still not settled
+    assert verdict["a"] == "two seeds: not settled" and verdict["d"] == "one seed: not settled"
+    assert verdict["b"] == "better"  # +0.01 each seed: SE 0
+    assert verdict["c"] == "within 2 SE"  # +0.03, 0, 0: mean 0.01, SE 0.01
