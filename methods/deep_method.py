@@ -49,6 +49,13 @@ from deep.backbones import create_backbone
 from methods.base import Choice, Flag, HashMethod, Int, Real, check_nbits, pack_codes
 
 
+def _stopped_too_soon(fit_info, epochs: int) -> bool:
+    """A cached model from before early stopping waited for the second half of the epochs, which
+    stopped where today's trainer would not: its weights are not what training gives now."""
+    run = (fit_info or {}).get("epochs_run")
+    return isinstance(run, int) and run < epochs and not trainer.past_half(run, epochs)
+
+
 def data_fingerprint(X: np.ndarray, labels: np.ndarray | None) -> str:
     """SHA-256 of the training data; images decoded on demand (:class:`datasets.images.LazyImages`)
     contribute their file list and transform (``fingerprint()``) instead of their pixels."""
@@ -121,7 +128,8 @@ class DeepHashMethod(HashMethod):
     ``freeze_backbone``: train only the head on cached features. ``optimizer`` ``"adam"`` or
     ``"sgd"``, ``lr`` the backbone's rate, ``head_lr_mult`` the head's multiple of it,
     ``lr_schedule`` ``"cosine" | "step" | "constant"``. ``val_fraction`` of the training data is held
-    out to choose the epoch (``patience`` epochs without improvement stop training).
+    out to choose the epoch (``patience`` epochs without improvement stop training, once half the
+    epochs are done: :func:`deep.trainer.may_stop` says why).
     ``epochs`` (30): measured on fashion-mnist at 16 bits, seed 0 (``protocols.sweep --param epochs``,
     results/sweeps), the validation MAP at 15 / 30 / 50 epochs was 0.757 / 0.835 / 0.818 for HDHash
     (each level's own bits, its default then; 50 stopped early at epoch 28) and 0.793 / 0.841 /
@@ -264,6 +272,10 @@ class DeepHashMethod(HashMethod):
             torch.manual_seed(int(self.random_state))
             started = time.perf_counter()
             saved = _load_cached(path) if self.cache and path.is_file() else None
+            if saved is not None and _stopped_too_soon(saved.get("fit_info"), int(self.epochs)):
+                _warn(f"ignoring cached model {path}: it stopped early in the first half of its epochs, which "
+                      "the trainer no longer does (deep.trainer.may_stop); training again")
+                saved = None
             if saved is not None and saved.get("config") == json.loads(json.dumps(config, default=str)):
                 model = self.build_model(X.shape, pretrained=False)
                 try:

@@ -56,7 +56,8 @@ class DPSH(CodeLossMethod):
     MAP peaked at epoch 1 (0.329) and the run stopped at epoch 6 (MAP@1000 0.4889); at 64 bits it
     stopped at epoch 23 (0.6108), where seed 0 reached 0.8403 and 0.8264. Run to 150 epochs, the
     same two reach 0.8331 and 0.8014, their best validation epochs 139 and 144. Those runs are kept
-    as the ``patience=5`` variant.
+    as the ``patience=5`` variant; they ran before early stopping waited for the second half of the
+    epochs (:func:`deep.trainer.may_stop`), so today's trainer runs that variant for at least 76.
     """
 
     beyond_paper = True

@@ -248,6 +248,35 @@ def test_validation_split_is_seeded_and_disjoint():
     assert not np.array_equal(val, split_validation(500, 0.1, random_state=4)[1])
 
 
+@pytest.mark.parametrize("patience, epochs_run", [(2, 6), (None, 10)])
+def test_early_stopping_waits_for_the_second_half_of_the_epochs(digits, monkeypatch, patience, epochs_run):
+    # a validation MAP that peaks at epoch 1: patience 2 would stop at epoch 3; it stops at 6, the
+    # first epoch past half of 10 (deep.trainer.may_stop), and keeps epoch 1; no patience runs all 10
+    import deep.trainer
+
+    maps = iter([0.9] + [0.1] * 9)
+    monkeypatch.setattr(deep.trainer, "validation_map", lambda *args: next(maps))
+    _, (X, y), _, _ = digits
+    method = create_method("hashnet", nbits=16, random_state=0, epochs=10, patience=patience, **TINY)
+    method.fit(X[:200], y[:200])
+    assert method.fit_info["epochs_run"] == epochs_run and method.fit_info["epoch"] == 1
+
+
+def test_a_cached_model_that_stopped_in_the_first_half_is_trained_again(digits, tmp_path, monkeypatch):
+    # a model cached before early stopping waited for the second half (deep.trainer.may_stop)
+    monkeypatch.setattr(common.files, "CACHE_DIR", tmp_path)
+    _, (X, y), _, _ = digits
+    params = dict(nbits=16, random_state=1, epochs=4, device="cpu", progress=False, cache=True, num_threads=1)
+    first = create_method("hashnet", **params).fit(X[:200], y[:200])
+    path = first.fit_info["cache_path"]
+    saved = torch.load(path, weights_only=True)
+    torch.save(dict(saved, fit_info=dict(saved["fit_info"], epochs_run=2)), path)  # stopped at 2 of 4
+    with pytest.warns(UserWarning, match="first half"):
+        again = create_method("hashnet", **params).fit(X[:200], y[:200])
+    assert again.fit_info["cached"] is False
+    assert create_method("hashnet", **params).fit(X[:200], y[:200]).fit_info["cached"] is True
+
+
 def test_second_fit_hits_the_model_cache(digits, tmp_path, monkeypatch):
     monkeypatch.setattr(common.files, "CACHE_DIR", tmp_path)
     _, (X, y), (Xq, _), _ = digits
