@@ -27,6 +27,8 @@ Trained models are cached under ``<CACHE_DIR>/models/`` keyed by the method, its
 (all but ``device``, ``progress`` and ``cache``), the device type, the method's ``cache_version``
 and a SHA-256 of the training data, so a second ``fit`` with the same inputs loads instead of
 training. ``common.files.CACHE_DIR`` (env ``HASHBENCH_CACHE``) is the root; writes are atomic.
+While a cached model trains, its progress is kept beside it (``<model>.checkpoint``), so a killed
+``fit`` started again resumes where it was (:mod:`deep.trainer`, "resume").
 """
 from __future__ import annotations
 
@@ -210,6 +212,18 @@ class DeepHashMethod(HashMethod):
         ``extra`` what :meth:`code_extra` gave for it. HDHash calls it once per level."""
         raise NotImplementedError(f"{self.name} has no loss on one code; HDHash cannot use it per level")
 
+    def training_state(self) -> dict:
+        """What the loss keeps across steps outside the network (DPSH's memory of outputs), as
+        tensors and plain containers, for a training checkpoint; state ``prepare`` rebuilds from the
+        seed (CSQ's centres, OrthoHash's codebook) is not needed. Every deep method's resumed run is
+        checked against an unbroken one (``tests/test_resume.py``), so state left out here fails there."""
+        return {}
+
+    def load_training_state(self, state: dict):
+        """Put back what :meth:`training_state` gave (after ``prepare``)."""
+        if state:
+            raise ValueError(f"{self.name} keeps no training state, got {sorted(state)}")
+
     def extra_fit_info(self) -> dict:
         """Facts of this method's fit for the record (after training), e.g. CNNH's stage 1."""
         return {}
@@ -234,6 +248,12 @@ class DeepHashMethod(HashMethod):
     def cache_path(self, config: dict) -> Path:
         key = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
         return models_cache_dir() / f"{self.name}-{self.nbits}b-{key[:24]}.pt"
+
+    @staticmethod
+    def checkpoint_path(model_path: Path) -> Path:
+        """Where a run of the model cached at ``model_path`` keeps its progress until it finishes
+        (:class:`deep.trainer.Checkpoint`)."""
+        return model_path.with_suffix(".checkpoint")
 
     def check_params(self):
         from deep.backbones import list_backbones
@@ -288,9 +308,19 @@ class DeepHashMethod(HashMethod):
                     _warn(f"ignoring cached model {path}: its weights do not fit {self.name}'s network ({reason}); "
                           "training again")
                 torch.manual_seed(int(self.random_state))  # the failed load must not change the trained model
+            checkpoint = (trainer.Checkpoint(self.checkpoint_path(path), json.loads(json.dumps(config, default=str)))
+                          if self.cache else None)
+            resume = checkpoint.read() if checkpoint is not None else None
             model = self.build_model(X.shape)
             with _deterministic(device):
-                info = trainer.train(self, model, X, y, device)
+                try:
+                    info = trainer.train(self, model, X, y, device, checkpoint=checkpoint, resume=resume)
+                except trainer.CheckpointMismatch as exc:
+                    _warn(f"ignoring training checkpoint {checkpoint.path}: it does not fit {self.name}'s network "
+                          f"or loss ({exc}); training from the first epoch")
+                    torch.manual_seed(int(self.random_state))  # as if the checkpoint had never been read
+                    model = self.build_model(X.shape)
+                    info = trainer.train(self, model, X, y, device, checkpoint=checkpoint)
         info = dict(info, **self.extra_fit_info(), cached=False,
                     backbone_pretrained=bool(getattr(model.backbone, "pretrained", False)))
         if self.cache:
@@ -299,6 +329,7 @@ class DeepHashMethod(HashMethod):
                 atomic_torch_save({"config": json.loads(json.dumps(config, default=str)), "state_dict": state,
                                    "fit_info": info}, path)
                 info["cache_path"] = str(path)
+                checkpoint.remove()  # the finished model replaces it
             except OSError as exc:
                 _warn(f"could not write the model cache {path} ({exc.strerror or exc}); the trained model is kept "
                       "in memory for this run only")

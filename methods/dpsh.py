@@ -74,6 +74,18 @@ class DPSH(CodeLossMethod):
         self._memory = [(labels, torch.zeros(len(labels), width), torch.zeros(len(labels), dtype=torch.bool))
                         for width in widths]
 
+    def training_state(self):
+        return {"memory": [memory.cpu() for _, memory, _ in self._memory],
+                "seen": [seen.cpu() for _, _, seen in self._memory]}
+
+    def load_training_state(self, state):
+        memories, seens = state["memory"], state["seen"]
+        if len(memories) != len(self._memory) or any(
+                m.shape != memory.shape or s.shape != seen.shape
+                for (_, memory, seen), m, s in zip(self._memory, memories, seens)):
+            raise ValueError("dpsh: the saved memory does not match this run's codes and training items")
+        self._memory = [(labels, m.clone(), s.clone()) for (labels, _, _), m, s in zip(self._memory, memories, seens)]
+
     def code_loss(self, code, z, labels, indices, step, extra=None):
         train_labels, memory, seen = self._memory[code]
         if memory.device != z.device:

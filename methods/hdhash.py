@@ -205,6 +205,14 @@ class HDHash(HashNet):
     def prepare(self, labels_train):
         self._level_loss.code_setup(labels_train, self.code_widths())
 
+    def training_state(self):
+        level = self._level_loss  # the level loss keeps the state (DPSH's memories, one per level)
+        return super().training_state() if level is self else level.training_state()
+
+    def load_training_state(self, state):
+        level = self._level_loss
+        return super().load_training_state(state) if level is self else level.load_training_state(state)
+
     def cache_config(self, X, y, device):
         config = super().cache_config(X, y, device)
         config["params"].pop("keep_ratio", None)  # a search setting: the same network serves every ratio
