@@ -120,6 +120,27 @@ def atomic_torch_save(obj, path) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception's first line, or its type's name where it has no message (for one-line warnings)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class UnreadableFile(ValueError):
+    """A file that is damaged, truncated, or holds more than tensors and plain containers."""
+
+
+def load_torch_plain(path):
+    """``torch.load`` on the CPU with ``weights_only=True``: tensors and plain containers only, so a
+    file can never run code. Raises :class:`UnreadableFile` with torch's reason in one line."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a damaged or unsafe file
+        raise UnreadableFile(one_line(exc)) from exc
+
+
 def remove_orphan_temps(folder, older_than_s: float = 3600.0) -> int:
     """Delete temporary files a killed writer left in ``folder`` (ours end in ``.tmp``, older
     versions' too: ``model.pt.<pid>.tmp``), if they are older than ``older_than_s`` (a live writer's

@@ -50,6 +50,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.files import UnreadableFile, atomic_torch_save, load_torch_plain, one_line
 from common.hamming import rank_by_distance, sign_codes_distances
 from common.ranking import mean_average_precision, relevance
 
@@ -230,10 +231,9 @@ class Checkpoint:
         if not self.path.is_file():
             return None
         try:
-            saved = torch.load(self.path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises several types for a damaged or unsafe file
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            warnings.warn(f"ignoring unreadable training checkpoint {self.path} ({reason[:100]}); training from "
+            saved = load_torch_plain(self.path)
+        except UnreadableFile as exc:
+            warnings.warn(f"ignoring unreadable training checkpoint {self.path} ({str(exc)[:100]}); training from "
                           "the first epoch", stacklevel=2)
             return None
         if (not isinstance(saved, dict) or saved.get("format") != CHECKPOINT_FORMAT
@@ -255,8 +255,6 @@ def _save_checkpoint(checkpoint: Checkpoint, method, model, optimizer, scheduler
                      progress: dict) -> bool:
     """Write the run's state; False (with a one-line warning) where the file cannot be written, so a
     full disk costs the resume, not the run."""
-    from common.files import atomic_torch_save
-
     state = {
         "format": CHECKPOINT_FORMAT, "config": checkpoint.config,
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -292,8 +290,7 @@ def _restore_checkpoint(saved: dict, method, model, optimizer, scheduler, batche
         progress = {k: saved[k] for k in ("epochs_done", "step", "since_best", "best_map", "best_epoch",
                                           "best_state", "losses", "val_maps", "seconds")}
     except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as exc:
-        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise CheckpointMismatch(reason) from exc
+        raise CheckpointMismatch(one_line(exc)[:120]) from exc
     return progress
 
 

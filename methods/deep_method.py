@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from common.files import atomic_torch_save, cache_dir
+from common.files import UnreadableFile, atomic_torch_save, cache_dir, load_torch_plain, one_line
 from common.threads import torch_threads
 from datasets.images import is_lazy
 from deep import trainer
@@ -111,10 +111,9 @@ def _load_cached(path: Path):
     ``weights_only=True``, so a file in the cache can never run code; the model is then trained again
     and the file replaced."""
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for a damaged or unsafe file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        _warn(f"ignoring unreadable cached model {path} (not a plain weights file: {reason[:100]}); training again")
+        saved = load_torch_plain(path)
+    except UnreadableFile as exc:
+        _warn(f"ignoring unreadable cached model {path} (not a plain weights file: {str(exc)[:100]}); training again")
         return None
     if not isinstance(saved, dict) or not isinstance(saved.get("state_dict"), dict):
         _warn(f"ignoring cached model {path}: no state_dict in it; training again")
@@ -287,6 +286,7 @@ class DeepHashMethod(HashMethod):
         device = trainer.resolve_device(self.device)
         config = self.cache_config(X, y, device)
         path = self.cache_path(config)
+        stored_config = json.loads(json.dumps(config, default=str))  # as it reads back from a saved file
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.random_state))
@@ -296,7 +296,7 @@ class DeepHashMethod(HashMethod):
                 _warn(f"ignoring cached model {path}: it stopped early in the first half of its epochs, which "
                       "the trainer no longer does (deep.trainer.may_stop); training again")
                 saved = None
-            if saved is not None and saved.get("config") == json.loads(json.dumps(config, default=str)):
+            if saved is not None and saved.get("config") == stored_config:
                 model = self.build_model(X.shape, pretrained=False)
                 try:
                     model.load_state_dict(saved["state_dict"])
@@ -304,11 +304,10 @@ class DeepHashMethod(HashMethod):
                                 cache_load_seconds=round(time.perf_counter() - started, 3))
                     return self._set_fitted(model.to(device).eval(), info, device)
                 except (RuntimeError, KeyError, TypeError) as exc:
-                    reason = str(exc).strip().splitlines()[0][:120]
-                    _warn(f"ignoring cached model {path}: its weights do not fit {self.name}'s network ({reason}); "
-                          "training again")
+                    _warn(f"ignoring cached model {path}: its weights do not fit {self.name}'s network "
+                          f"({one_line(exc)[:120]}); training again")
                 torch.manual_seed(int(self.random_state))  # the failed load must not change the trained model
-            checkpoint = (trainer.Checkpoint(self.checkpoint_path(path), json.loads(json.dumps(config, default=str)))
+            checkpoint = (trainer.Checkpoint(self.checkpoint_path(path), stored_config)
                           if self.cache else None)
             resume = checkpoint.read() if checkpoint is not None else None
             model = self.build_model(X.shape)
@@ -326,7 +325,7 @@ class DeepHashMethod(HashMethod):
         if self.cache:
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             try:
-                atomic_torch_save({"config": json.loads(json.dumps(config, default=str)), "state_dict": state,
+                atomic_torch_save({"config": stored_config, "state_dict": state,
                                    "fit_info": info}, path)
                 info["cache_path"] = str(path)
                 checkpoint.remove()  # the finished model replaces it

@@ -24,6 +24,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+from common.files import one_line
 from protocols import runner
 
 
@@ -83,11 +84,6 @@ class GridResult:
     failures: list = field(default_factory=list)  # (job, one-line message)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def run_grid(jobs: list[Job], out, *, workers: int = 0, scheduler: str | None = None, client=None,
              dataset=None, on_records=None, store=None, progress: bool = True) -> GridResult:
     """Run ``jobs`` and store each one's records under ``out`` as it finishes (``store(job,
@@ -123,7 +119,7 @@ def run_grid(jobs: list[Job], out, *, workers: int = 0, scheduler: str | None = 
                 try:
                     records = execute(job, dataset)
                 except (ValueError, RuntimeError, ArithmeticError, MemoryError, OSError) as exc:
-                    finished(job, error=_one_line(exc))
+                    finished(job, error=one_line(exc))
                     continue
                 finished(job, records)
         else:
@@ -160,7 +156,7 @@ def _run_on_dask(jobs, workers, scheduler, client, finished):
             try:
                 records = future.result()
             except Exception as exc:  # a worker's exception of any type is that task's failure
-                finished(job, error=_one_line(exc))
+                finished(job, error=one_line(exc))
                 continue
             finished(job, records)
     finally:

@@ -152,7 +152,7 @@ def test_unwritable_checkpoint_costs_the_resume_not_the_run(digits, tmp_path, mo
         raise OSError(28, "No space left on device")
 
     with monkeypatch.context() as patch:
-        patch.setattr(common.files, "atomic_torch_save", disk_full)
+        patch.setattr(trainer, "atomic_torch_save", disk_full)  # the checkpoint writer only
         with pytest.warns(UserWarning, match="could not write the training checkpoint") as warned:
             run = _fit("hashnet", {}, X, y, tmp_path / "full", patch)
     assert sum("training checkpoint" in str(w.message) for w in warned) == 1  # once, not every epoch
