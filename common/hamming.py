@@ -42,8 +42,8 @@ def rank_by_distance(distances: np.ndarray, topk: int | None = None) -> np.ndarr
 
 
 def sign_codes_distances(query_real: np.ndarray, db_real: np.ndarray) -> np.ndarray:
-    """Hamming distances between the codes of real outputs (bit = value > 0), without packing:
-    ``(nbits - <q, d>) / 2`` on {-1, +1} vectors (the trainer's validation uses it)."""
-    q = np.where(np.asarray(query_real) > 0, 1.0, -1.0).astype(np.float32)
-    d = np.where(np.asarray(db_real) > 0, 1.0, -1.0).astype(np.float32)
-    return np.rint((q.shape[1] - q @ d.T) / 2).astype(np.int32)
+    """Hamming distances ``(n_query, n_db)`` uint16 between the codes of real outputs (bit = value > 0),
+    as :func:`hamming_distances` gives them for the packed codes (the trainer's validation uses it;
+    uint16 keeps :func:`rank_by_distance` on numpy's radix sort)."""
+    return hamming_distances(np.packbits(np.asarray(query_real) > 0, axis=1),
+                             np.packbits(np.asarray(db_real) > 0, axis=1))

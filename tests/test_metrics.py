@@ -61,6 +61,30 @@ def test_average_precision_rows():
     assert average_precision(rel).tolist() == pytest.approx([(1 + 2 / 3) / 2, 0.0, 0.5])
 
 
+def test_average_precision_matches_the_cumulative_definition():
+    # AP = (1 / R) * sum_k P@k * rel_k written out with a cumsum over every position, against the
+    # sum over relevant positions only that average_precision uses; rows with no hits, no columns
+    rng = np.random.default_rng(5)
+    for shape, p in [((40, 300), 0.3), ((25, 50), 0.02), ((6, 1), 0.5), ((4, 0), 0.5), ((0, 9), 0.5)]:
+        rel = rng.random(shape) < p
+        hits = np.cumsum(rel, axis=1)
+        n_relevant = hits[:, -1] if shape[1] else np.zeros(shape[0])
+        total = (hits / np.arange(1, shape[1] + 1) * rel).sum(axis=1)
+        expected = np.divide(total, n_relevant, out=np.zeros(shape[0]), where=n_relevant > 0)
+        assert average_precision(rel) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def test_sign_codes_distances_equal_the_packed_codes_distances():
+    from common.hamming import sign_codes_distances
+
+    rng = np.random.default_rng(6)
+    for nbits in (8, 13, 64, 72):
+        q, d = rng.standard_normal((9, nbits)), rng.standard_normal((30, nbits))
+        expected = (np.sign(q)[:, None, :] != np.sign(d)[None, :, :]).sum(axis=2)
+        got = sign_codes_distances(q, d)
+        assert got.dtype == np.uint16 and np.array_equal(got, expected)
+
+
 def test_map_all_equals_sklearn_on_tie_free_data():
     rng = np.random.default_rng(3)
     n_query, n_db = 20, 300
