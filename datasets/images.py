@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common.files import one_line
+
 #: decoding threads (PIL releases the GIL while decoding and resizing); env HASHBENCH_IMAGE_WORKERS
 DEFAULT_WORKERS = int(os.environ.get("HASHBENCH_IMAGE_WORKERS", min(8, os.cpu_count() or 1)))
 #: ``np.asarray`` of more than this many images is refused (a batch, not a dataset)
@@ -127,9 +129,8 @@ class LazyImages:
                 image = image.convert("RGB").resize((size, size), Image.BILINEAR)
                 return np.asarray(image, dtype=np.uint8)
         except Exception as exc:  # PIL raises many kinds (UnidentifiedImageError, OSError, SyntaxError)
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise DatasetError(f"cannot decode image {path} ({self.sources[position]} line "
-                               f"{self.lines[position]}): {reason}") from None
+                               f"{self.lines[position]}): {one_line(exc)}") from None
 
     def _map(self, fn, positions):
         if self.workers > 1 and len(positions) > 4:

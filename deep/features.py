@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.files import atomic_save_npy, cache_dir
+from common.files import atomic_save_npy, cache_dir, one_line
 from datasets import Dataset
 from datasets.images import LazyImages, Transform
 from deep.backbones import create_backbone
@@ -55,7 +55,7 @@ def _load_cached(path: Path, n_rows: int):
     try:
         features = np.load(path, mmap_mode="r")
     except (OSError, ValueError, EOFError) as exc:
-        warnings.warn(f"ignoring damaged feature cache {path} ({str(exc).splitlines()[0]}); computing it again",
+        warnings.warn(f"ignoring damaged feature cache {path} ({one_line(exc)}); computing it again",
                       stacklevel=3)
         return None
     if features.ndim != 2 or len(features) != n_rows:

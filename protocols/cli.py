@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from common.files import one_line
+
 
 def run_command(prog: str, work) -> int:
     """Call ``work()`` and return its exit code (None = 0). Bad input (:class:`protocols.runner.UsageError`,
@@ -19,8 +21,7 @@ def run_command(prog: str, work) -> int:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except (DatasetError, RuntimeError, ValueError, ArithmeticError, OSError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"{prog}: error: {first}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
         print(f"{prog}: {str(exc) or 'interrupted'}", file=sys.stderr)

@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from common.files import atomic_write_json
+from common.files import atomic_write_json, one_line
 from common.provenance import git_state, library_versions, machine_info, now_utc
 
 
@@ -34,7 +34,7 @@ def read_record(path) -> dict | None:
     try:
         value = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        print(f"warning: skipping unreadable record {path}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        print(f"warning: skipping unreadable record {path}: {one_line(exc)}", file=sys.stderr)
         return None
     if not isinstance(value, dict) or not value:
         print(f"warning: skipping record {path}: not a JSON object with fields", file=sys.stderr)

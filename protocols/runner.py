@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from common.files import atomic_savez
+from common.files import atomic_savez, one_line
 from common.provenance import now_utc
 from common.threads import torch_thread_count
 from protocols.records import provenance, read_record, read_records, safe_name, write_record
@@ -209,8 +209,7 @@ def shallow_features(dataset, method: str, kind: str, device=None):
     try:
         return feature_dataset(dataset, kind, device=device or "auto")
     except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise RuntimeError(f"{kind} features for the shallow methods on {dataset.name}: {first}"
+        raise RuntimeError(f"{kind} features for the shallow methods on {dataset.name}: {one_line(exc)}"
                            f"{'; or pass --features pixels' if kind != 'pixels' else ''}") from None
 
 
