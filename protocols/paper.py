@@ -236,12 +236,13 @@ def dataset_block(frame: pd.DataFrame, name: str, with_paper: bool, stored_only:
 
 def beyond_rows() -> list[tuple[str, str, dict]]:
     """``(row label, method, --param)`` of Table I's "beyond the paper" block: every method after the
-    paper (``beyond_paper``), then HDHash trained with each of their losses per level."""
+    paper (``beyond_paper``), then HDHash trained with each of their losses per level, on that loss's
+    schedule (DPSH's 150 epochs without early stopping; :func:`methods.hdhash.on_loss_schedule`)."""
     from methods import list_methods
-    from methods.hdhash import LEVEL_LOSSES
+    from methods.hdhash import LEVEL_LOSSES, on_loss_schedule
 
     rows = [(method, method, {}) for method in list_methods(beyond=True)]
-    return rows + [(f"hdhash [level_loss={loss}]", "hdhash", {"level_loss": loss}) for loss in LEVEL_LOSSES
+    return rows + [(f"hdhash [level_loss={loss}]", "hdhash", on_loss_schedule(loss)) for loss in LEVEL_LOSSES
                    if loss != "hashnet"]
 
 

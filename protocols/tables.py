@@ -6,13 +6,14 @@
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 import pandas as pd
 
 from common.files import atomic_savefig, atomic_write_text
-from protocols.runner import stored
+from protocols.runner import stored, variant_of
 
 #: leading CSV columns (PROTOCOL.md / the map issue); everything else in a record follows
 MAP_COLUMNS = [
@@ -134,7 +135,8 @@ def _differences_markdown(diffs: pd.DataFrame, reference: str) -> list[str]:
 
 def is_beyond(row) -> bool:
     """A row of Table I's "beyond the paper" block: a method after the paper (``beyond_paper``), or
-    HDHash whose only non-default parameter is its per-level loss (``level_loss``)."""
+    HDHash over one of their losses per level on that loss's schedule
+    (:func:`methods.hdhash.on_loss_schedule`) and every other parameter at its default."""
     from methods import UnknownMethodError, get_method_class
 
     try:
@@ -142,9 +144,17 @@ def is_beyond(row) -> bool:
             return not row.get("variant")
     except UnknownMethodError:
         return False
-    variant = row.get("variant")
-    return row["method"] == "hdhash" and isinstance(variant, str) and variant.startswith("level_loss=") \
-        and "," not in variant
+    return row["method"] == "hdhash" and row.get("variant") in _hdhash_beyond_variants(int(row["bits"]))
+
+
+@functools.lru_cache(maxsize=None)
+def _hdhash_beyond_variants(bits: int) -> frozenset[str]:
+    from methods import create_method
+    from methods.hdhash import LEVEL_LOSSES, on_loss_schedule
+
+    defaults = create_method("hdhash", nbits=bits).get_params()
+    return frozenset(variant_of("hdhash", bits, defaults | on_loss_schedule(loss, bits))
+                     for loss in LEVEL_LOSSES if loss != "hashnet")
 
 
 def _beyond_markdown(beyond: pd.DataFrame, chosen: pd.DataFrame, k_text: str) -> list[str]:

@@ -254,3 +254,23 @@ def test_hdhash_with_hashnet_loss_keeps_the_model_cache_key_it_had_before_level_
     assert dpsh.cache_config(X, y, torch.device("cpu"))["params"]["level_loss"] == "dpsh"
     assert default.cache_path(default.cache_config(X, y, torch.device("cpu"))) != \
         dpsh.cache_path(dpsh.cache_config(X, y, torch.device("cpu")))
+
+
+def test_hdhash_over_a_loss_is_beyond_the_paper_only_on_that_loss_schedule():
+    from methods.hdhash import on_loss_schedule
+    from protocols.tables import is_beyond
+
+    # DPSH trains its authors' 150 epochs without early stopping, so HDHash over its loss does too
+    assert on_loss_schedule("dpsh") == {"level_loss": "dpsh", "epochs": 150, "patience": None}
+    assert on_loss_schedule("csq") == {"level_loss": "csq"}
+    row = {"method": "hdhash", "bits": 32}
+    assert is_beyond(dict(row, variant="level_loss='csq'"))
+    assert is_beyond(dict(row, variant="epochs=150,level_loss='dpsh',patience=None"))
+    # half of DPSH's schedule, another loss's schedule, or another parameter: a variant, not the row
+    assert not is_beyond(dict(row, variant="epochs=150,level_loss='dpsh'"))
+    assert not is_beyond(dict(row, variant="level_loss='dpsh'"))
+    assert not is_beyond(dict(row, variant="epochs=150,level_loss='csq',patience=None"))
+    assert not is_beyond(dict(row, variant="level_loss='csq',lr=0.01"))
+    assert not is_beyond(dict(row, variant=""))
+    assert is_beyond({"method": "dpsh", "bits": 32, "variant": ""})
+    assert not is_beyond({"method": "dpsh", "bits": 32, "variant": "patience=5"})
