@@ -39,10 +39,12 @@ def library_versions() -> dict:
     }
 
 
-@lru_cache(maxsize=1)
-def git_state() -> dict:
-    """The project's commit and whether its tracked files differ from it (None outside a checkout)."""
-    root = Path(__file__).resolve().parent.parent
+@lru_cache(maxsize=4)
+def git_state(root: Path | None = None) -> dict:
+    """The project's commit and whether its tracked files differ from it (None outside a checkout).
+    ``results/`` is left out of "dirty": a grid rewrites its tables there after each run, which made
+    every later record of the grid read dirty though its code was the commit's."""
+    root = Path(__file__).resolve().parent.parent if root is None else Path(root)
 
     def git(*args):
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
@@ -51,7 +53,7 @@ def git_state() -> dict:
         head = git("rev-parse", "HEAD")
         if head.returncode:
             return {"commit": None, "dirty": None}
-        dirty = git("status", "--porcelain", "--untracked-files=no")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
         return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}

@@ -433,6 +433,29 @@ def test_11_a_record_carries_its_provenance(tmp_path):
     assert {"cpu", "cores"} <= set(record["machine"]) and {"numpy", "torch", "faiss"} <= set(record["versions"])
 
 
+def test_11_dirty_means_the_code_differs_not_the_results_a_grid_writes(tmp_path):
+    import subprocess
+
+    from common.provenance import git_state
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       check=True, capture_output=True)
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "code.py").write_text("a = 1\n")
+    (tmp_path / "results" / "table.md").write_text("| 1 |\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "c")
+    state = git_state.__wrapped__  # uncached: the same folder is asked three times
+    assert state(tmp_path)["dirty"] is False and len(state(tmp_path)["commit"]) == 40
+    (tmp_path / "results" / "table.md").write_text("| 2 |\n")
+    assert state(tmp_path)["dirty"] is False
+    (tmp_path / "code.py").write_text("a = 2\n")
+    assert state(tmp_path)["dirty"] is True
+
+
 def test_11_table_two_rows_are_records_and_a_partial_rerun_keeps_the_others(tmp_path):
     from protocols.efficiency_report import rebuild_csv, store_rows
 
