@@ -38,6 +38,10 @@ def records_frame(out, dataset: str) -> pd.DataFrame:
     rows = []
     for record in stored(out, dataset):
         row = {k: v for k, v in record.items() if k not in BULKY}
+        fit = record.get("fit_info")
+        if isinstance(fit, dict) and "resumed_at_epoch" in fit and "train_seconds" in fit:
+            # records of resumed runs from before runner.run counted them timed only the part after resuming
+            row["train_s"] = fit["train_seconds"]
         for key in ("params", "fit_info", "versions", "machine", "git"):
             if isinstance(row.get(key), dict):
                 value = row.pop(key)

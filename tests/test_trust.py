@@ -468,3 +468,21 @@ def test_11_table_two_rows_are_records_and_a_partial_rerun_keeps_the_others(tmp_
     frame = pd.read_csv(rebuild_csv(tmp_path, "d"), keep_default_na=False)
     assert frame[["index", "db_size", "ms_per_query"]].values.tolist() == [
         ["faiss-flat", 100, 1.0], ["faiss-ivf", 100, 0.4], ["faiss-flat", 1000, 9.0]]
+
+
+def test_11_a_resumed_run_counts_its_training_before_the_resume(tmp_path, monkeypatch):
+    from protocols.tables import records_frame
+
+    real_fit = runner.fit
+
+    def resumed_fit(*args, **kwargs):  # as if the trainer resumed at epoch 83 after 1,500 s of training
+        model, _ = real_fit(*args, **kwargs)
+        model.fit_info_ = dict(model.fit_info, resumed_at_epoch=83, train_seconds=1500.0)
+        return model, 60.0
+
+    monkeypatch.setattr(runner, "fit", resumed_fit)
+    (record,) = runner.run("digits", "lsh", 16)
+    assert record["train_s"] == 1500.0
+    # records stored before that fix have this call's time alone; the tables read the trainer's
+    runner.store([dict(record, train_s=60.0)], tmp_path)
+    assert records_frame(tmp_path, "digits")["train_s"].tolist() == [1500.0]
