@@ -265,7 +265,8 @@ def beyond_block(frame: pd.DataFrame, name: str) -> list[str]:
         return []
     return ([f"### {name}: beyond the paper", "",
              "Methods after the HDHash paper (not in its Table I; the same protocol, split and MAP@K), and HDHash "
-             "with their losses per level (`--param level_loss=<name>`); mean ± sd (n training seeds).", ""]
+             "with their losses per level (`--param level_loss=<name>`, on that method's schedule: DPSH's adds "
+             "`--param epochs=150 --param patience=None`); mean ± sd (n training seeds).", ""]
             + dataset_block(frame, name, with_paper=False, stored_only=True) + [""])
 
 

@@ -265,8 +265,8 @@ def run(dataset, method: str, bits: int, *, seed: int = 0, train_seed: int | Non
         records.append({
             "dataset": dataset.name, "method": method, "bits": bits, "search": mode.label,
             "default_search": mode == model.searches[0], "topk": topk, **metrics,
-            # a model loaded from the cache reports the training time it took when it was trained
-            # a cached model, or one resumed from its checkpoint, trained (partly) before this call
+            # a model loaded from the cache, or resumed from its checkpoint, trained (partly) before this
+            # call: the trainer's train_seconds counts all of it
             "train_s": round(fit_info.get("train_seconds", train_s)
                              if fit_info.get("cached") or "resumed_at_epoch" in fit_info else train_s, 3),
             "fit_wall_s": round(train_s, 3), "encode_s": round(encode_s, 3), "search_s": round(search_s, 3),

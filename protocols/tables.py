@@ -40,7 +40,8 @@ def records_frame(out, dataset: str) -> pd.DataFrame:
         row = {k: v for k, v in record.items() if k not in BULKY}
         fit = record.get("fit_info")
         if isinstance(fit, dict) and "resumed_at_epoch" in fit and "train_seconds" in fit:
-            # records of resumed runs from before runner.run counted them timed only the part after resuming
+            # a resumed run's train_s, in records from before runner.run read train_seconds, timed only
+            # the part after the resume
             row["train_s"] = fit["train_seconds"]
         for key in ("params", "fit_info", "versions", "machine", "git"):
             if isinstance(row.get(key), dict):
