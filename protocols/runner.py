@@ -161,6 +161,15 @@ def _same(a, b) -> bool:
     return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
+def training_seconds(fit_info: dict, call_seconds: float) -> float:
+    """A run's training time: ``call_seconds`` (its fit call's), unless the model was loaded from the
+    cache or resumed from its checkpoint, which trained (partly) before that call: then the trainer's
+    ``train_seconds``, which counts all of it."""
+    if fit_info.get("cached") or "resumed_at_epoch" in fit_info:
+        return fit_info.get("train_seconds", call_seconds)
+    return call_seconds
+
+
 def variant_of(method: str, bits: int, params: dict) -> str:
     """The parameters a run set away from the method's defaults, as ``name=value`` text (the seed and
     the run-time settings aside); ``""`` is the default variant, the one Table I shows. Part of a
@@ -265,10 +274,7 @@ def run(dataset, method: str, bits: int, *, seed: int = 0, train_seed: int | Non
         records.append({
             "dataset": dataset.name, "method": method, "bits": bits, "search": mode.label,
             "default_search": mode == model.searches[0], "topk": topk, **metrics,
-            # a model loaded from the cache, or resumed from its checkpoint, trained (partly) before this
-            # call: the trainer's train_seconds counts all of it
-            "train_s": round(fit_info.get("train_seconds", train_s)
-                             if fit_info.get("cached") or "resumed_at_epoch" in fit_info else train_s, 3),
+            "train_s": round(training_seconds(fit_info, train_s), 3),
             "fit_wall_s": round(train_s, 3), "encode_s": round(encode_s, 3), "search_s": round(search_s, 3),
             "index_bytes": int(index.nbytes), "seed": seed, "train_seed": train_seed,
             "split_sha256": dataset.split_sha256,

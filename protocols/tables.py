@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from common.files import atomic_savefig, atomic_write_text
-from protocols.runner import stored, variant_of
+from protocols.runner import stored, training_seconds, variant_of
 
 #: leading CSV columns (PROTOCOL.md / the map issue); everything else in a record follows
 MAP_COLUMNS = [
@@ -38,11 +38,9 @@ def records_frame(out, dataset: str) -> pd.DataFrame:
     rows = []
     for record in stored(out, dataset):
         row = {k: v for k, v in record.items() if k not in BULKY}
-        fit = record.get("fit_info")
-        if isinstance(fit, dict) and "resumed_at_epoch" in fit and "train_seconds" in fit:
-            # a resumed run's train_s, in records from before runner.run read train_seconds, timed only
-            # the part after the resume
-            row["train_s"] = fit["train_seconds"]
+        if isinstance(record.get("fit_info"), dict) and "train_s" in row:
+            # records of resumed runs from before training_seconds counted only the part after the resume
+            row["train_s"] = training_seconds(record["fit_info"], row["train_s"])
         for key in ("params", "fit_info", "versions", "machine", "git"):
             if isinstance(row.get(key), dict):
                 value = row.pop(key)
