@@ -50,6 +50,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.allocator import keep_freed_memory
 from common.files import UnreadableFile, atomic_torch_save, load_torch_plain, one_line
 from common.hamming import rank_by_distance, sign_codes_distances
 from common.ranking import mean_average_precision, relevance
@@ -136,6 +137,7 @@ def forward_in_batches(module: nn.Module, X, device: torch.device, batch_size: i
     batch's outputs first (e.g. to the code matrix)."""
     from datasets.images import is_lazy
 
+    keep_freed_memory()
     if is_lazy(X):  # decoded photos: 128 at 224x224 are 77 MB, 1024 would be 616 MB
         batch_size = min(batch_size, 128)
     was_training = module.training
@@ -329,6 +331,7 @@ def train(method, model: HashModel, X: np.ndarray, labels: np.ndarray, device: t
 
     from datasets.images import is_lazy, take
 
+    keep_freed_memory()  # 1.4-1.9x faster epochs on CPU: see common.allocator
     started = time.perf_counter()
     lazy = is_lazy(X)  # photos decoded per batch: X stays a file list, never an array in memory
     if not lazy:
