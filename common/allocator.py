@@ -8,7 +8,7 @@ the CPU's time in the kernel, on this project's 2-core machine. Dask's workers m
 nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` before spawning them.
 
 Measured (HDHash over DPSH's loss on fashion-mosaic, 150 epochs, one Dask worker with both threads,
-the same machine and command): 10-11 s an epoch with Dask's setting, 5.7 s with the settings below.
+the same machine and command): 10-11 s an epoch with Dask's setting, 4.8-5.7 s with the settings below.
 Compact-CNN alone at 56x56 (batch 64, 2 threads): 43-46 ms a training step against 31 ms, and
 590 against 450 ms to encode 1,024 images.
 

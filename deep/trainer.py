@@ -331,7 +331,7 @@ def train(method, model: HashModel, X: np.ndarray, labels: np.ndarray, device: t
 
     from datasets.images import is_lazy, take
 
-    keep_freed_memory()  # 1.4-1.9x faster epochs on CPU: see common.allocator
+    keep_freed_memory()  # faster epochs on CPU (measured in common.allocator)
     started = time.perf_counter()
     lazy = is_lazy(X)  # photos decoded per batch: X stays a file list, never an array in memory
     if not lazy:
