@@ -44,8 +44,13 @@ def keep_freed_memory() -> bool:
     return _applied
 
 
+def on_glibc() -> bool:
+    """Whether this process runs on glibc, the C library whose ``mallopt`` is set here."""
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
 def _mallopt_all() -> bool:
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if not on_glibc():
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt

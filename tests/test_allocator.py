@@ -1,12 +1,13 @@
 """common.allocator: freed memory is reused instead of faulted in anew (counted in minor page faults,
 not timed). Each case runs in its own interpreter: the setting lasts for the process."""
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from common.allocator import on_glibc
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +33,7 @@ def _faults(mode: str) -> int:
     return int(out.stdout.strip())
 
 
-@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
+@pytest.mark.skipif(not on_glibc(), reason="glibc's mallopt")
 def test_freed_memory_is_reused_not_faulted_in_again():
     default, kept = _faults("default"), _faults("keep")
     assert default > 200 * 200  # each 1 MiB array (256 pages) faulted in anew
