@@ -282,6 +282,8 @@ def run(dataset, method: str, bits: int, *, seed: int = 0, train_seed: int | Non
             "n_query": len(y_query), "n_db": len(y_db), "n_train": len(dataset.split.train),
             "params": model.get_params(), "variant": variant_of(method, bits, model.get_params()),
             "fit_info": fit_info,
+            # a deep run's validation MAP after every epoch: whether its budget was enough (protocols.pilot)
+            **({"val_map_history": list(model.val_map_history_)} if hasattr(model, "val_map_history_") else {}),
             # a deep model's weights depend on the thread count it was trained with (about 0.01 MAP)
             "torch_threads": getattr(model, "num_threads", None) or torch_thread_count(),
             **provenance(),
