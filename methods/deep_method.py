@@ -196,9 +196,12 @@ class DeepHashMethod(HashMethod):
         return trainer.concat_outputs(outputs)
 
     # -- a loss on one code, which HDHash applies per level (methods/code_method.py) ---------------
-    def code_setup(self, labels_train: np.ndarray, widths: tuple[int, ...]):
+    def code_setup(self, labels_train: np.ndarray, widths: tuple[int, ...], blocks=None):
         """State the code loss needs before training, one entry per code of ``widths`` bits (CSQ's
-        hash centres, OrthoHash's codebook, DPSH's memory of outputs); called from ``prepare``."""
+        hash centres, OrthoHash's codebook, DPSH's memory of outputs); called from ``prepare``.
+        ``blocks``: per code, the ``(block, width)`` pieces it is the concatenation of (HDHash's prefix
+        code i is levels 1..i); None: each code is a block of its own. Class targets are drawn per
+        block (:func:`methods.code_method.targets_per_block`), so codes sharing a block agree on it."""
 
     def code_extra(self, width: int, n_classes: int) -> nn.Module | None:
         """Trainable parts a code of ``width`` bits needs besides its hash layer (GreedyHash's

@@ -68,7 +68,7 @@ class DPSH(CodeLossMethod):
         super().__init__(nbits=nbits, random_state=random_state, epochs=epochs, patience=patience, **kwargs)
         self.eta = eta
 
-    def code_setup(self, labels_train, widths):
+    def code_setup(self, labels_train, widths, blocks=None):
         labels = torch.as_tensor(labels_train).float()
         # one memory per code (U of its width) and which training items it holds yet
         self._memory = [(labels, torch.zeros(len(labels), width), torch.zeros(len(labels), dtype=torch.bool))

@@ -76,12 +76,22 @@ class LinearHashHead(nn.Linear):
         nn.init.zeros_(self.bias)
 
 
-def hash_head(in_features: int, nbits: int, batchnorm: bool = False) -> nn.Module:
+#: what may follow a hash layer: nothing (False), a batch normalisation without a learned affine (True),
+#: or one with a learned scale and shift per bit ("affine")
+HEAD_NORMS = (True, False, "affine")
+
+
+def hash_head(in_features: int, nbits: int, batchnorm: bool | str = False) -> nn.Module:
     """:class:`LinearHashHead`, followed with ``batchnorm`` by a batch normalisation of each output
-    (no learned affine; running statistics at test time), which keeps from-scratch training from
-    collapsing the outputs to one shared code (see the deviations in :class:`HashNet`)."""
+    (running statistics at test time), which keeps from-scratch training from collapsing the outputs
+    to one shared code (see the deviations in :class:`HashNet`). ``True``: no learned affine, so every
+    bit has zero mean over a batch; ``"affine"``: a learned scale and shift per bit, so a bit may lean
+    to one sign (CSQ's centres ask for it: :class:`methods.csq.CSQ`)."""
     layer = LinearHashHead(in_features, nbits)
-    return nn.Sequential(layer, nn.BatchNorm1d(nbits, affine=False)) if batchnorm else layer
+    affine = isinstance(batchnorm, str) and batchnorm == "affine"
+    if not (affine or batchnorm):
+        return layer
+    return nn.Sequential(layer, nn.BatchNorm1d(nbits, affine=affine))
 
 
 @register("hashnet")

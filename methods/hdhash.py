@@ -61,7 +61,10 @@ LEVEL_CODES = ("own", "prefix")
 #: name (HashNet's is the paper's; the others are the methods beyond it)
 LEVEL_LOSSES = ("hashnet", "dpsh", "greedyhash", "csq", "orthohash")
 #: set by HDHash itself on the method whose loss it borrows, never through ``level_loss_params``
-_SHARED = ("nbits", "random_state", "head_batchnorm")
+_SHARED = ("nbits", "random_state")
+#: level losses with class targets (CSQ's centres, OrthoHash's codebook), drawn per level block so
+#: the targets of levels 1..i are a prefix of those of levels 1..i+1
+TARGET_LOSSES = ("csq", "orthohash")
 #: the shared trainer's schedule: HDHash over another method's loss is shown on that method's schedule
 SCHEDULE_PARAMS = ("epochs", "patience", "lr", "lr_schedule", "optimizer", "batch_size", "weight_decay")
 
@@ -127,10 +130,13 @@ class HDHash(HashNet):
     equation with another method's loss in place of HashNet's): ``"hashnet"`` (the paper's, the
     default) or a method after the paper, ``"dpsh"``, ``"greedyhash"``, ``"csq"``, ``"orthohash"``:
     that method's ``code_loss`` on level i's code h_i (``level_codes`` decides which bits), with its
-    own per-code state (CSQ's centres and OrthoHash's codebook of the code's width, DPSH's memory,
-    GreedyHash's classifier per level). Levels, weights, prefix codes and the tree are unchanged.
+    own per-code state (DPSH's memory, GreedyHash's classifier per level; CSQ's centres and
+    OrthoHash's codebook are drawn per level block and concatenated, so the targets of levels 1..i are a
+    prefix of those of levels 1..i+1: :meth:`code_blocks`). Levels, weights, prefix codes and the tree
+    are unchanged.
     ``level_loss_params``: that method's own hyper-parameters (a dict, e.g. ``{"lambda_q": 0.01}``;
-    None = its defaults); HDHash's ``nbits``, ``random_state`` and ``head_batchnorm`` are passed on.
+    None = its defaults); HDHash's ``nbits`` and ``random_state`` are passed on, and each level's head is
+    the level loss's (its ``head_batchnorm``, :meth:`level_head_norm`).
     HashNet's parameters of HDHash (alpha, the continuation) act only with ``level_loss="hashnet"``.
     Which loss to show beside the paper's was chosen on the trainer's validation MAP (held-out
     training images, never the queries) of the four flat methods on Fashion-MNIST, seed 0, mean over
@@ -205,8 +211,7 @@ class HDHash(HashNet):
         if unknown:
             raise ValueError(f"hdhash level_loss_params: {self.level_loss} has no parameter {unknown[0]!r} "
                              f"(HDHash sets {', '.join(_SHARED)}); valid: {', '.join(sorted(accepted))}")
-        method = create_method(self.level_loss, nbits=self.nbits, random_state=self.random_state,
-                               head_batchnorm=self.head_batchnorm, **params)
+        method = create_method(self.level_loss, nbits=self.nbits, random_state=self.random_state, **params)
         method.check_params()
         return method
 
@@ -216,6 +221,19 @@ class HDHash(HashNet):
             return tuple(self.levels_)
         return tuple(sum(self.levels_[:i + 1]) for i in range(len(self.levels_)))
 
+    def code_blocks(self) -> tuple[tuple[tuple[int, int], ...], ...]:
+        """Per code h_i, the ``(level, bits)`` blocks it concatenates: levels 1..i, or level i alone."""
+        blocks = tuple(enumerate(self.levels_))
+        if self.level_codes == "own":
+            return tuple((block,) for block in blocks)
+        return tuple(blocks[:i + 1] for i in range(len(blocks)))
+
+    def level_head_norm(self):
+        """What follows each level's hash layer: HDHash's ``head_batchnorm`` under HashNet's loss, else
+        the level loss's own (CSQ's lets a bit lean to the sign its centres ask for)."""
+        method = getattr(self, "_level_loss", self)
+        return self.head_batchnorm if method is self else method.head_batchnorm
+
     def fit(self, X, y=None):
         # resolved (and checked) here for the head; DeepHashMethod.fit checks the rest before training
         self.levels_, self.weights_ = self.resolved_levels()
@@ -224,7 +242,7 @@ class HDHash(HashNet):
         return super().fit(X, y)
 
     def prepare(self, labels_train):
-        self._level_loss.code_setup(labels_train, self.code_widths())
+        self._level_loss.code_setup(labels_train, self.code_widths(), self.code_blocks())
 
     def training_state(self):
         level = self._level_loss  # the level loss keeps the state (DPSH's memories, one per level)
@@ -239,12 +257,18 @@ class HDHash(HashNet):
         config["params"].pop("keep_ratio", None)  # a search setting: the same network serves every ratio
         # the resolved levels and weights, so levels=None and the default levels spelt out share a model
         config["params"]["levels"], config["params"]["level_weights"] = list(self.levels_), list(self.weights_)
+        # models trained before targets were drawn per level block, or with HDHash's head under a loss
+        # whose head differs, are not what a fit gives now (other losses' keys are unchanged)
+        if self.level_loss in TARGET_LOSSES:
+            config["params"]["level_targets"] = "per-block"
+        if self.level_head_norm() != self.head_batchnorm:
+            config["params"]["level_head"] = self.level_head_norm()
         return config
 
     def build_head(self, in_features):
         method = getattr(self, "_level_loss", self)
         extras = [method.code_extra(width, getattr(self, "n_classes_", 0)) for width in self.code_widths()]
-        self._head = MultiLevelHead(in_features, self.levels_, self.head_batchnorm, extras)
+        self._head = MultiLevelHead(in_features, self.levels_, self.level_head_norm(), extras)
         return self._head
 
     def level_losses(self, outputs, labels, step, indices=None) -> list[torch.Tensor]:

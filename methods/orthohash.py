@@ -19,18 +19,24 @@ from torch import nn
 
 from methods import register
 from methods.base import Choice, Real
-from methods.code_method import CodeLossMethod, soft_target_cross_entropy
+from methods.code_method import CodeLossMethod, soft_target_cross_entropy, targets_per_block
 from methods.csq import hash_centres
 
 CODEBOOKS = ("bernoulli", "hadamard")
 
 
-def orthohash_codebook(n_classes: int, nbits: int, kind: str, rng: np.random.Generator) -> np.ndarray:
-    """``(n_classes, nbits)`` target codes in {-1, 1}: Bernoulli(0.5) bits, or CSQ's Hadamard rows
-    (Bernoulli where those do not fit)."""
+def orthohash_codebook(n_classes: int, nbits: int, kind: str, rng: np.random.Generator,
+                       shuffle_rows: bool = False) -> np.ndarray:
+    """``(n_classes, nbits)`` target codes in {-1, 1}: Bernoulli(0.5) bits, drawn again while two
+    classes share a code and the width has room for them all (at 8 bits, 10 classes share one in
+    about 16 % of draws; at 16 bits and more a redraw is rare, so a flat method's codebook is the
+    first draw), or CSQ's Hadamard rows (balanced random centres where those do not fit)."""
     if kind == "hadamard":
-        return hash_centres(n_classes, nbits, rng)
-    return np.where(rng.random((n_classes, nbits)) < 0.5, -1.0, 1.0)
+        return hash_centres(n_classes, nbits, rng, shuffle_rows=shuffle_rows)
+    while True:
+        codebook = np.where(rng.random((n_classes, nbits)) < 0.5, -1.0, 1.0)
+        if len(np.unique(codebook, axis=0)) == n_classes or 2 ** min(nbits, 62) < n_classes:
+            return codebook
 
 
 def orthohash_loss(v: torch.Tensor, codebook: torch.Tensor, labels: torch.Tensor, scale: float = 8.0,
@@ -69,11 +75,15 @@ class OrthoHash(CodeLossMethod):
         self.codebook = codebook
         self.quantization_weight = quantization_weight
 
-    def code_setup(self, labels_train, widths):
+    def code_setup(self, labels_train, widths, blocks=None):
         n_classes = max(1, np.asarray(labels_train).shape[1])
         rng = np.random.default_rng(int(self.random_state))
-        self._codebooks = [torch.as_tensor(orthohash_codebook(n_classes, width, self.codebook, rng),
-                                           dtype=torch.float32) for width in widths]
+
+        def draw(block, width):
+            return torch.as_tensor(orthohash_codebook(n_classes, width, self.codebook, rng, shuffle_rows=block > 0),
+                                   dtype=torch.float32)
+
+        self._codebooks = targets_per_block(widths, blocks, draw)
 
     def code_loss(self, code, z, labels, indices, step, extra=None):
         codebook = self._codebooks[code]
