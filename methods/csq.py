@@ -99,6 +99,8 @@ class CSQ(CodeLossMethod):
 
     beyond_paper = True
     param_rules = {"lambda_q": Real(0.0, closed_low=True)}
+    #: 2: balanced random centres where no Hadamard matrix fits (48 bits): models cached before are stale
+    cache_version = 2
 
     def __init__(self, nbits: int = 32, random_state: int = 0, lambda_q: float = 0.05, **kwargs):
         super().__init__(nbits=nbits, random_state=random_state, **kwargs)
