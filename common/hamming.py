@@ -8,8 +8,13 @@ import numpy as np
 
 
 def as_words(codes: np.ndarray) -> np.ndarray:
-    """View packed codes as uint64 words (zero-padded to a multiple of 8 bytes) for popcount."""
-    codes = np.ascontiguousarray(codes, dtype=np.uint8)
+    """View packed uint8 codes ``(n, bytes)`` as uint64 words (zero-padded to a multiple of 8 bytes)
+    for popcount. Nothing is cast: other types or shapes raise (the indexes check their input first,
+    :mod:`search.base`)."""
+    codes = np.asarray(codes)
+    if codes.dtype != np.uint8 or codes.ndim != 2:
+        raise TypeError(f"codes must be a 2-D uint8 array, got {codes.dtype} of shape {codes.shape}")
+    codes = np.ascontiguousarray(codes)
     pad = (-codes.shape[1]) % 8
     if pad:
         codes = np.concatenate([codes, np.zeros((len(codes), pad), np.uint8)], axis=1)
@@ -18,9 +23,11 @@ def as_words(codes: np.ndarray) -> np.ndarray:
 
 def hamming_distances(query_codes: np.ndarray, db_codes: np.ndarray, chunk: int = 64) -> np.ndarray:
     """All Hamming distances ``(n_query, n_db)`` as uint16, in query chunks to bound memory."""
+    # widths compared in bytes, before the padding to words would make 5 and 8 bytes look alike
+    if np.shape(query_codes)[-1:] != np.shape(db_codes)[-1:]:
+        raise ValueError(f"query codes have shape {np.shape(query_codes)}, database codes {np.shape(db_codes)}: "
+                         "the bytes per code differ")
     query_words, db_words = as_words(query_codes), as_words(db_codes)
-    if query_words.shape[1] != db_words.shape[1]:
-        raise ValueError(f"query codes have {query_codes.shape[1]} bytes, database codes {db_codes.shape[1]}")
     out = np.empty((len(query_words), len(db_words)), np.uint16)
     for start in range(0, len(query_words), chunk):
         block = query_words[start:start + chunk, None, :] ^ db_words[None, :, :]

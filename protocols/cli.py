@@ -37,7 +37,9 @@ def add_grid_flags(parser, runs: str = "each (method, bits)") -> None:
     parser.add_argument("--workers", type=int, default=0, help="run on a local Dask cluster of this many worker "
                         "processes (default: 0 = one run at a time in this process)")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on an existing Dask cluster, e.g. "
-                        "tcp://host:8786 (README: running on a cluster)")
+                        "tcp://host:8786: every worker is checked against this client first (commit, versions, "
+                        "data); waits HASHBENCH_CONNECT_TIMEOUT s (10) for the scheduler and "
+                        "HASHBENCH_WORKER_TIMEOUT s (30) for a worker (README: running on a cluster)")
 
 
 def grid_settings(args) -> tuple[list[int], int, str | None]:
@@ -47,5 +49,7 @@ def grid_settings(args) -> tuple[list[int], int, str | None]:
 
     if args.workers < 0:
         raise UsageError(f"--workers must be 0 (in this process) or a positive number, got {args.workers}")
+    if args.workers and args.scheduler:
+        raise UsageError("--workers starts a local cluster and --scheduler names an existing one: give one of them")
     seeds = runner.parse_seeds(args.seeds) if args.seeds is not None else [args.seed]
     return seeds, args.workers, args.scheduler

@@ -21,6 +21,9 @@ build time; for the tree the candidates of its keep rule and the codes it comput
 
 The grid of indexes and settings is data (:func:`default_grid`); :func:`run_efficiency` is the
 library call, ``main`` parses flags and writes the tables (:mod:`protocols.efficiency_report`).
+Bad input is refused in one line before any training: every flag (:func:`validate`), then, with the
+dataset loaded, a database smaller than K and a plan whose estimated time, memory or cache exceed
+what this machine has (:func:`check_plan`; ``--force`` runs it anyway).
 """
 from __future__ import annotations
 
@@ -28,7 +31,9 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import resource
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -44,6 +49,22 @@ from common.threads import pin_threads
 
 PROG = "python -m protocols.efficiency"
 DEFAULT_KEEP_RATIOS = "0.05,0.1,0.2,0.3,0.5,1.0"
+
+# What the plan check (:func:`check_plan`) estimates with: costs measured for Table II on this
+# project's 2-core AMD EPYC at one thread (results/efficiency/fashion-mnist.csv), rounded in the
+# plan's favour, so an estimate is a floor: it refuses what cannot finish here, it does not predict.
+#: encoding one database code through a model (the fastest stored: HDHash, 70,000 Fashion-MNIST
+#: images in 5.1 s); both methods encode every code of the largest size, copies cached
+ENCODE_S_PER_CODE = 70e-6
+#: one query against one code, summed over the default grid's rows that scan every code (numpy
+#: scan 12.7 ns, full ranking 13.7, the multihash sweep 24, the flat scans 5, at 1,000,000 codes)
+SCAN_S_PER_CODE = 40e-9
+#: the peak RSS: what the process holds before the database (libraries, dataset, models), and its
+#: growth per database code (1,245 MB at 10,000 codes, 1,784 MB at 1,000,000: 545 bytes a code)
+BASE_RSS_BYTES = 1.2e9
+RSS_BYTES_PER_CODE = 540
+#: the longest estimated run accepted without --force
+MAX_HOURS = 24
 
 
 # -- the database at scale -------------------------------------------------------------------------
@@ -263,7 +284,9 @@ def _full_ranking(codes, topk):
     from search.hamming import HammingIndex
 
     index = HammingIndex(codes)
-    return chunked(lambda q: index.rank(q)[0][:, :topk])
+    # rank(q, topk) returns the head as its own array: a view of each chunk's full ranking would
+    # keep every chunk's (16, n) order alive until the concatenation (8 GB at 1,000,000 codes)
+    return chunked(lambda q: index.rank(q, topk)[1])
 
 
 #: reference scans that are not indexes: ``(codes, topk) -> search(query_codes) -> ids``
@@ -337,20 +360,70 @@ def time_setting(search, side: Side, size: int, kth, y_query, topk: int, repeats
     return ms, ms_all, ms_single, recall, map_k, tie_aware, float(np.mean(ids >= 0))
 
 
+def machine_memory_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def free_cache_bytes() -> int:
+    """Free space where the codes are cached (the nearest existing folder of the cache's path)."""
+    folder = cache_dir().absolute()
+    while not folder.exists():
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
+
+
+def check_plan(dataset, sizes, *, bits: int = 64, topk: int | None = None, repeats: int = 5,
+               timing_queries: int = 200, single_queries: int = 20, force: bool = False) -> int:
+    """K for ``dataset`` (``topk``, else the dataset's, else 1000), or a one-line
+    :class:`protocols.runner.UsageError` before any work: a size that is not an integer >= K (the
+    top-K of a smaller database is all of it: recall and MAP@K would mean nothing), or, unless
+    ``force``, an estimated time over :data:`MAX_HOURS`, a peak memory over this machine's or
+    cached codes over the free disk (the estimate is a floor, from the constants above)."""
+    from protocols.runner import UsageError
+
+    k = (dataset.topk or 1000) if topk is None else topk
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise UsageError(f"--topk must be a positive integer, got {topk!r}")
+    sizes = list(sizes)
+    if not sizes or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in sizes):
+        raise UsageError(f"--db-sizes must be positive integers, got {sizes!r}")
+    if min(sizes) < k:
+        default = f"{dataset.name}'s K" if dataset.topk else "the default K"
+        source = "--topk" if topk is not None else f"{default}; --topk sets another"
+        raise UsageError(f"--db-sizes {min(sizes)} is smaller than K={k} ({source}): the top-K of a smaller "
+                         "database is all of it; give sizes of at least K")
+    n_query = len(dataset.split.query)
+    queries_per_row = n_query + (repeats + 1) * (2 * timing_queries + single_queries)
+    hours = (ENCODE_S_PER_CODE * 2 * max(sizes) + SCAN_S_PER_CODE * queries_per_row * sum(sizes)) / 3600
+    memory = BASE_RSS_BYTES + RSS_BYTES_PER_CODE * max(sizes)
+    cache = 2 * (bits // 8) * max(sizes)
+    machine, free = machine_memory_bytes(), free_cache_bytes()
+    too_much = [f"an estimated {hours:,.0f} h (more than {MAX_HOURS} h)" if hours > MAX_HOURS else "",
+                f"a peak memory of {memory / 1e9:,.1f} GB (this machine has {machine / 1e9:,.1f} GB)"
+                if memory > machine else "",
+                f"{cache / 1e9:,.1f} GB of cached codes ({free / 1e9:,.1f} GB free under {cache_dir()})"
+                if cache > free else ""]
+    too_much = [text for text in too_much if text]
+    if too_much and not force:
+        raise UsageError(f"--db-sizes up to {max(sizes):,} needs at least {' and '.join(too_much)}; "
+                         "give smaller sizes, or --force to run anyway")
+    return int(k)
+
+
 def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, seed: int = 0,
                    baseline: str = "hashnet", tree_method: str = "hdhash", keep_ratios=(0.05, 0.1, 0.2, 0.3, 0.5, 1.0),
                    params: dict | None = None, repeats: int = 5, timing_queries: int = 200, single_queries: int = 20,
                    skip=(), grid: list[GridRow] | None = None, progress: bool = True,
-                   all_threads: int | None = None) -> list[dict]:
+                   all_threads: int | None = None, force: bool = False) -> list[dict]:
     """Table II's rows for ``dataset`` (a loaded :class:`datasets.Dataset`) at each database size;
-    batched searches are timed at one thread and at ``all_threads`` (default: every core)."""
-    import os
-
+    batched searches are timed at one thread and at ``all_threads`` (default: every core). The plan
+    is checked first (:func:`check_plan`; ``force`` runs one over this machine's estimate)."""
     from tqdm import tqdm
 
     from search import create_index
 
-    topk = topk or dataset.topk or 1000
+    topk = check_plan(dataset, sizes, bits=bits, topk=topk, repeats=repeats, timing_queries=timing_queries,
+                      single_queries=single_queries, force=force)
     y_query = dataset.part("query")[1]
     sides = {"baseline": prepare_side(dataset, baseline, bits, max(sizes), seed, params or {}),
              "tree": prepare_side(dataset, tree_method, bits, max(sizes), seed, params or {})}
@@ -368,7 +441,7 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
         side = sides[g.side]
         codes = side.codes[:size]
         if (g.side, size) not in truth:  # the exhaustive K-th distance that recall is measured against
-            distances = create_index("faiss-flat", codes).search(side.queries, topk)[1]
+            distances = create_index("faiss-flat", codes).search(side.queries, topk)[0]
             truth[(g.side, size)] = distances[:, -1].astype(np.float64)
             shells[(g.side, size)] = distance_shells(side.queries, codes, y_query, side.labels[:size],
                                                      8 * codes.shape[1])
@@ -384,7 +457,7 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
             index, build_s = built[(g.row, size)]
             if g.param is not None:
                 index.set_search_params(**{g.param: value})
-            search = lambda q, index=index: index.search(q, topk)[0]  # noqa: E731
+            search = lambda q, index=index: index.search(q, topk)[1]  # noqa: E731
             index_bytes = index.nbytes
         ms, ms_all, ms_single, recall, map_k, tie_aware, filled = time_setting(
             search, side, size, truth[(g.side, size)], y_query, topk, repeats, timing_queries, single_queries,
@@ -434,6 +507,8 @@ def build_parser():
     parser.add_argument("--tree-method", default="hdhash", help="method whose multi-level codes the tree "
                                                                 "indexes (default: hdhash)")
     parser.add_argument("--skip", default="", help="row names to leave out, comma-separated (e.g. faiss-hnsw)")
+    parser.add_argument("--force", action="store_true", help="run even where the estimated time, memory or cache "
+                                                            "exceed what this machine has (see the refusal)")
     parser.add_argument("--device", default=None, help="device for training and encoding the models (cpu, cuda, auto)")
     parser.add_argument("--data-root", default=None, help="folder with the dataset's files")
     parser.add_argument("--param", action="append", metavar="NAME=VALUE",
@@ -445,7 +520,8 @@ def build_parser():
 
 
 def validate(args) -> dict:
-    """The keyword arguments of :func:`run_efficiency` (but the dataset), every flag checked."""
+    """The keyword arguments of :func:`run_efficiency` (but the dataset), every flag checked;
+    what needs the dataset (K against the sizes, the estimates) is :func:`check_plan`'s."""
     from datasets import list_datasets
     from protocols import runner
     from protocols.runner import UsageError
@@ -453,23 +529,31 @@ def validate(args) -> dict:
 
     if args.dataset not in list_datasets():
         raise UsageError(f"unknown dataset {args.dataset!r}; valid datasets: {', '.join(list_datasets())}")
+    size_items = runner.parse_names(args.db_sizes, "--db-sizes")
+    ratio_items = runner.parse_names(args.keep_ratios, "--keep-ratios")
     try:
-        sizes = [int(s) for s in runner.parse_names(args.db_sizes, "--db-sizes")]
-        keep_ratios = [float(r) for r in runner.parse_names(args.keep_ratios, "--keep-ratios")]
+        sizes = [int(s) for s in size_items]
     except ValueError:
-        raise UsageError(f"--db-sizes must be positive integers and --keep-ratios numbers, got {args.db_sizes!r}, "
-                         f"{args.keep_ratios!r}") from None
-    if min(sizes) <= 0:
-        raise UsageError(f"--db-sizes must be positive integers, got {args.db_sizes!r}")
+        raise UsageError(f"--db-sizes must be positive integers, got {args.db_sizes!r}") from None
+    if min(sizes) <= 0 or len(set(sizes)) != len(sizes):
+        raise UsageError(f"--db-sizes must be distinct positive integers, got {args.db_sizes!r}")
+    try:
+        keep_ratios = [float(r) for r in ratio_items]
+    except ValueError:
+        raise UsageError(f"--keep-ratios must be numbers, got {args.keep_ratios!r}") from None
     for ratio in keep_ratios:
         try:
             TreeIndex.check_search_params(keep_ratio=ratio)
         except ValueError as exc:
             raise UsageError(f"--keep-ratios: {exc}") from None
+    if args.topk is not None and args.topk < 1:  # 0 is not "the default": leave the flag out for that
+        raise UsageError(f"--topk must be a positive integer, got {args.topk}")
     for flag, value in (("--repeats", args.repeats), ("--timing-queries", args.timing_queries),
-                        ("--single-queries", args.single_queries), ("--topk", args.topk or 1)):
+                        ("--single-queries", args.single_queries)):
         if value < 1:
             raise UsageError(f"{flag} must be a positive integer, got {value}")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
     bits = runner.parse_bits(args.bits)
     if len(bits) != 1:
         raise UsageError(f"--bits takes one code length, got {args.bits!r}")
@@ -483,13 +567,20 @@ def validate(args) -> dict:
         raise UsageError(f"--tree-method {args.tree_method} has no tree search; methods with one: "
                          + ", ".join(m for m in runner.method_classes(["paper"])
                                      if any(s.index == "tree" for s in create_method(m).searches)))
+    rows = [g.row for g in default_grid(args.topk or 1, keep_ratios, args.tree_method, args.seed)]
+    skip = runner.parse_names(args.skip, "--skip") if args.skip.strip() else []
+    unknown = [name for name in skip if name not in rows]
+    if unknown:
+        raise UsageError(f"--skip {unknown[0]!r} is not a row; rows: {', '.join(rows)}")
+    if set(rows) <= set(skip):
+        raise UsageError("--skip leaves no row to run")
     baseline = create_method(args.baseline, nbits=bits[0], **runner.method_params(classes[args.baseline], params))
     variants = {name: runner.variant_of(name, bits[0], model.get_params())
                 for name, model in ((args.baseline, baseline), (args.tree_method, tree))}
     return dict(sizes=sizes, bits=bits[0], topk=args.topk, seed=args.seed, baseline=args.baseline,
                 tree_method=args.tree_method, keep_ratios=keep_ratios, params=params, repeats=args.repeats,
-                timing_queries=args.timing_queries, single_queries=args.single_queries,
-                skip=runner.parse_names(args.skip, "--skip") if args.skip.strip() else (), variants=variants)
+                timing_queries=args.timing_queries, single_queries=args.single_queries, skip=tuple(skip),
+                variants=variants, force=args.force)
 
 
 def table_name(dataset: str, bits: int = 64, baseline: str = "hashnet", tree_method: str = "hdhash",

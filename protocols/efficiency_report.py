@@ -49,13 +49,15 @@ def runs_folder(out, dataset: str) -> Path:
 
 def store_rows(rows: list[dict], out, dataset: str) -> list[Path]:
     """Write each measured row as its own record; a rerun of some settings replaces only theirs.
-    ``order`` keeps the grid's order (family, then value) for the CSV."""
-    from protocols.records import safe_name, write_record
+    ``order`` keeps the grid's order (family, then value) for the CSV; ``schema_version`` the record
+    format's (:data:`protocols.records.SCHEMA_VERSION`)."""
+    from protocols.records import SCHEMA_VERSION, safe_name, write_record
 
     written = []
     for row in rows:
         name = safe_name(f"{row['index']}-{row['params'] or 'default'}-n{row['db_size']}-top{row['topk']}")
-        written.append(write_record(runs_folder(out, dataset) / f"{name}.json", row))
+        record = dict(row, schema_version=SCHEMA_VERSION)
+        written.append(write_record(runs_folder(out, dataset) / f"{name}.json", record))
     return written
 
 

@@ -17,12 +17,26 @@ process or on a Dask cluster; the client stores each task's records as they arri
 A stored run is skipped (resume: :func:`protocols.runner.stored_run`); a task whose worker dies is
 run again on another (Dask reschedules it); a task that fails reports its one-line error and the
 others go on.
+
+On a cluster nothing is taken on trust (each refusal is one line, :class:`ClusterError`): ``scheduler``
+must answer as a Dask scheduler within ``HASHBENCH_CONNECT_TIMEOUT`` seconds (default 10); a worker must
+join within ``HASHBENCH_WORKER_TIMEOUT`` (default 30); before the first task every worker must have the
+client's git commit and dirty flag and library versions (:mod:`common.provenance`), import the package
+and load each dataset to the client's split and data hashes (:func:`worker_state`); a worker that joins
+mid-grid is checked the same way, and every task returns its worker's state with its records, which are
+refused unless it matches and the records' hashes are the client's. Paths (``data_root``,
+``save_codes``) are made absolute here, so a worker never reads them relative to its own folder. A
+scheduler lost mid-grid stops the grid with what was stored and "run the same command again".
 """
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import sys
-from dataclasses import dataclass, field
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 
 from common.files import one_line
 from protocols import runner
@@ -70,11 +84,20 @@ def execute(job: Job, dataset=None) -> list[dict]:
     return runner.run(dataset if dataset is not None else job.dataset, job.method, job.bits, **job.kwargs())
 
 
-def pending(jobs: list[Job], out, dataset) -> tuple[list[Job], int]:
-    """``(jobs to run, number already stored)``: a job whose records are all stored is skipped."""
+def local_worker_threads(workers: int) -> int:
+    """The threads each process of a local cluster of ``workers`` gets (torch, BLAS and OpenMP)."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def pending(jobs: list[Job], out, dataset, *, workers: int = 0, scheduler: str | None = None) -> tuple[list[Job], int]:
+    """``(jobs to run, number already stored)``: a job whose records are all stored, at the thread
+    counts the grid will run it with (:func:`protocols.runner.stored_run`), is skipped: this process's
+    in process, :func:`local_worker_threads` on a local cluster, not compared on an existing one
+    (its workers' counts are theirs to set)."""
+    threads = "any" if scheduler else local_worker_threads(workers) if workers else None
     todo = [job for job in jobs if runner.stored_run(out, dataset, job.method, job.bits, seed=job.seed,
                                                      train_seed=job.train_seed, params=dict(job.params),
-                                                     topk=job.topk) is None]
+                                                     topk=job.topk, threads=threads) is None]
     return todo, len(jobs) - len(todo)
 
 
@@ -84,12 +107,26 @@ class GridResult:
     failures: list = field(default_factory=list)  # (job, one-line message)
 
 
+class ClusterError(RuntimeError):
+    """The cluster cannot run this grid as the client would (another commit, versions or data, no
+    worker, not a scheduler), or was lost during it; the message is one line and says what to do."""
+
+
+WORKER_TIMEOUT_ENV, CONNECT_TIMEOUT_ENV = "HASHBENCH_WORKER_TIMEOUT", "HASHBENCH_CONNECT_TIMEOUT"
+WORKER_TIMEOUT_S, CONNECT_TIMEOUT_S = 30.0, 10.0
+TICK_S = 2.0  # how often the client looks for joined or missing workers while it waits for results
+
+
 def run_grid(jobs: list[Job], out, *, workers: int = 0, scheduler: str | None = None, client=None,
-             dataset=None, on_records=None, store=None, progress: bool = True) -> GridResult:
+             dataset=None, on_records=None, store=None, progress: bool = True,
+             worker_timeout: float | None = None, connect_timeout: float | None = None) -> GridResult:
     """Run ``jobs`` and store each one's records under ``out`` as it finishes (``store(job,
     records)`` instead, where given: a sweep keeps its own file); ``on_records(job, records)`` is
     called after each is stored. Failures are collected, reported as one line each, and do not stop
-    the others. In process, ``dataset`` (loaded) saves loading it per job."""
+    the others. In process, ``dataset`` (loaded) saves loading it per job; on a cluster it is what
+    the workers' data must hash to. ``worker_timeout`` / ``connect_timeout`` (seconds; default the
+    environment's ``HASHBENCH_WORKER_TIMEOUT`` / ``HASHBENCH_CONNECT_TIMEOUT``, else 30 / 10) bound
+    the wait for a usable worker and for the scheduler's answer (module docstring)."""
     from tqdm import tqdm
 
     result = GridResult()
@@ -123,53 +160,331 @@ def run_grid(jobs: list[Job], out, *, workers: int = 0, scheduler: str | None = 
                     continue
                 finished(job, records)
         else:
-            _run_on_dask(jobs, workers, scheduler, client, finished)
+            timeouts = (_seconds(worker_timeout, WORKER_TIMEOUT_ENV, WORKER_TIMEOUT_S),
+                        _seconds(connect_timeout, CONNECT_TIMEOUT_ENV, CONNECT_TIMEOUT_S))
+            _run_on_dask(jobs, workers, scheduler, client, finished, dataset, *timeouts)
     except KeyboardInterrupt:
         bar.close()
         raise KeyboardInterrupt(f"interrupted during {current}; the {len(result.records)} finished rows are stored "
                                 "(files are replaced whole, never half-written): rerun the command to resume") from None
-    bar.close()
+    finally:
+        bar.close()  # before the caller prints a one-line error, not after it on the bar's line
     return result
 
 
-def _run_on_dask(jobs, workers, scheduler, client, finished):
-    from distributed import Client, LocalCluster, as_completed
+def worker_state(datasets=(), dask_worker=None) -> dict:
+    """What the client compares before it trusts a worker (this runs on the worker): its git commit
+    and dirty flag and library versions (what a record notes, :mod:`common.provenance`) and, for each
+    ``(name, data_root, seed)`` of ``datasets``, the split and data hashes of the dataset it loads (or
+    the one-line error loading gave). Importing this function is the package import check."""
+    state = _identity()
+    state["data"] = {}
+    for key in datasets:
+        try:
+            state["data"][key] = _hashes(runner.load(*key))
+        except Exception as exc:  # reported to the client as this worker's problem, in one line
+            state["data"][key] = {"error": f"{type(exc).__name__}: {one_line(exc)}"}
+    return state
+
+
+def execute_on_worker(job: Job) -> dict:
+    """:func:`execute` on a Dask worker, returned with the worker's address and state, so the client
+    checks the worker that ran it (one that joined late, or was replaced) before storing its records."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    return {"worker": worker.address, "state": worker_state(dask_worker=worker), "records": execute(job)}
+
+
+def _identity(now: bool = False) -> dict:
+    """Commit, dirty flag and versions as this process's records note them (``git_state`` is cached at
+    its first call), or, ``now``, as the checkout is now: the client's, which a worker started now imports."""
+    from common.provenance import git_state, library_versions
+
+    return {"git": dict(git_state.__wrapped__() if now else git_state()), "versions": dict(library_versions())}
+
+
+def _hashes(dataset) -> dict:
+    return {"split_sha256": dataset.split_sha256, "data_sha256": dataset.info.get("data_sha256")}
+
+
+def _seconds(value, env: str, default: float) -> float:
+    if value is None:
+        text = os.environ.get(env, "").strip()
+        try:
+            value = float(text) if text else default
+        except ValueError:
+            raise ClusterError(f"{env} must be a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise ClusterError(f"{env} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def _absolute(job: Job) -> Job:
+    """``job`` with its paths absolute on this machine: a worker resolves a relative one in its own folder."""
+    paths = {name: os.path.abspath(os.path.expanduser(getattr(job, name)))
+             for name in ("data_root", "save_codes") if getattr(job, name)}
+    return replace(job, **paths) if paths else job
+
+
+def _data_key(job: Job) -> tuple:
+    return job.dataset, job.data_root, job.seed
+
+
+def _client_hashes(keys, dataset) -> dict:
+    """The split and data hashes the workers must match, per ``(name, data_root, seed)``: of
+    ``dataset`` where it is that dataset, else of the dataset loaded here."""
+    hashes = {}
+    for key in keys:
+        name, data_root, seed = key
+        given = dataset is not None and dataset.name == name and dataset.split.seed == seed
+        hashes[key] = _hashes(dataset if given else runner.load(name, data_root, seed))
+    return hashes
+
+
+def _short(value) -> str:
+    return "none" if value is None else str(value)[:12]
+
+
+def _difference(state: dict, here: dict) -> str | None:
+    """How a worker's state differs from this client's in what its records would note, or None."""
+    theirs, ours = state.get("git") or {}, here["git"]
+    if theirs.get("commit") != ours.get("commit"):
+        return f"runs commit {_short(theirs.get('commit'))} where this client runs {_short(ours.get('commit'))}"
+    if theirs.get("dirty") != ours.get("dirty"):
+        has = {True: "uncommitted changes", False: "no uncommitted changes", None: "no git checkout"}
+        return (f"has {has[theirs.get('dirty')]} to commit {_short(ours.get('commit'))} where this client has "
+                f"{has[ours.get('dirty')]}")
+    versions = state.get("versions") or {}
+    for name, version in here["versions"].items():
+        if versions.get(name) != version:
+            return f"has {name} {versions.get(name)} where this client has {name} {version}"
+    return None
+
+
+def _data_difference(theirs: dict, ours: dict, name: str) -> str | None:
+    if "error" in theirs:
+        return f"cannot load {name}: {theirs['error']}"
+    for key in ("split_sha256", "data_sha256"):
+        if theirs.get(key) != ours.get(key):
+            return (f"has {name} with {key} {_short(theirs.get(key))} where this client has {_short(ours.get(key))} "
+                    "(other data, or a path or environment variable that differs there)")
+    return None
+
+
+def _problem(state, here: dict, hashes: dict) -> str | None:
+    """What makes a worker unusable, from what :func:`worker_state` returned there (or raised), or None."""
+    if isinstance(state, BaseException):  # distributed wraps an error it could not unpickle in an Exception
+        text = one_line(state) if type(state) is Exception else f"{type(state).__name__}: {one_line(state)}"
+        if isinstance(state, ImportError) or "ModuleNotFoundError" in text or "ImportError" in text:
+            return f"cannot import this package ({text})"
+        return f"failed the check ({text})"
+    difference = _difference(state, here)
+    if difference:
+        return difference
+    for key, ours in hashes.items():
+        difference = _data_difference(state.get("data", {}).get(key, {"error": "not checked"}), ours, key[0])
+        if difference:
+            return difference
+    return None
+
+
+def _refusal(problems: dict, where: str, when: str = "") -> str:
+    """One line for the workers in ``problems`` ({address: problem}), the first one named."""
+    address, problem = next(iter(sorted(problems.items())))
+    others = f" (and {len(problems) - 1} other workers)" if len(problems) > 1 else ""
+    return (f"worker {address}{others} of the Dask scheduler at {where}{when} {problem}: start every worker from "
+            "this client's commit (pip install -e . there), versions and data")
+
+
+@contextmanager
+def _quiet():
+    """Silence distributed's logging (its tracebacks for a lost scheduler or a failed check), so what
+    the user reads is the one line this module raises."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
+def _check_scheduler(address: str, timeout: float) -> None:
+    """Ask ``address`` who it is, with a deadline: :class:`ClusterError` unless a Dask scheduler answers.
+    ``Client(address)`` alone waits forever on a port that accepts and says nothing (the dashboard's)
+    and dies of a ``MemoryError`` where a banner's bytes are read as a frame length."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed.comm import connect
+
+    async def identity():
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    async def ask():
+        return await asyncio.wait_for(identity(), timeout)
+
+    why, longer = None, ""
+    try:
+        with _quiet(), ThreadPoolExecutor(1) as pool:  # an event loop of its own, whatever this thread runs
+            reply = pool.submit(asyncio.run, ask()).result()
+    except (TimeoutError, asyncio.TimeoutError):
+        why, longer = f"no answer in {timeout:g} s", f", or wait longer with {CONNECT_TIMEOUT_ENV}=SECONDS"
+    except MemoryError:  # what distributed makes of a banner: its first bytes read as a frame's length
+        why = "it answers in another protocol"
+    except Exception as exc:  # OSError, a protocol error: all mean "not a scheduler"
+        why = f"{type(exc).__name__}: {one_line(exc)}"
+    else:
+        kind = reply.get("type") if isinstance(reply, dict) else None
+        if kind != "Scheduler":
+            why = f"it answers as a Dask {kind}" if kind else "its answer is not a Dask scheduler's"
+    if why:
+        raise ClusterError(f"{address} is not a Dask scheduler ({why}): give the scheduler's address, e.g. "
+                           f"tcp://HOST:8786 (not its dashboard's port){longer}")
+
+
+def _connect(scheduler: str, timeout: float):
+    from distributed import Client
+
+    _check_scheduler(scheduler, timeout)
+    try:
+        return Client(scheduler, timeout=timeout)
+    except Exception as exc:
+        raise ClusterError(f"cannot connect to the Dask scheduler at {scheduler}: {type(exc).__name__}: "
+                           f"{one_line(exc)}") from None
+
+
+def _run_on_dask(jobs, workers, scheduler, client, finished, dataset, worker_timeout, connect_timeout):
+    from distributed import LocalCluster
 
     own = None
     if client is None:
         if scheduler:
-            client = own = Client(scheduler)
+            client = own = _connect(scheduler, connect_timeout)
         else:
-            threads = max(1, (os.cpu_count() or 1) // workers)
+            from distributed import Client
+
+            threads = local_worker_threads(workers)
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                                    env={"OMP_NUM_THREADS": str(threads)}, resources=_local_resources())
             client = own = Client(cluster)
             jobs = [_with_threads(job, threads) for job in jobs]
+    where = scheduler or client.scheduler.address
+    futures = {}  # future -> (submission order, job, its dataset's key in hashes) until its result is handled
     try:
-        futures = {}
-        for job in jobs:
+        sent = [(job, _absolute(job)) for job in jobs]
+        hashes = _client_hashes(sorted({_data_key(absolute) for _, absolute in sent}, key=repr), dataset)
+        check = _WorkerCheck(client, _identity(now=True), hashes, where, worker_timeout)
+        check.first()
+        for n, (job, absolute) in enumerate(sent):
             gpu = bool(job.device and str(job.device).startswith("cuda"))
-            future = client.submit(execute, job, pure=False, resources={"GPU": 1} if gpu else None)
-            futures[future] = job
-        for future in as_completed(futures):
-            job = futures.pop(future)
+            future = client.submit(execute_on_worker, absolute, pure=False, resources={"GPU": 1} if gpu else None)
+            futures[future] = (n, job, _data_key(absolute))
+        _collect(futures, finished, check, hashes, where, len(jobs))
+    finally:
+        if futures and client.status == "running":
+            client.cancel(list(futures))  # a grid that stops leaves nothing of its own running on the cluster
+        if own is not None:
+            cluster = getattr(own, "cluster", None)
+            with _quiet():
+                own.close()
+                if cluster is not None:
+                    cluster.close()
+
+
+class _WorkerCheck:
+    """The client's check of the workers: all of them before the first task, then each one that joins."""
+
+    def __init__(self, client, here: dict, hashes: dict, where: str, timeout: float):
+        self.client, self.here, self.hashes, self.where, self.timeout = client, here, hashes, where, timeout
+        self.checked: set = set()
+        self.missing_since = None
+
+    def _run(self, workers=None) -> dict:
+        with _quiet():  # the scheduler logs a failed check with a traceback; the refusal says it in one line
+            states = self.client.run(worker_state, list(self.hashes), workers=workers, on_error="return")
+        self.checked |= set(states)
+        return {address: problem for address, state in states.items()
+                if (problem := _problem(state, self.here, self.hashes))}
+
+    def first(self) -> None:
+        try:
+            self.client.wait_for_workers(1, timeout=self.timeout)
+        except (TimeoutError, asyncio.TimeoutError):
+            raise ClusterError(f"no Dask worker joined the scheduler at {self.where} in {self.timeout:g} s: start "
+                               f"workers (dask worker {self.where}), or wait longer with {WORKER_TIMEOUT_ENV}=SECONDS"
+                               ) from None
+        problems = self._run()
+        if problems:
+            raise ClusterError(_refusal(problems, self.where))
+
+    def during(self, stored: int, total: int) -> None:
+        """Between results: a worker that joined is checked (the grid stops on one that fails: its
+        tasks would be refused, or never end where it cannot import the package), and a cluster left
+        without workers for the timeout stops the grid."""
+        if self.client.status != "running":
+            return
+        try:
+            workers = set(self.client.scheduler_info()["workers"])
+        except Exception:  # the scheduler going away shows as cancelled tasks, next
+            return
+        resume = f"{stored} of {total} runs stored; run the same command again to resume"
+        if not workers:
+            self.missing_since = self.missing_since or time.monotonic()
+            if time.monotonic() - self.missing_since > self.timeout:
+                raise ClusterError(f"no Dask worker at the scheduler at {self.where} for {self.timeout:g} s: "
+                                   f"{resume} once workers are back")
+            return
+        self.missing_since = None
+        joined = sorted(workers - self.checked)
+        problems = self._run(joined) if joined else {}
+        if problems:
+            raise ClusterError(f"{_refusal(problems, self.where, ', which joined mid-grid,')}; {resume}")
+
+
+def _collect(futures: dict, finished, check: _WorkerCheck, hashes: dict, where: str, total: int) -> None:
+    """Store each task's records as it finishes, after checking the worker that ran it and the data it
+    used; each handled future leaves ``futures``. :class:`ClusterError` when the scheduler is lost."""
+    from concurrent.futures import CancelledError
+
+    from distributed import wait
+
+    lost = (f"lost the Dask scheduler at {where} mid-grid: {{}} of {total} runs stored; run the same command again "
+            "to resume (stored runs are skipped)")
+    stored, last_check = 0, time.monotonic()
+    while futures:
+        try:
+            done = wait(list(futures), timeout=TICK_S, return_when="FIRST_COMPLETED").done
+        except CancelledError:
+            raise ClusterError(lost.format(stored)) from None
+        except (TimeoutError, asyncio.TimeoutError):
+            done = set()
+        for future in sorted(done, key=lambda f: futures[f][0]):
+            _, job, key = futures.pop(future)
             try:
-                records = future.result()
+                reply = future.result()
+            except CancelledError:
+                raise ClusterError(lost.format(stored)) from None
             except Exception as exc:  # a worker's exception of any type is that task's failure
                 finished(job, error=one_line(exc))
                 continue
-            finished(job, records)
-    finally:
-        if own is not None:
-            cluster = getattr(own, "cluster", None)
-            own.close()
-            if cluster is not None:
-                cluster.close()
+            problem = _difference(reply["state"], check.here) or next(
+                (d for record in reply["records"] if (d := _data_difference(record, hashes[key], job.dataset))), None)
+            if problem:
+                finished(job, error=f"records not stored: worker {reply['worker']} {problem}")
+                continue
+            finished(job, reply["records"])
+            stored += 1
+        if futures and time.monotonic() - last_check >= TICK_S:
+            check.during(stored, total)
+            last_check = time.monotonic()
 
 
 def _with_threads(job: Job, threads: int) -> Job:
-    from dataclasses import replace
-
     return replace(job, threads=threads)
 
 

@@ -93,7 +93,8 @@ def run_all(dataset, classes, bits, train_seeds, seed, topk, params, out, featur
     jobs = grid.expand(dataset.name, list(classes), bits, train_seeds, seed=seed, params=params, topk=topk,
                        data_root=dataset.info.get("root") if dataset.info.get("photos") else None,
                        features=features, device=device, save_codes=save_codes)
-    todo, done = (jobs, 0) if force else grid.pending(jobs, out, dataset)
+    todo, done = (jobs, 0) if force else grid.pending(jobs, out, dataset, workers=workers,
+                                                                      scheduler=scheduler)
     if done:
         print(f"{done} of {len(jobs)} runs stored already (skipped; --force runs them again)", file=sys.stderr)
     try:

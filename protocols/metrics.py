@@ -1,7 +1,8 @@
 """Retrieval metrics exactly as PROTOCOL.md defines them.
 
-Inputs are rankings already made by an index: ``order`` (database indices in ranking order, ties
-broken by ascending index) and the matching ``distances``. Relevance: a database item is
+Inputs are rankings already made by an index (``distances, order = index.rank(queries)``,
+:mod:`search.base`): ``order`` (database indices in ranking order, ties broken by ascending index;
+-1 in a slot no item fills, never relevant) and the matching ``distances``. Relevance: a database item is
 relevant to a query if they share at least one label (multi-hot rows).
 
 AP@K is :func:`common.ranking.average_precision` (the suite's one MAP). Beside it, the tie-aware
@@ -51,7 +52,7 @@ class RankingScorer:
         if order.shape[1] != self.n_db:
             raise ValueError("the scorer needs full rankings (every database item) to compute MAP@all")
         relevant_all = (np.asarray(query_labels, np.float32) @ self.db_labels_t) > 0
-        relevant_ranked = np.take_along_axis(relevant_all, order, axis=1)
+        relevant_ranked = np.take_along_axis(relevant_all, order, axis=1) & (order >= 0)
         self._ap_k.append(average_precision(relevant_ranked[:, : self.topk]))
         self._ap_all.append(average_precision(relevant_ranked))
         if distances is not None:
@@ -111,6 +112,6 @@ def score_index(index, queries, query_labels, db_labels, topk, nbits=None, chunk
     radius_bits = nbits if index.metric == "hamming" else None
     scorer = RankingScorer(db_labels, topk, radius_bits)
     for start in range(0, len(query_labels), chunk):
-        order, distances = index.rank(queries[start:start + chunk], topk=None)
+        distances, order = index.rank(queries[start:start + chunk], topk=None)
         scorer.add(order, distances, query_labels[start:start + chunk])
     return scorer.result()

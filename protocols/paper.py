@@ -568,7 +568,7 @@ def table1_datasets(run: PaperRun) -> tuple[dict, dict]:
         _, _, stale = plan(dataset, methods, bits, run.out, run.seed, run.shared)
         jobs = grid.expand(name, methods, bits, run.train_seeds, seed=run.seed, params=run.shared,
                            data_root=run.roots.get(name), features=run.features, device=run.device)
-        todo, reused = grid.pending(jobs, run.out, dataset)
+        todo, reused = grid.pending(jobs, run.out, dataset, workers=run.workers, scheduler=run.scheduler)
 
         def label(job):
             text = f"{job.method}@{job.bits}" + (f" seed {job.train_seed}" if job.train_seed != run.seed else "")

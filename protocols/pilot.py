@@ -228,6 +228,8 @@ def main(argv=None) -> int:
             raise UsageError(f"--methods {unknown[0]} is not in the pilot plan; valid: {', '.join(plan['methods'])}")
         if args.workers < 0:
             raise UsageError(f"--workers must be 0 or a positive number, got {args.workers}")
+        if args.workers and args.scheduler:
+            raise UsageError("--workers starts a local cluster and --scheduler names an existing one: give one")
         jobs = [job for name in datasets for job in pilot_jobs(name, plan, entries)]
         for job in jobs:
             runner.check_jobs(runner.method_classes([job.method]), [job.bits], dict(job.params))
@@ -236,7 +238,7 @@ def main(argv=None) -> int:
             todo = []
             for name in datasets:
                 part, done = grid.pending([j for j in jobs if j.dataset == name], Path(args.out) / "pilot",
-                                          runner.load(name))
+                                          runner.load(name), workers=args.workers, scheduler=args.scheduler)
                 todo += part
                 print(f"{name}: {done} pilot runs stored, {len(part)} to run", file=sys.stderr)
 

@@ -20,7 +20,17 @@ from pathlib import Path
 from common.files import atomic_savez, one_line
 from common.provenance import now_utc
 from common.threads import torch_thread_count
-from protocols.records import provenance, read_record, read_records, safe_name, write_record
+from protocols.records import (
+    SCHEMA_VERSION,
+    SEARCH_LABEL,
+    check_name,
+    check_record,
+    provenance,
+    read_record,
+    read_records,
+    safe_name,
+    write_record,
+)
 
 
 class UsageError(ValueError):
@@ -37,15 +47,19 @@ def literal_or_text(text: str):
 
 
 def parse_names(text: str, flag: str) -> list[str]:
-    names = [part.strip() for part in (text or "").split(",") if part.strip()]
-    if not names:
+    """The comma-separated items of a flag; an empty flag or an empty item (``16,,32``) is refused."""
+    names = [part.strip() for part in (text or "").split(",")]
+    if not any(names):
         raise UsageError(f"{flag} is empty")
+    if not all(names):
+        raise UsageError(f"{flag} has an empty item in {text!r}; give comma-separated values")
     return names
 
 
 def parse_ints(text: str, flag: str) -> list[int]:
+    parts = parse_names(text, flag)
     try:
-        return [int(part) for part in parse_names(text, flag)]
+        return [int(part) for part in parts]
     except ValueError:
         raise UsageError(f"{flag} must be comma-separated integers, got {text!r}") from None
 
@@ -286,6 +300,9 @@ def run(dataset, method: str, bits: int, *, seed: int = 0, train_seed: int | Non
             **({"val_map_history": list(model.val_map_history_)} if hasattr(model, "val_map_history_") else {}),
             # a deep model's weights depend on the thread count it was trained with (about 0.01 MAP)
             "torch_threads": getattr(model, "num_threads", None) or torch_thread_count(),
+            # a shallow run's numbers can depend on BLAS's and OpenMP's (OPQ's on faiss's): part of its identity
+            "threads": cpu_threads(),
+            "schema_version": SCHEMA_VERSION,
             **provenance(),
         })
     return records
@@ -308,15 +325,63 @@ def record_path(out, record: dict) -> Path:
 
 
 def store(records: list[dict], out) -> list[Path]:
-    """Write each record under ``<out>/map/runs/<dataset>/`` (atomically); returns the paths. A
-    stored record at the same path that a method's changed default has made a variant is first kept
-    under its variant's own path (:func:`keep_superseded`), so a rerun at the new default never loses it."""
+    """Write each record under ``<out>/map/runs/<dataset>/`` (atomically, strict JSON); returns the
+    paths. Every record is checked first (:func:`check_storable`): one that is not a valid MAP record,
+    or whose dataset, method or search is not a plain name, stops the batch with a one-line
+    ``ValueError`` before anything is written. A stored record at the same path that a method's
+    changed default has made a variant is first kept under its variant's own path
+    (:func:`keep_superseded`), so a rerun at the new default never loses it."""
+    for record in records:
+        check_storable(record)
     paths = []
     for record in records:
         path = record_path(out, record)
         keep_superseded(path, record, out)
         paths.append(write_record(path, record))
     return paths
+
+
+def check_storable(record) -> None:
+    """A one-line ``ValueError`` unless ``record`` is a MAP record that passes the schema
+    (:data:`protocols.records.SCHEMAS`) and whose names can be used in a path: the dataset names a
+    folder under ``out``, so ``../x`` or ``a/b`` would be stored elsewhere."""
+    if not isinstance(record, dict):
+        raise ValueError(f"refusing to store a record that is not an object: {type(record).__name__}")
+    check_name(record.get("dataset"), "dataset")
+    check_name(record.get("method"), "method")
+    check_name(record.get("search"), "search", SEARCH_LABEL)
+    problem = check_record(record, "map")
+    if problem:
+        raise ValueError(f"refusing to store the {record['method']} record of {record['dataset']}: {problem}")
+
+
+def cpu_threads() -> dict:
+    """This process's thread counts now: ``{"blas": n, "openmp": m}`` (the largest of each kind of
+    pool loaded; a kind not loaded yet is left out). :func:`common.threads.pin_threads` sets both."""
+    from threadpoolctl import threadpool_info
+
+    counts = {}
+    for pool in threadpool_info():
+        if pool.get("user_api") in ("blas", "openmp"):
+            counts[pool["user_api"]] = max(counts.get(pool["user_api"], 0), int(pool["num_threads"]))
+    return dict(sorted(counts.items()))
+
+
+def record_threads(record: dict) -> dict:
+    """The thread counts a record ran with: its ``threads``; for records from before that field,
+    ``torch_threads``, which the commands set together with BLAS's and OpenMP's (``pin_threads``, or
+    all left at the core count); ``{}`` (unknown: matches any count) for records older still."""
+    threads = record.get("threads")
+    if isinstance(threads, dict):
+        return {k: v for k, v in threads.items() if k in ("blas", "openmp") and isinstance(v, int)}
+    count = record.get("torch_threads")
+    return {"blas": count, "openmp": count} if isinstance(count, int) and not isinstance(count, bool) else {}
+
+
+def same_threads(record: dict, threads: dict) -> bool:
+    """Whether ``record`` ran with ``threads`` (every count both know agrees; unknown agrees)."""
+    stored = record_threads(record)
+    return all(stored[k] == threads[k] for k in stored.keys() & threads.keys())
 
 
 def keep_superseded(path: Path, record: dict, out) -> Path | None:
@@ -352,13 +417,28 @@ def keep_superseded(path: Path, record: dict, out) -> Path | None:
 
 
 def stored_run(out, dataset, method: str, bits: int, *, seed: int = 0, train_seed: int | None = None,
-               params: dict | None = None, topk: int | None = None) -> list[dict] | None:
+               params: dict | None = None, topk: int | None = None, threads=None) -> list[dict] | None:
     """The records a run with these settings would write, if every one of them is stored already,
-    for the same split and with the parameters a run would use now (resume); else None."""
+    for the same split, with the parameters a run would use now and, for a shallow method, with the
+    same thread counts (resume); else None.
+
+    ``threads``: the count the run would use (an int, as ``pin_threads`` sets it, or
+    :func:`cpu_threads`' dict); None: this process's counts now (a run here); ``"any"``: not
+    compared (workers whose counts are not known). A shallow method's numbers can depend on them
+    (OPQ's on faiss's OpenMP count: MAP 4.8e-5 apart on digits at 32 bits, 1 thread against 2), so a
+    record made with other counts is not this run. A record that does not say (from before the
+    thread counts were kept) is taken as made with them. Deep methods are not compared: their model
+    cache ignores the thread count, so a rerun would load the same model and give the stored numbers."""
     from methods import create_method, get_method_class
 
     train_seed = seed if train_seed is None else train_seed
     cls = get_method_class(method)
+    if cls.deep or threads == "any":
+        threads = {}
+    elif threads is None:
+        threads = cpu_threads()
+    elif not isinstance(threads, dict):
+        threads = {"blas": int(threads), "openmp": int(threads)}
     model = create_method(method, nbits=bits, **method_params(cls, params or {}))
     identity = {"dataset": dataset.name, "method": method, "bits": bits, "topk": resolve_topk(dataset, topk),
                 "seed": seed, "train_seed": train_seed, "variant": variant_of(method, bits, model.get_params())}
@@ -367,7 +447,8 @@ def stored_run(out, dataset, method: str, bits: int, *, seed: int = 0, train_see
         path = record_path(out, dict(identity, search=mode.label))
         record = read_record(path) if path.is_file() else None
         if (record is None or record.get("split_sha256") != dataset.split_sha256
-                or record.get("train_seed", record.get("seed")) != train_seed or changed_params(record, params)):
+                or record.get("train_seed", record.get("seed")) != train_seed or changed_params(record, params)
+                or not same_threads(record, threads)):
             return None
         records.append(record)
     return records

@@ -17,22 +17,33 @@ are plain JSON written here, so a rebuild is byte for byte (no build time, no ra
 keys). Bokeh's inline output draws random element ids, and Vega-Lite's three bundles would have to
 be vendored from npm. The style (colour, marker, line) of every method is :mod:`protocols.style`'s,
 the same as the PNGs'. :func:`build_site` is called by ``python -m protocols.report``.
+
+Records are untrusted input (they come back from cluster workers and other people's folders): the
+pages are Jinja2 templates (``site_templates/``) with autoescape, and the page data is JSON in which
+no string can close its ``<script>`` (:func:`script_json`). The build owns only the files it wrote,
+listed in the folder's manifest (:func:`owned_files`): it refuses a folder holding anything else.
 """
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import math
+import os
+import re
 import statistics
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
-from common.files import atomic_write_text, strict_json
+from common.files import TMP_SUFFIX, atomic_write_text, strict_json
 from protocols.style import FAMILIES, column_style, index_style
 
 PROG = "python -m protocols.site"
 ASSETS = Path(__file__).resolve().parent / "site_assets"
+#: the pages' Jinja2 templates (autoescaped: every value reaching a page is escaped by construction)
+TEMPLATES = Path(__file__).resolve().parent / "site_templates"
+#: the list of files a build wrote, kept in the site folder: a build removes stale files of its own only
+MANIFEST = ".hashbench-site-manifest.json"
 #: metrics of a MAP record shown in Table I's companions: (field, heading)
 METRICS = (("map", "MAP@K"), ("map_tie_aware", "tie-aware MAP@K"), ("map_all", "MAP@all"),
            ("p_r2", "P (Hamming radius 2)"), ("train_s", "train (s)"))
@@ -97,47 +108,83 @@ def _commit(record) -> str:
 
 
 # -- HTML ----------------------------------------------------------------------------------------
-def _e(text) -> str:
-    return html.escape(str(text), quote=True)
+class Part(NamedTuple):
+    """A piece of a table cell, drawn by ``part`` in ``site_templates/macros.html``: ``text``, ``swatch``
+    (``text`` is the colour), ``link`` (to ``href``), ``record-link`` (``text`` is the record id), ``small``,
+    ``code``, ``stale`` (the * of a record stored with other parameters) or ``details`` (a record's JSON)."""
+    kind: str
+    text: str = ""
+    href: str = ""
 
 
-def _json(value) -> str:
-    """Deterministic JSON, safe inside a ``<script>`` element."""
-    return json.dumps(strict_json(value), sort_keys=True, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+class Cell(NamedTuple):
+    """A table cell: its parts, its sort key (``data-sort``) and the records behind it (``data-records``)."""
+    parts: tuple
+    sort: object = None
+    records: tuple = ()
+    cls: str = ""
 
 
-def _page(title: str, body: str, data: dict, nav: list[tuple[str, str]]) -> str:
-    links = " ".join(f'<a href="{_e(href)}">{_e(label)}</a>' for href, label in nav)
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<title>{_e(title)} · hashbench</title>\n"
-        '<link rel="icon" href="data:,">\n<link rel="stylesheet" href="assets/site.css">\n'
-        '<script src="assets/plotly.min.js"></script>\n<script src="assets/site.js"></script>\n'
-        f"</head>\n<body>\n<nav>{links}</nav>\n<main>\n<h1>{_e(title)}</h1>\n{body}\n</main>\n"
-        f'<script type="application/json" id="page-data">{_json(data)}</script>\n</body>\n</html>\n')
+class Row(NamedTuple):
+    cells: list
+    id: str = ""
 
 
-def _table(table_id: str, headers: list[str], rows: list[str], caption: str = "") -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    cap = f"<caption>{caption}</caption>" if caption else ""
-    return (f'<div class="scroll"><table id="{table_id}" class="sortable">{cap}<thead><tr>{head}</tr></thead>\n'
-            "<tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>")
-
-
-def _cell(text: str, sort=None, records=(), cls: str = "") -> str:
-    attrs = ""
-    if sort is not None:
-        attrs += f' data-sort="{_e(sort)}"'
+def _cell(*parts, sort=None, records=(), cls: str = "") -> Cell:
+    """A cell of ``parts`` (a plain value is text)."""
+    parts = tuple(p if isinstance(p, Part) else Part("text", str(p)) for p in parts)
     if records:
-        attrs += f' data-records="{_e(" ".join(records))}" tabindex="0"'
         cls = (cls + " num-link").strip()
-    if cls:
-        attrs += f' class="{cls}"'
-    return f"<td{attrs}>{text}</td>"
+    return Cell(parts, sort, tuple(records), cls)
 
 
-def _swatch(style) -> str:
-    return f'<span class="swatch" style="background:{style.colour}"></span>'
+def _swatch(style) -> Part:
+    return Part("swatch", style.colour)
+
+
+def _link(href: str, text) -> Part:
+    return Part("link", str(text), href)
+
+
+def script_json(value) -> str:
+    """``value`` as deterministic JSON (sorted keys, strict) that no string in it can end: ``<``, ``>``
+    and ``&`` are written as ``\\u003c``, ``\\u003e`` and ``\\u0026``, so neither ``</script>`` nor
+    ``<!--`` can appear inside the ``<script id="page-data">`` block. Returns markup for the templates."""
+    from markupsafe import Markup
+
+    text = json.dumps(strict_json(value), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+def _plot_text(text) -> str:
+    """``text`` for a plotly label or tooltip: plotly reads ``<b>``, ``<br>``, ``<a>`` and entities in
+    them, so a value from a record has ``&``, ``<`` and ``>`` escaped to show as written."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _environment():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    environment.filters["script_json"] = script_json
+    return environment
+
+
+class Page(NamedTuple):
+    """A page before rendering: its title, its template, the template's values, and ``data`` (the plots
+    and record pop-ups site.js reads from ``<script id="page-data">``)."""
+    title: str
+    template: str
+    values: dict
+    data: dict
+
+
+def render_page(page: Page, nav: list[tuple[str, str]], environment=None) -> str:
+    """The HTML of ``page`` with the navigation ``nav`` (``(href, label)`` pairs)."""
+    environment = environment or _environment()
+    return environment.get_template(page.template).render(title=page.title, nav=nav, page_data=page.data,
+                                                          **page.values)
 
 
 def _plot(plot_id: str, traces: list, layout: dict) -> dict:
@@ -146,10 +193,6 @@ def _plot(plot_id: str, traces: list, layout: dict) -> dict:
     layout = {**base, **layout}
     layout["title"] = {**layout.get("title", {}), "x": 0.01, "xanchor": "left"}
     return {"id": plot_id, "data": traces, "layout": layout, "config": PLOT_CONFIG}
-
-
-def _plot_div(plot_id: str, cls: str = "plot") -> str:
-    return f'<div id="{plot_id}" class="{cls}"></div>'
 
 
 # -- MAP pages -----------------------------------------------------------------------------------
@@ -189,8 +232,8 @@ def stale(record: dict) -> bool:
     return not record.get("variant") and bool(changed_params(record))
 
 
-def map_page(out: Path, dataset: str) -> tuple[str, str, dict] | None:
-    """``(title, body, data)`` of ``map-<dataset>.html``, or None when no record is stored."""
+def map_page(out: Path, dataset: str) -> Page | None:
+    """``map-<dataset>.html`` (``site_templates/map.html``), or None when no record is stored."""
     from protocols.paper import paper_table1
     from protocols.runner import runs_folder
     from protocols.tables import column_label
@@ -229,22 +272,20 @@ def map_page(out: Path, dataset: str) -> tuple[str, str, dict] | None:
     rows, any_stale = [], False
     for label in order:
         style = column_style(label)
-        cells = [_cell(f"{_swatch(style)}{_e(label)}", sort=label), _cell(_e(FAMILIES[style.family][2]))]
+        cells = [_cell(_swatch(style), label, sort=label), _cell(FAMILIES[style.family][2])]
         for b in bits:
             mean, sd, n, ids = stats(label, b, "map")
-            text = "–" if mean is None else f"{mean:.4f}" + (f" ± {sd:.4f} <small>({n})</small>" if sd is not None
-                                                             else "")
+            parts = ["–"] if mean is None else [f"{mean:.4f}"]
+            if mean is not None and sd is not None:
+                parts = [f"{mean:.4f} ± {sd:.4f} ", Part("small", f"({n})")]
             if any(stale(r) for _, r in groups.get((label, b), [])):
-                text += '<sup title="stored with parameters that differ from today\'s defaults">*</sup>'
+                parts.append(Part("stale"))
                 any_stale = True
-            cells.append(_cell(text, sort="" if mean is None else f"{mean:.6f}", records=ids))
+            cells.append(_cell(*parts, sort="" if mean is None else f"{mean:.6f}", records=ids))
             if published:
                 theirs = published.get((columns[label][1], b)) if columns[label][2] else None
                 cells.append(_cell(_fmt(theirs), sort="" if theirs is None else f"{theirs:.6f}", cls="paper"))
-        rows.append(f'<tr>{"".join(cells)}</tr>')
-    table1 = _table("table1", headers, rows) + (
-        "<p>* stored with parameters that differ from today's defaults (e.g. before CNNH's stage 1 ran to "
-        "convergence); <code>python -m protocols.paper</code> runs it again.</p>" if any_stale else "")
+        rows.append(Row(cells))
 
     # every metric per (column, bits)
     metric_rows = []
@@ -252,7 +293,7 @@ def map_page(out: Path, dataset: str) -> tuple[str, str, dict] | None:
         for b in bits:
             if (label, b) not in groups:
                 continue
-            cells = [_cell(f"{_swatch(column_style(label))}{_e(label)}", sort=label), _cell(str(b), sort=b)]
+            cells = [_cell(_swatch(column_style(label)), label, sort=label), _cell(b, sort=b)]
             for field, _ in METRICS:
                 mean, sd, n, ids = stats(label, b, field)
                 digits = 1 if field == "train_s" else 4
@@ -260,44 +301,28 @@ def map_page(out: Path, dataset: str) -> tuple[str, str, dict] | None:
                                                                         else "")
                 cells.append(_cell(text, sort="" if mean is None else f"{mean:.6f}", records=ids))
             n_seeds = len(groups[(label, b)])
-            cells.append(_cell(str(n_seeds), sort=n_seeds, records=[i for i, _ in groups[(label, b)]]))
-            metric_rows.append(f'<tr>{"".join(cells)}</tr>')
-    metrics = _table("metrics", ["method", "bits"] + [h for _, h in METRICS] + ["seeds"], metric_rows)
+            cells.append(_cell(n_seeds, sort=n_seeds, records=[i for i, _ in groups[(label, b)]]))
+            metric_rows.append(Row(cells))
 
     plots = [_bits_plot("plot-map", order, bits, stats, "map", f"MAP@{k_text}", published, columns),
              _bits_plot("plot-pr2", order, bits, stats, "p_r2", "precision within Hamming radius 2", {}, columns)]
-    curve_divs = []
     for b in bits:
         plots.append(_curve_plot(f"plot-pn-{b}", order, groups, b, "pn"))
         plots.append(_curve_plot(f"plot-prc-{b}", order, groups, b, "prc"))
-        curve_divs.append(f'<h3>{b} bits</h3><div class="pair">{_plot_div(f"plot-pn-{b}")}'
-                          f'{_plot_div(f"plot-prc-{b}")}</div>')
 
-    train_seeds = sorted({_train_seed(r) for _, r in view})
-    splits = sorted({str(r.get("split_sha256", ""))[:12] for _, r in view})
-    machines = sorted({_machine(r) for _, r in view})
     first = view[0][1]
-    others = len(records) - len(view)
-    intro = (f"<p>MAP@{_e(k_text)}, split seed {seed} (split sha256 {_e(', '.join(splits))}), "
-             f"{first.get('n_query', '?')} queries against {first.get('n_db', '?')} database items, "
-             f"{first.get('n_train', '?')} training items; training seeds {_e(', '.join(map(str, train_seeds)))}; "
-             f"{len(view)} records; machines: {_e('; '.join(machines))}. A cell reads mean ± sd (n training seeds). "
-             "Click any number or plot point for the records it comes from; click a column heading to sort."
-             + (f" {others} records of other split seeds or K are on the <a href=\"{records_page}\">records "
-                "page</a>." if others else "")
-             + ("" if published else " The paper has no figures for this dataset.") + "</p>")
-    body = "\n".join([
-        intro,
-        f"<h2>Table I: MAP@{_e(k_text)}</h2>", table1,
-        f'<div class="pair">{_plot_div("plot-map")}{_plot_div("plot-pr2")}</div>',
-        "<h2>Every metric</h2>", metrics,
-        "<h2>Precision at N and precision-recall (Hamming radius 0 to the code length)</h2>",
-        "<p>Mean over the training seeds of each curve point.</p>",
-        *curve_divs,
-        f'<p><a href="{records_page}">Every record of {_e(dataset)}</a></p>',
-    ])
+    values = {
+        "dataset": dataset, "records_page": records_page, "k_text": k_text, "seed": seed, "bits": bits,
+        "splits": sorted({str(r.get("split_sha256", ""))[:12] for _, r in view}),
+        "n_query": first.get("n_query", "?"), "n_db": first.get("n_db", "?"), "n_train": first.get("n_train", "?"),
+        "train_seeds": sorted({_train_seed(r) for _, r in view}), "n_records": len(view),
+        "machines": sorted({_machine(r) for _, r in view}), "others": len(records) - len(view),
+        "published": bool(published), "any_stale": any_stale,
+        "table1_headers": headers, "table1_rows": rows,
+        "metrics_headers": ["method", "bits"] + [h for _, h in METRICS] + ["seeds"], "metrics_rows": metric_rows,
+    }
     summaries = {i: _summary(i, r, records_page) for i, r in view}
-    return f"{dataset}: Table I", body, {"plots": plots, "records": summaries}
+    return Page(f"{dataset}: Table I", "map.html", values, {"plots": plots, "records": summaries})
 
 
 def _bits_plot(plot_id, order, bits, stats, field, title, published, columns) -> dict:
@@ -312,11 +337,11 @@ def _bits_plot(plot_id, order, bits, stats, field, title, published, columns) ->
             ys.append(_num(mean))
             errs.append(_num(sd) or 0.0)
             ids.append(members)
-            texts.append(f"{label}, {b} bits<br>{title}: {mean:.4f}" + (f" ± {sd:.4f}" if sd is not None else "")
-                         + f"<br>{n} training seed" + ("s" if n != 1 else ""))
+            texts.append(f"{_plot_text(label)}, {b} bits<br>{title}: {mean:.4f}"
+                         + (f" ± {sd:.4f}" if sd is not None else "") + f"<br>{n} training seed" + "s" * (n != 1))
         if not xs:
             continue
-        traces.append({"type": "scatter", "mode": "lines+markers", "name": label, "x": xs, "y": ys,
+        traces.append({"type": "scatter", "mode": "lines+markers", "name": _plot_text(label), "x": xs, "y": ys,
                        "error_y": {"type": "data", "array": errs, "visible": True, "thickness": 1.2, "width": 4},
                        "customdata": ids, "text": texts, "hovertemplate": "%{text}<extra></extra>",
                        **column_style(label).plotly()})
@@ -326,9 +351,11 @@ def _bits_plot(plot_id, order, bits, stats, field, title, published, columns) ->
             style = column_style(label).plotly()
             style["line"]["dash"] = "dot"
             style["marker"]["symbol"] += "-open" if not style["marker"]["symbol"].endswith("-open") else ""
-            traces.append({"type": "scatter", "mode": "lines+markers", "name": f"{label} (paper)",
+            # the label goes in as meta, not into the hovertemplate, where plotly would read a "%{...}" in it
+            traces.append({"type": "scatter", "mode": "lines+markers", "name": _plot_text(f"{label} (paper)"),
                            "x": [b for b, _ in theirs], "y": [v for _, v in theirs],
-                           "hovertemplate": f"{label} (paper), %{{x}} bits: %{{y:.4f}}<extra></extra>", **style})
+                           "meta": _plot_text(f"{label} (paper)"),
+                           "hovertemplate": "%{meta}, %{x} bits: %{y:.4f}<extra></extra>", **style})
     return _plot(plot_id, traces, {"title": {"text": f"{title} against code length"},
                                    "xaxis": {"title": {"text": "code length (bits)"}, "tickvals": bits},
                                    "yaxis": {"title": {"text": title}}})
@@ -348,7 +375,7 @@ def _curve_plot(plot_id, order, groups, b, kind) -> dict:
             ns = sorted({int(n) for c in curves for n in c})
             xs = ns
             ys = [_num(_mean_sd(c.get(str(n)) for c in curves)[0]) for n in ns]
-            hover = f"{label}<br>P@%{{x}}: %{{y:.4f}}<extra></extra>"
+            hover = "%{meta}<br>P@%{x}: %{y:.4f}<extra></extra>"
         else:
             curves = [r.get("pr_curve") for _, r in members if isinstance(r.get("pr_curve"), dict)]
             if not curves:
@@ -357,12 +384,13 @@ def _curve_plot(plot_id, order, groups, b, kind) -> dict:
             xs = [_num(_mean_sd(c["recall"][j] for c in curves)[0]) for j in range(length)]
             ys = [_num(_mean_sd(c["precision"][j] for c in curves)[0]) for j in range(length)]
             radius = curves[0].get("radius", list(range(length)))[:length]
-            hover = f"{label}<br>recall %{{x:.4f}}, precision %{{y:.4f}}<br>Hamming radius %{{text}}<extra></extra>"
-        trace = {"type": "scatter", "mode": "lines+markers", "name": label, "x": xs, "y": ys,
-                 "customdata": [ids] * len(xs), "hovertemplate": hover, **column_style(label).plotly()}
+            hover = "%{meta}<br>recall %{x:.4f}, precision %{y:.4f}<br>Hamming radius %{text}<extra></extra>"
+        trace = {"type": "scatter", "mode": "lines+markers", "name": _plot_text(label), "x": xs, "y": ys,
+                 "customdata": [ids] * len(xs), "meta": _plot_text(label), "hovertemplate": hover,
+                 **column_style(label).plotly()}
         trace["marker"]["size"] = 6
         if kind == "prc":
-            trace["text"] = [str(r) for r in radius]
+            trace["text"] = [_plot_text(r) for r in radius]
         traces.append(trace)
     if kind == "pn":
         layout = {"title": {"text": f"precision at N, {b} bits"}, "xaxis": {"title": {"text": "N (top N retrieved)"}},
@@ -373,7 +401,7 @@ def _curve_plot(plot_id, order, groups, b, kind) -> dict:
     return _plot(plot_id, traces, layout)
 
 
-def records_page(out: Path, dataset: str) -> tuple[str, str, dict] | None:
+def records_page(out: Path, dataset: str) -> Page | None:
     """``records-<dataset>.html``: every MAP record of ``dataset``, each under the anchor ``r-<id>``."""
     from protocols.runner import runs_folder
     from protocols.tables import column_label
@@ -383,26 +411,23 @@ def records_page(out: Path, dataset: str) -> tuple[str, str, dict] | None:
         return None
     rows = []
     for record_id, r in records:
+        label = column_label(r)
         cells = [
-            _cell(f'<a href="#r-{_e(record_id)}">{_e(record_id)}</a>', sort=record_id),
-            _cell(f"{_swatch(column_style(column_label(r)))}{_e(column_label(r))}", sort=column_label(r)),
-            _cell(str(r["bits"]), sort=r["bits"]), _cell(str(r["seed"]), sort=r["seed"]),
-            _cell(str(_train_seed(r)), sort=_train_seed(r)), _cell(str(r["topk"]), sort=r["topk"]),
+            _cell(_link(f"#r-{record_id}", record_id), sort=record_id),
+            _cell(_swatch(column_style(label)), label, sort=label),
+            _cell(r["bits"], sort=r["bits"]), _cell(r["seed"], sort=r["seed"]),
+            _cell(_train_seed(r), sort=_train_seed(r)), _cell(r["topk"], sort=r["topk"]),
             *(_cell(_fmt(r.get(f)), sort=_num(r.get(f)) if _num(r.get(f)) is not None else "")
               for f in ("map", "map_tie_aware", "map_all", "p_r2")),
-            _cell(_e(str(r.get("split_sha256", ""))[:12])),
-            _cell(_e(_machine(r))), _cell(f"<code>{_e(_commit(r))}</code>"), _cell(_e(r.get("timestamp", ""))),
-            _cell(f"<details><summary>record</summary><pre>{_e(json.dumps(r, indent=1, sort_keys=True))}</pre>"
-                  "</details>"),
+            _cell(str(r.get("split_sha256", ""))[:12]),
+            _cell(_machine(r)), _cell(Part("code", _commit(r))), _cell(r.get("timestamp", "")),
+            _cell(Part("details", json.dumps(r, indent=1, sort_keys=True))),
         ]
-        rows.append(f'<tr id="r-{_e(record_id)}">{"".join(cells)}</tr>')
+        rows.append(Row(cells, f"r-{record_id}"))
     headers = ["record", "method", "bits", "split seed", "training seed", "K", "MAP@K", "tie-aware MAP@K", "MAP@all",
                "P (radius 2)", "split sha256", "machine", "commit", "time (UTC)", "full record"]
-    body = (f"<p>Every stored MAP record of {_e(dataset)} (<code>map/runs/{_e(dataset)}/&lt;record&gt;.json</code>), "
-            f"{len(records)} in all: parameters, seeds, split hash, versions, machine and commit under "
-            f'"record". Table I: <a href="map-{_e(dataset)}.html">{_e(dataset)}</a>.</p>\n'
-            + _table("records", headers, rows))
-    return f"{dataset}: records", body, {"plots": [], "records": {}}
+    values = {"dataset": dataset, "n_records": len(records), "headers": headers, "rows": rows}
+    return Page(f"{dataset}: records", "records.html", values, {"plots": [], "records": {}})
 
 
 # -- Table II ------------------------------------------------------------------------------------
@@ -411,7 +436,7 @@ def _index_label(record) -> str:
     return record["index"] + (f" ({params})" if isinstance(params, str) and params else "")
 
 
-def efficiency_page(out: Path, dataset: str) -> tuple[str, str, dict] | None:
+def efficiency_page(out: Path, dataset: str) -> Page | None:
     """``efficiency-<dataset>.html``: Table II's plots and every index setting's record."""
     import pandas as pd
 
@@ -430,17 +455,18 @@ def efficiency_page(out: Path, dataset: str) -> tuple[str, str, dict] | None:
     plots, sections = [], []
     for size in sizes:
         points = eff.speed_points(frame, size)
-        divs = []
+        plot_ids = []
         for accuracy, label in eff.SPEED_ACCURACY:
             plot_id = f"plot-{accuracy}-{int(size)}"
             plots.append(_speed_plot(plot_id, points, accuracy, label.format(k=topk), int(size), eff.pareto_front))
-            divs.append(_plot_div(plot_id))
-        sections.append(f"<h3>{int(size):,} codes</h3><div class=\"pair\">{''.join(divs)}</div>")
+            plot_ids.append(plot_id)
+        sections.append((f"{int(size):,}", plot_ids))
     scaling = []
     for name, label, group in eff.scaling_series(frame):
-        texts = [f"<b>{_e(_index_label(r))}</b><br>{int(r['db_size']):,} codes: {r['ms_per_query']:.4f} ms/query"
-                 f"<br>recall {_fmt(r['recall'], 3)}<br>threads {_threads(r)}" for r in group.to_dict("records")]
-        scaling.append({"type": "scatter", "mode": "lines+markers", "name": label,
+        texts = [f"<b>{_plot_text(_index_label(r))}</b><br>{int(r['db_size']):,} codes: "
+                 f"{r['ms_per_query']:.4f} ms/query<br>recall {_fmt(r['recall'], 3)}<br>threads {_threads(r)}"
+                 for r in group.to_dict("records")]
+        scaling.append({"type": "scatter", "mode": "lines+markers", "name": _plot_text(label),
                         "x": [int(v) for v in group["db_size"]], "y": [_num(v) for v in group["ms_per_query"]],
                         "text": texts, "customdata": [[i] for i in group["record_id"]],
                         "hovertemplate": "%{text}<extra></extra>", **index_style(name).plotly()})
@@ -453,10 +479,10 @@ def efficiency_page(out: Path, dataset: str) -> tuple[str, str, dict] | None:
     for r in frame.to_dict("records"):
         rid = r["record_id"]
         cells = [
-            _cell(f"{_swatch(index_style(r['index']))}{_e(r['index'])}", sort=r["index"]),
-            _cell(_e(r["params"]), sort=r["params"]),
-            _cell(_e(r.get("method", "")), sort=r.get("method", "")),
-            _cell(_e(r.get("code_bits", ""))), _cell(f"{int(r['db_size']):,}", sort=int(r["db_size"])),
+            _cell(_swatch(index_style(r["index"])), r["index"], sort=r["index"]),
+            _cell(r["params"], sort=r["params"]),
+            _cell(r.get("method", ""), sort=r.get("method", "")),
+            _cell(r.get("code_bits", "")), _cell(f"{int(r['db_size']):,}", sort=int(r["db_size"])),
             *(_cell(_fmt(r.get(f), d), sort="" if _num(r.get(f)) is None else _num(r.get(f)), records=[rid])
               for f, d in (("ms_per_query", 4), ("ms_per_query_single", 4), ("recall", 3), ("map", 4),
                            ("map_tie_aware", 4))),
@@ -464,36 +490,25 @@ def efficiency_page(out: Path, dataset: str) -> tuple[str, str, dict] | None:
                   sort=_num(r.get("index_bytes")) or ""),
             _cell(_fmt(r.get("build_s"), 2), sort=_num(r.get("build_s")) or ""),
             _cell(_threads(r)),
-            _cell(f'<a href="#e-{_e(rid)}" data-records="{_e(rid)}">record</a>'),
+            _cell(Part("record-link", rid, f"#e-{rid}")),
         ]
-        rows.append(f'<tr id="e-{_e(rid)}">{"".join(cells)}</tr>')
-    table = _table("settings", ["index", "setting", "codes of", "code bits", "database", "ms/query",
-                                "single query (ms)", "recall", "MAP@K", "tie-aware MAP@K", "index bytes",
-                                "build (s)", "threads", "record"], rows)
+        rows.append(Row(cells, f"e-{rid}"))
     paper = eff.paper_table2()
-    paper_rows = [f"<tr><td>{_e(m)}</td><td>{_e(b)}</td><td>{_e(t)}</td><td>{_e(mb)}</td></tr>"
-                  for m, b, t, mb in zip(paper["method"], paper["code_bits"], paper["search_ms_per_query"],
-                                         paper["memory_mb"])]
     first = records[0][1]
-    machines = sorted({_machine(r) for _, r in records})
-    intro = (f"<p>Top-{topk} per query, {int(first.get('timing_queries', 0)) or '?'} timing queries batched, "
-             f"median of {first.get('repeats', '?')} repeats; accuracy over {first.get('n_query', '?')} queries. "
-             f"Database sizes {_e(', '.join(f'{int(s):,}' for s in sorted(sizes)))}; machines: "
-             f"{_e('; '.join(machines))}. One point per index setting; the grey band is the Pareto front (no "
-             "setting both faster and more accurate). Hover a point for its setting, threads and database size; "
-             "click it for its record.</p>")
-    body = "\n".join([
-        intro, "<h2>Speed against accuracy</h2>", *sections,
-        "<h2>Scaling</h2>", "<p>For a sublinear index, the fastest setting keeping 95% recall at each size.</p>",
-        _plot_div("plot-scaling"),
-        "<h2>Every index setting</h2>", table,
-        "<h2>The paper's Table II (ImageNet-100, their machine)</h2>",
-        "<table><thead><tr><th>method</th><th>code bits</th><th>ms/query</th><th>memory (MB)</th></tr></thead>"
-        "<tbody>" + "".join(paper_rows) + "</tbody></table>",
-    ])
+    values = {
+        "topk": topk, "timing_queries": int(first.get("timing_queries", 0)) or "?",
+        "repeats": first.get("repeats", "?"), "n_query": first.get("n_query", "?"),
+        "sizes": [f"{int(s):,}" for s in sorted(sizes)], "machines": sorted({_machine(r) for _, r in records}),
+        "sections": sections, "rows": rows,
+        "headers": ["index", "setting", "codes of", "code bits", "database", "ms/query", "single query (ms)",
+                    "recall", "MAP@K", "tie-aware MAP@K", "index bytes", "build (s)", "threads", "record"],
+        "paper_rows": list(zip(paper["method"], paper["code_bits"], paper["search_ms_per_query"],
+                               paper["memory_mb"])),
+    }
     page = f"efficiency-{dataset}.html"
     summaries = {i: {"href": f"{page}#e-{i}", "fields": r} for i, r in records}
-    return f"{dataset}: Table II (search time and memory)", body, {"plots": plots, "records": summaries}
+    return Page(f"{dataset}: Table II (search time and memory)", "efficiency.html", values,
+                {"plots": plots, "records": summaries})
 
 
 def _threads(row) -> str:
@@ -508,10 +523,11 @@ def _speed_plot(plot_id, points, accuracy, label, size, pareto_front) -> dict:
         group = group[group[accuracy].notna()]  # in the grid's order: the swept parameter rising
         if not len(group):
             continue
-        texts = [f"<b>{_e(_index_label(r))}</b><br>{r['ms_per_query']:.4f} ms/query<br>{label}: "
+        texts = [f"<b>{_plot_text(_index_label(r))}</b><br>{r['ms_per_query']:.4f} ms/query<br>{label}: "
                  f"{_fmt(r[accuracy], 4)}<br>threads {_threads(r)}<br>database {size:,} codes"
                  for r in group.to_dict("records")]
-        traces.append({"type": "scatter", "mode": "lines+markers" if len(group) > 1 else "markers", "name": name,
+        traces.append({"type": "scatter", "mode": "lines+markers" if len(group) > 1 else "markers",
+                       "name": _plot_text(name),
                        "x": [_num(v) for v in group["ms_per_query"]], "y": [_num(v) for v in group[accuracy]],
                        "text": texts, "customdata": [[i] for i in group["record_id"]],
                        "hovertemplate": "%{text}<extra></extra>", **index_style(name).plotly()})
@@ -526,57 +542,42 @@ def _speed_plot(plot_id, points, accuracy, label, size, pareto_front) -> dict:
 
 
 # -- index ---------------------------------------------------------------------------------------
-def index_page(out: Path, map_sets: list[str], efficiency_sets: list[str]) -> tuple[str, str, dict]:
+def index_page(out: Path, map_sets: list[str], efficiency_sets: list[str]) -> Page:
+    """``index.html``: the datasets, what ran, where and when."""
     from protocols.efficiency_report import runs_folder as efficiency_runs
     from protocols.runner import runs_folder
 
-    rows = []
+    map_rows = []
     for dataset in map_sets:
         records = [r for _, r in _records(runs_folder(out, dataset), ("method", "bits", "search", "map"))]
         stamps = sorted(str(r.get("timestamp", "")) for r in records if r.get("timestamp"))
         methods = sorted({r["method"] for r in records})
-        cells = [
-            _cell(f'<a href="map-{_e(dataset)}.html">{_e(dataset)}</a>', sort=dataset),
-            _cell(" ".join(f"{_swatch(column_style(m))}{_e(m)}" for m in methods), sort=len(methods)),
-            _cell(_e(", ".join(str(b) for b in sorted({int(r["bits"]) for r in records})))),
-            _cell(_e(", ".join(str(s) for s in sorted({_train_seed(r) for r in records})))),
-            _cell(_e(", ".join(sorted({f"top{r['topk']}" for r in records if 'topk' in r})))),
-            _cell(f'<a href="records-{_e(dataset)}.html">{len(records)}</a>', sort=len(records)),
-            _cell(_e("; ".join(sorted({_machine(r) for r in records})))),
-            _cell(_e(f"{stamps[0]} to {stamps[-1]}" if stamps else "?"), sort=stamps[-1] if stamps else ""),
-        ]
-        rows.append(f"<tr>{''.join(cells)}</tr>")
-    map_table = _table("datasets", ["dataset", "methods", "bits", "training seeds", "K", "records", "machines",
-                                    "when (UTC)"], rows)
-    rows = []
+        swatches = [part for i, m in enumerate(methods) for part in [" "] * (i > 0) + [_swatch(column_style(m)), m]]
+        map_rows.append(Row([
+            _cell(_link(f"map-{dataset}.html", dataset), sort=dataset),
+            _cell(*swatches, sort=len(methods)),
+            _cell(", ".join(str(b) for b in sorted({int(r["bits"]) for r in records}))),
+            _cell(", ".join(str(s) for s in sorted({_train_seed(r) for r in records}))),
+            _cell(", ".join(sorted({f"top{r['topk']}" for r in records if 'topk' in r}))),
+            _cell(_link(f"records-{dataset}.html", len(records)), sort=len(records)),
+            _cell("; ".join(sorted({_machine(r) for r in records}))),
+            _cell(f"{stamps[0]} to {stamps[-1]}" if stamps else "?", sort=stamps[-1] if stamps else ""),
+        ]))
+    efficiency_rows = []
     for dataset in efficiency_sets:
         records = [r for _, r in _records(efficiency_runs(out, dataset), ("index", "db_size", "ms_per_query"))]
         stamps = sorted(str(r.get("timestamp", "")) for r in records if r.get("timestamp"))
-        cells = [
-            _cell(f'<a href="efficiency-{_e(dataset)}.html">{_e(dataset)}</a>', sort=dataset),
-            _cell(_e(", ".join(sorted({r["index"] for r in records})))),
-            _cell(_e(", ".join(f"{s:,}" for s in sorted({int(r["db_size"]) for r in records})))),
-            _cell(str(len(records)), sort=len(records)),
-            _cell(_e("; ".join(sorted({_machine(r) for r in records})))),
-            _cell(_e(f"{stamps[0]} to {stamps[-1]}" if stamps else "?")),
-        ]
-        rows.append(f"<tr>{''.join(cells)}</tr>")
-    efficiency_table = _table("efficiency", ["dataset", "indexes", "database sizes", "settings", "machines",
-                                             "when (UTC)"], rows)
-    legend = "".join(f"<li>{_e(desc)}: <svg width=\"40\" height=\"8\"><line x1=\"0\" y1=\"4\" x2=\"40\" y2=\"4\" "
-                     f"stroke=\"#333\" stroke-width=\"2\" stroke-dasharray=\"{_svg_dash(dash)}\"/></svg></li>"
-                     for _, dash, desc in FAMILIES.values())
-    body = "\n".join([
-        "<p>Learning-to-hash image retrieval, every figure rebuilt from the stored run records by "
-        "<code>python -m protocols.report</code> (this site: <code>python -m protocols.site</code>). "
-        "Each method has its own colour and marker; the line style says its family; a method's non-default "
-        "search (HDHash's tree) keeps the method's colour with an open marker and a long dash-dot line.</p>",
-        "<h2>Table I: MAP</h2>", map_table if map_sets else "<p>No MAP record stored.</p>",
-        "<h2>Table II: search time and memory</h2>",
-        efficiency_table if efficiency_sets else "<p>No efficiency record stored.</p>",
-        f"<h2>Line styles</h2><ul class=\"legend\">{legend}</ul>",
-    ])
-    return "hashbench results", body, {"plots": [], "records": {}}
+        efficiency_rows.append(Row([
+            _cell(_link(f"efficiency-{dataset}.html", dataset), sort=dataset),
+            _cell(", ".join(sorted({r["index"] for r in records}))),
+            _cell(", ".join(f"{s:,}" for s in sorted({int(r["db_size"]) for r in records}))),
+            _cell(len(records), sort=len(records)),
+            _cell("; ".join(sorted({_machine(r) for r in records}))),
+            _cell(f"{stamps[0]} to {stamps[-1]}" if stamps else "?"),
+        ]))
+    values = {"map_rows": map_rows, "efficiency_rows": efficiency_rows,
+              "line_styles": [(description, _svg_dash(dash)) for _, dash, description in FAMILIES.values()]}
+    return Page("hashbench results", "index.html", values, {"plots": [], "records": {}})
 
 
 def _svg_dash(dash: str) -> str:
@@ -584,16 +585,72 @@ def _svg_dash(dash: str) -> str:
             "longdashdot": "14 4 3 4"}.get(dash, "none")
 
 
+# -- the folder ----------------------------------------------------------------------------------
+#: what a build writes: pages, and scripts and styles under assets/
+_SITE_FILE = re.compile(r"(assets/)?(?!\.\.?$)[^/\\\0]+")
+#: a temporary file :mod:`common.files` writes before renaming it over ``<target>`` (a build cut short leaves it)
+_TEMP = re.compile(r"\.(?P<target>.+)\.\d+\.[a-z0-9_]+" + re.escape(TMP_SUFFIX))
+
+
+def owned_files(site) -> set[str]:
+    """The files earlier builds wrote into ``site`` (relative names, from the folder's manifest), after
+    checking that it holds nothing else: a folder with anything a build did not write (a ``.git``, a
+    record, a document, a link) is refused with a one-line :class:`~protocols.runner.UsageError` before
+    anything is written. A missing or empty folder owns nothing."""
+    from protocols.runner import UsageError
+
+    site, manifest = Path(site), Path(site) / MANIFEST
+    if not site.exists() and not site.is_symlink():
+        return set()
+    if not site.is_dir():
+        raise UsageError(f"{site} is not a folder; build the site into an empty or new folder (--site)")
+    owned = []
+    if manifest.exists() or manifest.is_symlink():
+        try:
+            owned = None if manifest.is_symlink() else json.loads(manifest.read_text(encoding="utf-8"))["files"]
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+            owned = None
+        if not isinstance(owned, list) or not all(isinstance(f, str) and _SITE_FILE.fullmatch(f) for f in owned):
+            raise UsageError(f"{manifest} is not a manifest this site build wrote; build the site into an empty "
+                             "or new folder (--site)")
+    owned, foreign = set(owned), []
+    for root, folders, files in os.walk(site):
+        prefix = "" if Path(root) == site else Path(root).relative_to(site).as_posix() + "/"
+        mine = [f for f in folders if prefix == "" and f == "assets" and not os.path.islink(os.path.join(root, f))]
+        foreign += [prefix + f + "/" for f in sorted(set(folders) - set(mine))]
+        folders[:] = mine  # a foreign folder is named once, never walked
+        for name in sorted(files):
+            temp = _TEMP.fullmatch(name)
+            if (os.path.islink(os.path.join(root, name)) or prefix + name not in owned | {MANIFEST}
+                    and not (temp and prefix + temp["target"] in owned | {MANIFEST})):
+                foreign.append(prefix + name)
+    if foreign:
+        shown = ", ".join(sorted(foreign)[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise UsageError(f"{site} holds files the site build did not write ({shown}); it builds only into an "
+                         f"empty or new folder or one it built before (listed in its {MANIFEST}), and never "
+                         "deletes anything else")
+    return owned
+
+
+def _write_manifest(site: Path, files) -> Path:
+    manifest = {"files": sorted(files),
+                "what": "the files python -m protocols.site wrote here; a rebuild removes only these"}
+    return atomic_write_text(site / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
 # -- the site ------------------------------------------------------------------------------------
 def build_site(out="results", site=None) -> list[Path]:
-    """Write the site for the records under ``out`` into ``site`` (default ``<out>/site``); remove
-    any file there this build did not write (the site is derived whole). Returns the files written."""
+    """Write the site for the records under ``out`` into ``site`` (default ``<out>/site``) and return
+    the files written. The build owns only what it wrote: it refuses (:func:`owned_files`) a folder
+    holding anything else, and removes the files an earlier build wrote that this one did not."""
+    out = Path(out)
+    site = Path(site) if site is not None else out / "site"
+    owned = owned_files(site)  # first: a folder that is not the site's is refused before any work
+
     import plotly.offline
 
     from protocols.efficiency_report import runs_folder as efficiency_runs
 
-    out = Path(out)
-    site = Path(site) if site is not None else out / "site"
     map_root, efficiency_root = out / "map" / "runs", efficiency_runs(out, "x").parent
     map_sets = sorted(p.name for p in map_root.iterdir() if p.is_dir()) if map_root.is_dir() else []
     efficiency_sets = (sorted(p.name for p in efficiency_root.iterdir() if p.is_dir())
@@ -613,16 +670,19 @@ def build_site(out="results", site=None) -> list[Path]:
     pages = {"index.html": index_page(out, map_sets, efficiency_sets), **pages}
     nav = [("index.html", "home")] + [(f"map-{d}.html", d) for d in map_sets] + \
           [(f"efficiency-{d}.html", f"Table II: {d}") for d in efficiency_sets]
-    written = [atomic_write_text(site / "assets" / "plotly.min.js", plotly.offline.get_plotlyjs()),
-               atomic_write_text(site / "assets" / "site.js", (ASSETS / "site.js").read_text()),
-               atomic_write_text(site / "assets" / "site.css", (ASSETS / "site.css").read_text())]
-    for name, (title, body, data) in pages.items():
-        written.append(atomic_write_text(site / name, _page(title, body, data, nav)))
-    keep = {p.resolve() for p in written}
-    for path in sorted(site.rglob("*")):
-        if path.is_file() and path.resolve() not in keep:
+    environment = _environment()
+    texts = {"assets/plotly.min.js": plotly.offline.get_plotlyjs(),
+             "assets/site.js": (ASSETS / "site.js").read_text(),
+             "assets/site.css": (ASSETS / "site.css").read_text(),
+             **{name: render_page(page, nav, environment) for name, page in pages.items()}}
+    if set(texts) - owned:  # claimed before they are written, so a build cut short still owns them
+        _write_manifest(site, owned | set(texts))
+    written = [atomic_write_text(site / name, text) for name, text in texts.items()]
+    for name in sorted(owned - set(texts)):  # stale files of an earlier build's, never anything else
+        path = site / name
+        if path.is_file() and not path.is_symlink():
             path.unlink()
-    return written
+    return written + [_write_manifest(site, texts)]
 
 
 def main(argv=None) -> int:

@@ -74,9 +74,10 @@ def map_table(frame: pd.DataFrame, value: str = "map", stat: str = "mean") -> pd
 
 
 def _markdown(table: pd.DataFrame, digits: int = 4, bold_max: bool = True, sd: pd.DataFrame | None = None,
-              n: pd.DataFrame | None = None) -> str:
+              n: pd.DataFrame | None = None, runs: pd.DataFrame | None = None) -> str:
     """A Markdown table of ``table``; with ``sd`` and ``n``, cells over several seeds read
-    ``mean ± sd (n)``. The best mean of a row in bold."""
+    ``mean ± sd (n)``; with ``runs`` (the records per cell), a cell where some records hold no number
+    (a NaN metric) reads ``(n of runs)``. The best mean of a row in bold."""
     header = "| bits | " + " | ".join(table.columns) + " |"
     lines = [header, "|" + "---|" * (len(table.columns) + 1)]
     for bits, row in table.iterrows():
@@ -88,16 +89,26 @@ def _markdown(table: pd.DataFrame, digits: int = 4, bold_max: bool = True, sd: p
                 continue
             text = f"{value:.{digits}f}"
             count = int(n.loc[bits, column]) if n is not None and not pd.isna(n.loc[bits, column]) else 1
+            total = int(runs.loc[bits, column]) if runs is not None and column in runs else count
             if count > 1:
-                text += f" ± {sd.loc[bits, column]:.{digits}f} ({count})"
+                text += f" ± {sd.loc[bits, column]:.{digits}f}"
+            if total > count:
+                text += f" ({count} of {total})"
+            elif count > 1:
+                text += f" ({count})"
             cells.append(f"**{text}**" if bold_max and value == best else text)
         lines.append(f"| {bits} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def _seed_markdown(frame: pd.DataFrame, value: str = "map", digits: int = 4, bold_max: bool = True) -> str:
+    """mean ± sd (n) per cell; n counts the seeds with a number. For MAP, which every record has, a
+    cell where a record holds NaN or null (its read warned about it) says ``(n of m)``; other metrics
+    are absent from records made before they were measured, which is no gap to flag."""
+    runs = map_table(frame.assign(_runs=1), "_runs", "count").reindex_like(map_table(frame, value)) \
+        if value == "map" else None
     return _markdown(map_table(frame, value), digits, bold_max, map_table(frame, value, "std"),
-                     map_table(frame, value, "count"))
+                     map_table(frame, value, "count"), runs)
 
 
 def paired_differences(frame: pd.DataFrame, reference: str = "hashnet", value: str = "map") -> pd.DataFrame:
@@ -111,7 +122,9 @@ def paired_differences(frame: pd.DataFrame, reference: str = "hashnet", value: s
     ref = ref.set_index(["bits", "tseed"])[value]
     rows = []
     for (column, bits), group in labelled[labelled["column"] != reference].groupby(["column", "bits"], sort=False):
-        diffs = [v - ref[(bits, t)] for t, v in zip(group["tseed"], group[value]) if (bits, t) in ref.index]
+        # a seed with a NaN on either side is no pair: n counts the pairs with numbers
+        diffs = [v - ref[(bits, t)] for t, v in zip(group["tseed"], group[value])
+                 if (bits, t) in ref.index and not pd.isna(v) and not pd.isna(ref[(bits, t)])]
         if not diffs:
             continue
         n = len(diffs)

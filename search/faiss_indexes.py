@@ -7,16 +7,19 @@ substrings, multi-index hashing), ``faiss-ivf`` (``IndexBinaryIVF``, ``nprobe`` 
 and ``faiss-hnsw`` (``IndexBinaryHNSW``, ``efSearch``). ``nbytes`` is faiss's serialised size
 (codes, ids and structure). Threads are the caller's business (:func:`common.threads.pin_threads`).
 
-``rank(q, topk)`` is faiss's search with ``k = topk`` (every item when None; what faiss does not
-return, id -1, ranks last). faiss's heaps do not fix which of several items tied at the k-th
-distance are returned, so ``search(q, k)`` and ``rank(q)[:, :k]`` agree in distances and in the
-items strictly nearer than the k-th distance.
+``search`` is faiss's own, in faiss's convention (``D, I``; id -1 and distance ``INT_MAX`` where it
+found fewer than k, made ``INT_MAX`` also where HNSW leaves ``INT_MIN``), with the suite's input
+checks in front (faiss's Python layer would cast other types to uint8 and answer a narrow query
+with a bare ``AssertionError``). ``rank(q, topk)`` is faiss's search with ``k = topk`` (every item
+when None; what faiss does not return, id -1, ranks last). faiss's heaps do not fix which of
+several items tied at the k-th distance are returned, so ``search(q, k)`` and ``rank(q)`` agree in
+the first ``k`` distances and in the items strictly nearer than the k-th distance.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from search.base import Index, register_index
+from search.base import MISSING_DISTANCE, Index, register_index
 
 
 class FaissBinaryIndex(Index):
@@ -36,7 +39,7 @@ class FaissBinaryIndex(Index):
             raise ValueError(f"index {self.name} has no parameter {unknown[0]!r}; valid: {valid}")
         for name, default in self.build_defaults.items():
             setattr(self, name, params.get(name, default))
-        db_codes = np.ascontiguousarray(db_codes, dtype=np.uint8)
+        db_codes = self.check_database(db_codes)
         self.index = self.build(faiss, db_codes)
         self.index.add(db_codes)
         self.set_search_params(**{name: params.get(name, default) for name, default in self.search_defaults.items()})
@@ -61,6 +64,10 @@ class FaissBinaryIndex(Index):
         return dict(params)
 
     def set_search_params(self, **params):
+        hashed = getattr(self.index, "b", None)  # the hash indexes: bits of a bucket key
+        if hashed is not None and params.get("nflip", 0) > hashed:  # faiss would enumerate flips forever
+            raise ValueError(f"{self.name} nflip must be at most {hashed} (the bits of its hash key), "
+                             f"got {params['nflip']!r}")
         super().set_search_params(**params)
         for name in self.search_defaults:
             setattr(self.search_target(), name, int(getattr(self, name)))
@@ -79,12 +86,13 @@ class FaissBinaryIndex(Index):
     def __len__(self):
         return int(self.index.ntotal)
 
-    def search(self, query_codes: np.ndarray, k: int):
-        distances, ids = self.index.search(np.ascontiguousarray(query_codes, dtype=np.uint8), int(k))
-        return ids, distances
+    def _search(self, query_codes: np.ndarray, k: int):
+        distances, ids = self.index.search(query_codes, k)
+        distances[ids < 0] = MISSING_DISTANCE  # faiss's HNSW leaves INT_MIN where the others put INT_MAX
+        return distances, ids
 
-    def rank(self, query_codes: np.ndarray, topk: int | None = None):
-        return self.search(query_codes, len(self) if topk is None else min(int(topk), len(self)))
+    def _rank(self, query_codes: np.ndarray, k: int):
+        return self._search(query_codes, k)
 
 
 @register_index("faiss-flat")
@@ -115,14 +123,18 @@ class FaissMultiHash(FaissBinaryIndex):
 
 @register_index("faiss-ivf")
 class FaissIVF(FaissBinaryIndex):
-    """A flat binary coarse quantiser of ``nlist`` (default ~ 4 sqrt(n)) lists, trained on a seeded sample."""
+    """A flat binary coarse quantiser of ``nlist`` (default ~ 4 sqrt(n), at least 16 and at most n)
+    lists, trained on a seeded sample."""
 
     build_defaults = {"nlist": None, "seed": 0}
     search_defaults = {"nprobe": 1}
 
     def build(self, faiss, db_codes):
         n, nbits = len(db_codes), 8 * db_codes.shape[1]
-        nlist = self.nlist or int(max(16, min(4096, 4 * np.sqrt(n))))
+        # a list per database item at most: faiss's k-means refuses fewer points than centroids
+        nlist = self.nlist or min(n, int(max(16, min(4096, 4 * np.sqrt(n)))))
+        if isinstance(nlist, bool) or not isinstance(nlist, (int, np.integer)) or not 1 <= nlist <= n:
+            raise ValueError(f"faiss-ivf nlist must be an integer in [1, {n}] (the database size), got {nlist!r}")
         self.quantizer = faiss.IndexBinaryFlat(nbits)  # kept alive with the index
         index = faiss.IndexBinaryIVF(self.quantizer, nbits, nlist)
         index.cp.seed = self.seed

@@ -76,7 +76,7 @@ def _offset_dtype(n: int):
 
 @register_index("tree")
 class TreeIndex(Index):
-    """HDHash tree over packed codes; ``rank`` / ``search`` as :class:`search.hamming.HammingIndex`.
+    """HDHash tree over packed codes; ``search`` / ``rank`` as every index (:mod:`search.base`).
 
     Parameters
     ----------
@@ -121,7 +121,7 @@ class TreeIndex(Index):
     computed at each branching level.
     """
 
-    # distances: full-code Hamming distances (unreached items: nbits + 1)
+    # distances: full-code Hamming distances (items ranked but not reached: nbits + 1)
     search_param_names = ("keep_ratio", "max_codes")
 
     @classmethod
@@ -143,9 +143,7 @@ class TreeIndex(Index):
         return params
 
     def __init__(self, db_codes: np.ndarray, levels=(8, 16, 40), keep_ratio: float = 0.3, max_codes: int = 0):
-        codes = np.ascontiguousarray(db_codes, dtype=np.uint8)
-        if codes.ndim != 2:
-            raise ValueError(f"db_codes must be a 2-D uint8 array (n, nbits // 8), got shape {codes.shape}")
+        codes = self.check_database(db_codes)
         n, nbytes = codes.shape
         if n >= 2**32:
             raise ValueError("TreeIndex supports fewer than 2**32 database items")
@@ -271,9 +269,9 @@ class TreeIndex(Index):
             byte += bits // 8
         return query_levels
 
-    def search(self, query_codes: np.ndarray, k: int):
-        """Top-``k`` ``(ids, distances)`` per query, the same as ``rank(query_codes, topk=k)``,
-        through the compiled best-first search (:func:`search.kernels.tree_search`).
+    def _search(self, query_codes: np.ndarray, k: int):
+        """Top-``k`` ``(distances, ids)`` per query, the same as ``_rank(query_codes, k)``, through
+        the compiled best-first search (:func:`search.kernels.tree_search`).
 
         The keep rule decides which nodes are candidates; of those, nodes are opened in increasing
         prefix distance (the sum of their level distances, a lower bound of every full distance
@@ -284,9 +282,8 @@ class TreeIndex(Index):
         ``last_scanned`` holds per query the items whose distance became known, ``last_distances``
         the distances computed (one per run of equal codes) and ``last_expanded`` the nodes whose
         children were scored; :meth:`candidates` counts the keep rule's whole candidate set."""
-        query_codes = np.ascontiguousarray(query_codes, dtype=np.uint8)
-        if not self._compiled or query_codes.ndim != 2 or query_codes.shape[1] != self.nbits // 8 or k <= 0:
-            return self.rank(query_codes, topk=k)
+        if not self._compiled:
+            return self._rank(query_codes, min(k, len(self)))
         import numba
 
         from search.kernels import tree_search
@@ -300,13 +297,13 @@ class TreeIndex(Index):
             np.array(self.levels[:-1], np.int64), self.leaf_runs, self.run_len, run_words, self.ids, int(k),
             float(self.keep_ratio), int(self.max_codes), self.nbits, int(sum(self.n_nodes)), n_chunks)
         self.last_scanned, self.last_distances, self.last_expanded = scanned, computed, expanded
-        return ids, distances
+        return distances, ids
 
     def candidates(self, query_codes: np.ndarray) -> np.ndarray:
         """Per query, the items under the nodes the keep rule keeps (what ``rank`` reaches)."""
-        query_codes = np.ascontiguousarray(query_codes, dtype=np.uint8)
+        query_codes = self.check_queries(query_codes)
         if not self._compiled:
-            self.rank(query_codes, topk=1)
+            self._rank(query_codes, 1)
             return self.last_visited.copy()
         from search.kernels import tree_candidates
 
@@ -315,29 +312,17 @@ class TreeIndex(Index):
                                self._child_offsets_base, np.array(self.levels[:-1], np.int64),
                                float(self.keep_ratio), self._max_nodes)
 
-    def rank(self, query_codes: np.ndarray, topk: int | None = None):
-        """``(order, distances)`` per query: reached items by (distance, index), then the rest.
-
-        ``order`` is int64 ``(n_query, topk or n)``; ``distances`` uint16, ``nbits + 1`` for items
-        the tree did not reach.
-        """
-        query_codes = np.ascontiguousarray(query_codes, dtype=np.uint8)
-        if query_codes.ndim != 2 or query_codes.shape[1] != self.nbits // 8:
-            raise ValueError(f"query codes must have shape (n, {self.nbits // 8}), got {query_codes.shape}")
+    def _rank(self, query_codes: np.ndarray, k: int):
+        """``(distances, order)`` per query, the first ``k``: reached items by (distance, index), then
+        the rest (distance ``nbits + 1``: the tree did not reach them)."""
         if self.max_codes:
             raise ValueError(f"max_codes={self.max_codes} bounds search() only; rank() ranks every candidate of "
                              "the keep rule: set max_codes=0 to rank")
-        n, n_query = len(self), len(query_codes)
-        k = n if topk is None else int(topk)
-        if k < 0:
-            raise ValueError(f"topk must be >= 0, got {topk}")
-        k = min(k, n)
+        n_query = len(query_codes)
         order = np.empty((n_query, k), np.int64)
         distances = np.empty((n_query, k), np.uint16)
         self.last_visited = np.zeros(n_query, np.int64)
         self.last_nodes_visited = np.zeros((n_query, len(self.levels) - 1), np.int64)
-        if n_query == 0 or k == 0:
-            return order, distances
 
         # query level codes in the index's representations
         query_levels, byte = [], 0
@@ -357,7 +342,7 @@ class TreeIndex(Index):
             work = self._rank_batch(query_levels, query_words, item_words, start, stop, k, order, distances)
             start = stop
             batch = int(np.clip(batch * _BATCH_ELEMENTS / max(work, 1), 1, 4096))
-        return order, distances
+        return distances, order
 
     def _rank_batch(self, query_levels, query_words, item_words, start, stop, k, order, distances) -> int:
         """Rank queries ``start:stop`` into ``order`` / ``distances``; returns the largest step size."""

@@ -52,7 +52,7 @@ def test_every_search_mode_ranks_the_whole_database(name, synthetic):
     X_query = synthetic.part("query")[0][:5]
     db_codes = method.encode(synthetic.part("database")[0])
     for search in method.searches:
-        order, distances = method.build_index(db_codes, search).rank(method.encode_queries(X_query))
+        distances, order = method.build_index(db_codes, search).rank(method.encode_queries(X_query))
         assert order.shape == (5, len(db_codes))
         assert all(np.array_equal(np.sort(row), np.arange(len(db_codes))) for row in order)
         assert np.all(np.diff(distances, axis=1) >= 0)
@@ -122,10 +122,10 @@ def _all_indexes():
 def test_index_search_is_the_head_of_its_ranking(name):
     index, queries, exact = _index_case(name, np.random.default_rng(0))
     assert index.name == name and index.nbytes > 0 and index.metric in ("hamming", "adc")
-    order, ranked_distances = index.rank(queries)
+    ranked_distances, order = index.rank(queries)
     assert order.shape[0] == len(queries)
     for k in (1, 10, 100):
-        ids, distances = index.search(queries, k)
+        distances, ids = index.search(queries, k)
         assert ids.shape == (len(queries), k)
         assert np.array_equal(np.asarray(distances), np.asarray(ranked_distances)[:, :k])
         if exact:

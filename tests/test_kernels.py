@@ -18,10 +18,12 @@ def test_exhaustive_topk_equals_stable_ranking(nbytes):
     db = _clustered_codes(3000, nbytes)
     queries = db[::97]
     index = HammingIndex(db)
-    ids, distances = index.search(queries, 250)
-    order, ranked = index.rank(queries, topk=250)
+    distances, ids = index.search(queries, 250)
+    ranked, order = index.rank(queries, topk=250)
     assert np.array_equal(ids, order) and np.array_equal(distances, ranked)
-    assert index.search(queries, 10_000)[0].shape == (len(queries), 3000)
+    padded, padded_ids = index.search(queries, 10_000)  # beyond the database: empty slots, as faiss
+    assert padded_ids.shape == (len(queries), 10_000) and np.all(padded_ids[:, 3000:] == -1)
+    assert np.array_equal(padded[:, :3000], index.rank(queries)[0])
 
 
 @pytest.mark.parametrize("levels", [(8, 8), (8, 16, 40), (8,), (16, 8, 8), (8, 8, 8, 8)])
@@ -30,9 +32,9 @@ def test_compiled_tree_search_equals_numpy_rank(levels, keep_ratio):
     db = _clustered_codes(2500, sum(levels) // 8, seed=len(levels))
     queries = np.concatenate([db[::211], _clustered_codes(5, sum(levels) // 8, seed=9)])
     tree = TreeIndex(db, levels=levels, keep_ratio=keep_ratio)
-    order, distances = tree.rank(queries, topk=300)
+    distances, order = tree.rank(queries, topk=300)
     visited = tree.last_visited.copy()
-    ids, found = tree.search(queries, 300)
+    found, ids = tree.search(queries, 300)
     assert np.array_equal(ids, order) and np.array_equal(distances, found)
     assert np.array_equal(tree.candidates(queries), visited)
     assert np.all(tree.last_scanned <= visited) and np.all(tree.last_distances <= tree.last_scanned)
@@ -49,8 +51,8 @@ def test_compiled_tree_search_with_heavy_ties_equals_numpy_rank(keep_ratio):
     queries = np.concatenate([centres, db[::397]])
     tree = TreeIndex(db, levels=(8, 16, 40), keep_ratio=keep_ratio)
     for k in (1, 50, 700):
-        order, distances = tree.rank(queries, topk=k)
-        ids, found = tree.search(queries, k)
+        distances, order = tree.rank(queries, topk=k)
+        found, ids = tree.search(queries, k)
         assert np.array_equal(ids, order) and np.array_equal(distances, found)
         assert np.all(tree.last_scanned <= tree.last_visited)
         assert np.array_equal(tree.candidates(queries), tree.last_visited)
@@ -62,7 +64,7 @@ def test_compiled_tree_search_with_heavy_ties_equals_numpy_rank(keep_ratio):
     # the fixture does what it is for: some query has more than 32 items at its K-th distance of
     # which only part fits in the top K (for keep 1.0 the candidates are the whole database)
     taken = (at_50 == at_50[:, -1:]).sum(axis=1)
-    full = HammingIndex(db).rank(queries)[1]
+    full = HammingIndex(db).rank(queries)[0]
     at_kth = (full == at_50[:, -1:]).sum(axis=1)
     assert np.any((at_kth > 32) & (at_kth > taken))
 
@@ -81,7 +83,7 @@ def test_tree_search_split_over_threads_equals_one_thread():
     finally:
         numba.set_num_threads(before)
     assert np.array_equal(one[0], many[0]) and np.array_equal(one[1], many[1])
-    assert np.array_equal(many[0], tree.rank(db[::50], topk=100)[0])
+    assert np.array_equal(many[1], tree.rank(db[::50], topk=100)[1])
 
 
 @pytest.mark.parametrize("levels", [(8, 16, 40), (64,)])
@@ -96,8 +98,8 @@ def test_tree_search_takes_the_smallest_ids_across_tied_runs(levels):
     assert len(tree.run_words) == 6
     reference = HammingIndex(db)
     for k in (1, 499, 700, 1500, 2999, 3000):
-        ids, distances = tree.search(queries, k)
-        order, expected = reference.rank(queries, topk=k)
+        distances, ids = tree.search(queries, k)
+        expected, order = reference.rank(queries, topk=k)
         assert np.array_equal(ids, order) and np.array_equal(distances, expected)
         assert np.all(tree.last_distances <= 6)
 
@@ -106,13 +108,13 @@ def test_max_codes_budget_trades_codes_for_recall():
     db = _clustered_codes(4000, 8, seed=3, flip=0.05)
     queries = db[::101]
     tree = TreeIndex(db, levels=(8, 16, 40), keep_ratio=1.0)
-    exact_ids, exact = tree.search(queries, 100)
+    exact, exact_ids = tree.search(queries, 100)
     full_scan = tree.last_scanned.copy()
     true = np.unpackbits(queries[:, None, :] ^ db[None, :, :], axis=2).sum(axis=2)
     previous = None
     for budget in (len(db), 2000, 500, 1):
         tree.set_search_params(max_codes=budget)
-        ids, distances = tree.search(queries, 100)
+        distances, ids = tree.search(queries, 100)
         # whatever the budget: k items, their true distances, ascending, by (distance, id)
         assert np.array_equal(np.take_along_axis(true, ids, axis=1), distances)
         assert np.all(np.diff(distances.astype(int) * len(db) + ids, axis=1) > 0)
@@ -141,8 +143,8 @@ def test_runs_longer_than_a_uint16_are_split_and_ranked_as_one():
     queries = np.concatenate([values, rng.integers(0, 256, (2, 8), dtype=np.uint8)])
     reference = HammingIndex(db)
     for k in (10, 2_000, 69_000):
-        ids, distances = tree.search(queries, k)
-        order, expected = reference.rank(queries, topk=k)
+        distances, ids = tree.search(queries, k)
+        expected, order = reference.rank(queries, topk=k)
         assert np.array_equal(ids, order) and np.array_equal(distances, expected)
 
 

@@ -123,13 +123,13 @@ def test_opq_ranking_equals_brute_force_adc(nbits, synthetic):
     assert db_codes.shape[1] == nbits // 8
     queries = method.encode_queries(synthetic.part("query")[0][:40])
     index = method.build_index(db_codes)
-    order, distances = index.rank(queries)
+    distances, order = index.rank(queries)
     # brute force: squared L2 from each rotated query to faiss's reconstruction of every item
     recon = method.pq_.decode(db_codes).astype(np.float64)
     brute = ((queries.astype(np.float64)[:, None, :] - recon[None, :, :]) ** 2).sum(axis=2)
     assert np.array_equal(order, np.argsort(brute, axis=1, kind="stable"))
     assert np.allclose(distances, np.take_along_axis(brute, order, axis=1), rtol=1e-9, atol=1e-9)
-    top, _ = index.rank(queries, topk=10)
+    _, top = index.rank(queries, topk=10)
     assert np.array_equal(top, order[:, :10])
     assert index.metric == "adc" and len(index) == len(db_codes)
     assert index.nbytes >= db_codes.nbytes

@@ -3,10 +3,12 @@
 One browser session opens every page from the file system (no server, no network) and fails on any
 console error or missing element; it sorts a table by a click on its heading, hovers a plot point
 until its tooltip shows, opens the records behind a number and follows the link to the record, and
-saves a screenshot of every page under the test's temporary folder. Needs Debian's ``chromium`` and
-``chromium-driver`` (``scripts/ensure-chromium.sh``, run by ``make test``) and selenium (the ``test``
-extra); skipped, saying so, where they are missing, except under ``make test`` (what CI runs), which
-sets ``HASHBENCH_REQUIRE_BROWSER=1`` so that a missing browser fails instead of passing unseen.
+saves a screenshot of every page under the test's temporary folder. A site built from records whose
+every string is a script payload (issue 29) must show the payload as text, with nothing injected.
+Needs Debian's ``chromium`` and ``chromium-driver`` (``scripts/ensure-chromium.sh``, run by ``make
+test``) and selenium (the ``test`` extra); skipped, saying so, where they are missing, except under
+``make test`` (what CI runs), which sets ``HASHBENCH_REQUIRE_BROWSER=1`` so that a missing browser
+fails instead of passing unseen.
 """
 import os
 import shutil
@@ -183,3 +185,75 @@ def test_every_page_opens_sorts_hovers_and_shows_its_records(site, browser, tmp_
     browser.save_screenshot(str(tmp_path / "tooltip.png"))
     _no_console_errors(browser, site / "efficiency-fashion-mnist.html")
     assert time.monotonic() - started < 120
+
+
+# -- issue 29: a hostile record shows as text --------------------------------------------------------------
+#: closes an attribute, opens an element with a handler, opens a comment, closes a script block
+HOSTILE = "\"'><img src=x onerror=window.__pwned=1><!--<script></script><script>window.__pwned=1</script>"
+#: a runs folder's name cannot hold a "/"
+HOSTILE_FOLDER = "\"'><img src=x onerror=window.__pwned=1><!--<script>"
+
+
+def _hostile(value, keep=()):
+    """``value`` with every string in it replaced by the payload, but for the top-level fields in ``keep``."""
+    if isinstance(value, dict):
+        return {k: v if k in keep else _hostile(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hostile(v) for v in value]
+    return HOSTILE if isinstance(value, str) else value
+
+
+def _hostile_store(out: Path) -> Path:
+    """Records whose every string field is the payload (the index name too, in the first record of Table II),
+    under fashion-mnist and under a runs folder named with the payload; but for the fields the record schema
+    holds to plain names (:data:`protocols.records.SCHEMAS`: dataset, method, search), which such a record
+    fails (:func:`tests.test_trust_site.test_templates_escape_every_value` covers them and the numbers)."""
+    import json
+
+    for kind, patterns in (("map", ["hdhash-16-*", "lsh-16-*"]), ("efficiency", EFFICIENCY_RECORDS)):
+        source = ROOT / "results" / kind / "runs" / "fashion-mnist"
+        for folder in ("fashion-mnist", HOSTILE_FOLDER):
+            target = out / kind / "runs" / folder
+            target.mkdir(parents=True)
+            paths = [p for pattern in patterns for p in sorted(source.glob(pattern + ".json"))]
+            for i, path in enumerate(paths):
+                record = json.loads(path.read_text())
+                keep = ("dataset", "method", "search") + (("index",) if i else ())
+                (target / path.name).write_text(json.dumps(_hostile(record, keep)))
+    return out
+
+
+def test_hostile_records_show_as_text(browser, tmp_path):
+    """No element or attribute injected, no comment opened, every plot drawn, the payload on the page as text."""
+    from selenium.webdriver.common.by import By
+
+    from protocols.site import build_site
+
+    out = _hostile_store(tmp_path / "results")
+    site = out / "site"
+    build_site(out)
+    pages = sorted(site.glob("*.html"))
+    assert {f"{kind}-{HOSTILE_FOLDER}.html" for kind in ("map", "records", "efficiency")} <= {p.name for p in pages}
+    for page in pages:
+        plots = _open(browser, page)
+        injected = browser.execute_script("""
+            var walker = document.createTreeWalker(document, NodeFilter.SHOW_COMMENT), comments = 0;
+            while (walker.nextNode()) comments++;
+            var handlers = Array.from(document.querySelectorAll("*")).filter(function (e) {
+              return Array.from(e.attributes).some(function (a) { return a.name.indexOf("on") === 0; }); });
+            return {pwned: typeof window.__pwned, img: document.querySelectorAll("img").length,
+                    scripts: document.scripts.length, comments: comments, handlers: handlers.length};""")
+        assert injected == {"pwned": "undefined", "img": 0, "scripts": 3, "comments": 0, "handlers": 0}, \
+            (page.name, injected)
+        text = browser.find_element(By.TAG_NAME, "body").text
+        assert HOSTILE_FOLDER in text, f"{page.name}: the payload does not show as text"
+        for prefix, kind, rows in (("records-", "map", "table#records"), ("efficiency-", "efficiency",
+                                                                             "table#settings")):
+            if page.name.startswith(prefix):  # every record read: none refused by the record schema
+                stored = len(list((out / kind / "runs" / page.stem[len(prefix):]).glob("*.json")))
+                assert len(browser.find_elements(By.CSS_SELECTOR, f"{rows} tbody tr")) == stored, page.name
+        if page.name.startswith("map-"):
+            assert plots == 4 and HOSTILE in text  # MAP, P(r2), P@N and PR at 16 bits
+            legend = browser.find_element(By.CSS_SELECTOR, "#plot-map .legend").text
+            assert HOSTILE in legend, legend
+        browser.save_screenshot(str(tmp_path / f"hostile-{pages.index(page)}.png"))

@@ -28,12 +28,12 @@ def test_keep_one_is_the_exhaustive_ranking(levels):
     db = tied_codes(rng, 400, sum(levels) // 8)
     queries = np.concatenate([tied_codes(rng, 20, sum(levels) // 8), db[:5]])
     tree, exhaustive = TreeIndex(db, levels, keep_ratio=1.0), HammingIndex(db)
-    order, dist = tree.rank(queries)
-    expected_order, expected_dist = exhaustive.rank(queries)
+    dist, order = tree.rank(queries)
+    expected_dist, expected_order = exhaustive.rank(queries)
     assert np.array_equal(order, expected_order) and np.array_equal(dist, expected_dist)
-    top_order, top_dist = tree.rank(queries, topk=37)
+    top_dist, top_order = tree.rank(queries, topk=37)
     assert np.array_equal(top_order, expected_order[:, :37]) and np.array_equal(top_dist, expected_dist[:, :37])
-    ids, id_dist = tree.search(queries, 37)
+    id_dist, ids = tree.search(queries, 37)
     assert np.array_equal(ids, top_order) and np.array_equal(id_dist, top_dist)
     assert np.all(tree.last_visited == len(db))
 
@@ -48,7 +48,7 @@ def test_pruning_is_monotone_and_reached_items_come_first(levels):
     previous = None
     for ratio in (1.0, 0.8, 0.5, 0.3, 0.2, 0.1, 0.05, 0.01):
         tree = TreeIndex(db, levels, keep_ratio=ratio)
-        order, dist = tree.rank(queries)
+        dist, order = tree.rank(queries)
         visited = tree.last_visited
         assert np.all(np.sort(order, axis=1) == np.arange(len(db)))  # a full permutation
         reached = np.arange(len(db))[None, :] < visited[:, None]
@@ -73,8 +73,8 @@ def test_true_distances_of_reached_items():
     db = clustered_codes(rng, 2000, 64)
     queries = clustered_codes(rng, 10, 64)
     tree = TreeIndex(db, keep_ratio=0.3)
-    order, dist = tree.rank(queries, topk=100)
-    _, all_dist = HammingIndex(db).rank(queries)
+    dist, order = tree.rank(queries, topk=100)
+    all_dist, _ = HammingIndex(db).rank(queries)
     true = hamming_distances(queries, db)
     reached = dist <= 64
     assert np.array_equal(np.take_along_axis(true, order, axis=1)[reached], dist[reached])
@@ -118,10 +118,12 @@ def test_query_shape_and_topk_edges():
     rng = np.random.default_rng(4)
     db = clustered_codes(rng, 300, 64)
     tree = TreeIndex(db, keep_ratio=0.1)
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError, match="query_codes have 4 bytes per code, the database's 8"):
         tree.rank(np.zeros((2, 4), np.uint8))
-    order, dist = tree.rank(db[:3], topk=0)
-    assert order.shape == (3, 0)
-    order, dist = tree.search(db[:3], 10_000)  # more than the database: the whole ranking
-    assert order.shape == (3, 300)
+    with pytest.raises(ValueError, match="topk must be >= 1"):
+        tree.rank(db[:3], topk=0)
+    dist, order = tree.search(db[:3], 10_000)  # more than the database: the whole ranking, then empty slots
+    assert order.shape == (3, 10_000) and dist.dtype == np.int32 and order.dtype == np.int64
+    assert np.array_equal(np.sort(order[:, :300], axis=1), np.tile(np.arange(300), (3, 1)))
+    assert np.all(order[:, 300:] == -1) and np.all(dist[:, 300:] == np.iinfo(np.int32).max)
     assert np.all(dist[:, 0] == 0)  # each query finds itself
