@@ -61,6 +61,10 @@ class OrthoHash(CodeLossMethod):
     authors fine-tune AlexNet with Adam at 1e-4); the head is the shared hash layer with batch
     normalisation without the affine (theirs: a linear layer without bias and a batch normalisation
     with one), so each bit is standardised over the batch instead of learning its own scale and offset.
+    Unlike CSQ's (:class:`methods.csq.CSQ`), this loss's optimum stays within reach: it scores the
+    direction of v alone, and on free features (no network, 10 classes, its Bernoulli codebook) its
+    floor is 0.0292 / 0.0153 / 0.0138 with this head against 0.0286 / 0.0143 / 0.0133 without a batch
+    norm or with the affine, at 16 / 32 / 64 bits (the margin keeps it above 0), so the head stays.
     """
 
     beyond_paper = True

@@ -99,3 +99,12 @@ def test_hdhash_levels_take_the_level_loss_head():
     assert method.level_head_norm() == create_method("csq").head_batchnorm
     hashnet_levels = create_method("hdhash", nbits=32)
     assert hashnet_levels.level_head_norm() is True
+
+
+def test_csq_default_head_lets_bits_lean():
+    assert create_method("csq").head_batchnorm == "affine"
+    method = create_method("hdhash", nbits=32, level_loss="csq")
+    method.levels_, method.weights_ = method.resolved_levels()
+    method._level_loss = method.loss_method()
+    head = method.build_head(16)
+    assert all(level[1].affine for level in head.levels)  # each level: hash layer, affine batch norm
