@@ -48,7 +48,7 @@ METHODS = {
     "greedyhash": ("#637939", "d", "beyond"),
     "csq": ("#7b4173", "8", "beyond"),
     "orthohash": ("#e7ba52", "H", "beyond"),
-    "dsh": ("#6b6ecf", "o", "beyond"),
+    "classifier": ("#6b6ecf", "o", "beyond"),
     "dsdh": ("#ad494a", "s", "beyond"),
     "adsh": ("#8ca252", "D", "beyond"),
     "pq": ("#843c39", "^", "quantisation"),
