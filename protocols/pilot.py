@@ -32,6 +32,8 @@ from protocols.runner import UsageError
 
 PROG = "python -m protocols.pilot"
 PLAN = Path(__file__).parent / "settings" / "pilot.json"
+#: the pilot's folder inside the results folder (its runs: ``<out>/pilot/map/runs/<dataset>/``)
+PILOT = "pilot"
 #: the plan's name for HDHash trained per level with the dataset's chosen level loss
 OVER_LOSS = "hdhash-over-loss"
 #: a budget is enough for a method when it reaches this share of its best pilot validation MAP
@@ -93,7 +95,7 @@ def pilot_frame(out, dataset: str) -> pd.DataFrame:
     """One row per stored pilot run (its default search): label, learning rate and factor, the
     validation MAP's best, best epoch and first epoch within 0.5 % of it, and the history."""
     rows = []
-    for record in runner.stored(Path(out) / "pilot", dataset):
+    for record in runner.stored(Path(out) / PILOT, dataset):
         history = record.get("val_map_history")
         if not record.get("default_search", True) or not isinstance(history, list) or not history:
             continue
@@ -185,7 +187,7 @@ def write_pilot_report(out, dataset: str, plan: dict | None = None) -> list[Path
     frame = pilot_frame(out, dataset)
     if frame.empty:
         return []
-    folder = Path(out) / "pilot"
+    folder = Path(out) / PILOT
     csv = frame.drop(columns=["history"]).to_csv(index=False, float_format="%.6g")
     paths = [atomic_write_text(folder / f"{dataset}.csv", csv),
              atomic_write_text(folder / f"{dataset}.md", pilot_markdown(frame, dataset, plan))]
@@ -233,11 +235,11 @@ def main(argv=None) -> int:
         jobs = [job for name in datasets for job in pilot_jobs(name, plan, entries)]
         for job in jobs:
             runner.check_jobs(runner.method_classes([job.method]), [job.bits], dict(job.params))
-        runner.check_writable(Path(args.out) / "pilot", "--out")
+        runner.check_writable(Path(args.out) / PILOT, "--out")
         if not args.report_only:
             todo = []
             for name in datasets:
-                part, done = grid.pending([j for j in jobs if j.dataset == name], Path(args.out) / "pilot",
+                part, done = grid.pending([j for j in jobs if j.dataset == name], Path(args.out) / PILOT,
                                           runner.load(name), workers=args.workers, scheduler=args.scheduler)
                 todo += part
                 print(f"{name}: {done} pilot runs stored, {len(part)} to run", file=sys.stderr)
@@ -245,7 +247,7 @@ def main(argv=None) -> int:
             def stored(job, records):
                 write_pilot_report(args.out, job.dataset, plan)
 
-            result = grid.run_grid(todo, Path(args.out) / "pilot", workers=args.workers, scheduler=args.scheduler,
+            result = grid.run_grid(todo, Path(args.out) / PILOT, workers=args.workers, scheduler=args.scheduler,
                                    on_records=stored)
             if result.failures:
                 print(f"{PROG}: {len(result.failures)} runs failed (each said why above); the others are stored",

@@ -7,7 +7,8 @@ Raw records are what runs write: ``map/runs/<dataset>/*.json`` (one per run and 
 ``efficiency/<dataset>.csv`` (one row per index setting, written by ``protocols.efficiency``).
 Everything else is derived and rebuilt here (in ``out`` and in any results root inside it, such as
 ``dev-seed1/``): ``map/<dataset>.{csv,md,png}``, the sweeps' Markdown,
-the seed summaries, Table II's Markdown and plots, ``paper/`` with the README's results block
+the seed summaries, the training-budget pilot's ``pilot/<dataset>.{csv,md,png}`` (:mod:`protocols.pilot`),
+Table II's Markdown and plots, ``paper/`` with the README's results block
 (rewritten only when ``--out`` is the project's own ``results/``) and the browsable site ``site/``
 (:mod:`protocols.site`). A run of a subset never shrinks
 them: each is a function of the whole store. ``tests/test_report.py`` rebuilds the committed
@@ -90,6 +91,7 @@ def build(out, readme: str = "none") -> list[Path]:
     this on its copy); returns the files written."""
     from protocols import paper
     from protocols.efficiency_report import rebuild_csv, render, runs_folder
+    from protocols.pilot import PILOT, write_pilot_report
     from protocols.seed_spread import write_summary
     from protocols.site import build_site
     from protocols.tables import rebuild_tables, write_map_report
@@ -97,13 +99,17 @@ def build(out, readme: str = "none") -> list[Path]:
     out = Path(out)
     written = []
     # the results root and any results root inside it (e.g. a development split's, results/dev-seed1)
+    # (the training-budget pilot keeps its runs in that shape too, but its views are its own, below)
     roots = [out] + sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")
-                           and ((p / "map" / "runs").is_dir() or (p / "sweeps").is_dir()))
+                           and p.name != PILOT and ((p / "map" / "runs").is_dir() or (p / "sweeps").is_dir()))
     for root in roots:
         runs = root / "map" / "runs"
         for dataset in sorted(p.name for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []:
             written += write_map_report(root, dataset)
         written += rebuild_tables(root / "sweeps")
+    pilot_runs = out / PILOT / "map" / "runs"
+    for dataset in sorted(p.name for p in pilot_runs.iterdir() if p.is_dir()) if pilot_runs.is_dir() else []:
+        written += write_pilot_report(out, dataset)
     for folder in sorted(p for p in (out / "seeds").iterdir() if p.is_dir()) if (out / "seeds").is_dir() else []:
         written += write_summary(folder)
     # every dataset with a CSV or with row records (a dataset whose first records just landed has no CSV yet)
