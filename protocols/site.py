@@ -28,14 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import re
 import statistics
 import sys
 from pathlib import Path
 from typing import NamedTuple
 
-from common.files import TMP_SUFFIX, atomic_write_text, strict_json
+from common.files import atomic_write_text, strict_json
+from protocols.site_folder import owned_files, write_manifest
 from protocols.style import FAMILIES, column_style, index_style
 
 PROG = "python -m protocols.site"
@@ -43,7 +42,6 @@ ASSETS = Path(__file__).resolve().parent / "site_assets"
 #: the pages' Jinja2 templates (autoescaped: every value reaching a page is escaped by construction)
 TEMPLATES = Path(__file__).resolve().parent / "site_templates"
 #: the list of files a build wrote, kept in the site folder: a build removes stale files of its own only
-MANIFEST = ".hashbench-site-manifest.json"
 #: metrics of a MAP record shown in Table I's companions: (field, heading)
 METRICS = (("map", "MAP@K"), ("map_tie_aware", "tie-aware MAP@K"), ("map_all", "MAP@all"),
            ("p_r2", "P (Hamming radius 2)"), ("train_s", "train (s)"))
@@ -585,59 +583,6 @@ def _svg_dash(dash: str) -> str:
             "longdashdot": "14 4 3 4"}.get(dash, "none")
 
 
-# -- the folder ----------------------------------------------------------------------------------
-#: what a build writes: pages, and scripts and styles under assets/
-_SITE_FILE = re.compile(r"(assets/)?(?!\.\.?$)[^/\\\0]+")
-#: a temporary file :mod:`common.files` writes before renaming it over ``<target>`` (a build cut short leaves it)
-_TEMP = re.compile(r"\.(?P<target>.+)\.\d+\.[a-z0-9_]+" + re.escape(TMP_SUFFIX))
-
-
-def owned_files(site) -> set[str]:
-    """The files earlier builds wrote into ``site`` (relative names, from the folder's manifest), after
-    checking that it holds nothing else: a folder with anything a build did not write (a ``.git``, a
-    record, a document, a link) is refused with a one-line :class:`~protocols.runner.UsageError` before
-    anything is written. A missing or empty folder owns nothing."""
-    from protocols.runner import UsageError
-
-    site, manifest = Path(site), Path(site) / MANIFEST
-    if not site.exists() and not site.is_symlink():
-        return set()
-    if not site.is_dir():
-        raise UsageError(f"{site} is not a folder; build the site into an empty or new folder (--site)")
-    owned = []
-    if manifest.exists() or manifest.is_symlink():
-        try:
-            owned = None if manifest.is_symlink() else json.loads(manifest.read_text(encoding="utf-8"))["files"]
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
-            owned = None
-        if not isinstance(owned, list) or not all(isinstance(f, str) and _SITE_FILE.fullmatch(f) for f in owned):
-            raise UsageError(f"{manifest} is not a manifest this site build wrote; build the site into an empty "
-                             "or new folder (--site)")
-    owned, foreign = set(owned), []
-    for root, folders, files in os.walk(site):
-        prefix = "" if Path(root) == site else Path(root).relative_to(site).as_posix() + "/"
-        mine = [f for f in folders if prefix == "" and f == "assets" and not os.path.islink(os.path.join(root, f))]
-        foreign += [prefix + f + "/" for f in sorted(set(folders) - set(mine))]
-        folders[:] = mine  # a foreign folder is named once, never walked
-        for name in sorted(files):
-            temp = _TEMP.fullmatch(name)
-            if (os.path.islink(os.path.join(root, name)) or prefix + name not in owned | {MANIFEST}
-                    and not (temp and prefix + temp["target"] in owned | {MANIFEST})):
-                foreign.append(prefix + name)
-    if foreign:
-        shown = ", ".join(sorted(foreign)[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise UsageError(f"{site} holds files the site build did not write ({shown}); it builds only into an "
-                         f"empty or new folder or one it built before (listed in its {MANIFEST}), and never "
-                         "deletes anything else")
-    return owned
-
-
-def _write_manifest(site: Path, files) -> Path:
-    manifest = {"files": sorted(files),
-                "what": "the files python -m protocols.site wrote here; a rebuild removes only these"}
-    return atomic_write_text(site / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-
-
 # -- the site ------------------------------------------------------------------------------------
 def build_site(out="results", site=None) -> list[Path]:
     """Write the site for the records under ``out`` into ``site`` (default ``<out>/site``) and return
@@ -676,13 +621,13 @@ def build_site(out="results", site=None) -> list[Path]:
              "assets/site.css": (ASSETS / "site.css").read_text(),
              **{name: render_page(page, nav, environment) for name, page in pages.items()}}
     if set(texts) - owned:  # claimed before they are written, so a build cut short still owns them
-        _write_manifest(site, owned | set(texts))
+        write_manifest(site, owned | set(texts))
     written = [atomic_write_text(site / name, text) for name, text in texts.items()]
     for name in sorted(owned - set(texts)):  # stale files of an earlier build's, never anything else
         path = site / name
         if path.is_file() and not path.is_symlink():
             path.unlink()
-    return written + [_write_manifest(site, texts)]
+    return written + [write_manifest(site, texts)]
 
 
 def main(argv=None) -> int:

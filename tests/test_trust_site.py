@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from protocols import site as site_module
+from protocols.site_folder import MANIFEST
 
 ROOT = Path(__file__).resolve().parent.parent
 #: closes an attribute, opens an element with a handler, opens a comment, closes a script block
@@ -88,7 +89,7 @@ def test_site_build_removes_stale_files_of_its_own_only(tmp_path):
     site = tmp_path / "site"
     site.mkdir()  # an empty folder is fine
     written = site_module.build_site(out, site)
-    manifest = json.loads((site / site_module.MANIFEST).read_text())["files"]
+    manifest = json.loads((site / MANIFEST).read_text())["files"]
     assert sorted(manifest) == sorted(p.relative_to(site).as_posix() for p in written[:-1])
     assert (site / "map-digits.html").is_file()
 
@@ -99,7 +100,7 @@ def test_site_build_removes_stale_files_of_its_own_only(tmp_path):
     site_module.build_site(out, site)
     assert not (site / "map-digits.html").exists() and not (site / "records-digits.html").exists()
     assert (site / "map-fashion-mnist.html").is_file()
-    assert "map-digits.html" not in json.loads((site / site_module.MANIFEST).read_text())["files"]
+    assert "map-digits.html" not in json.loads((site / MANIFEST).read_text())["files"]
 
     # a file put there since: refused, kept
     (site / "assets" / "mine.js").write_text("// mine\n")
@@ -114,13 +115,13 @@ def test_a_manifest_naming_other_files_is_refused(tmp_path, capsys, listed):
     outside.write_text("not the site's\n")
     site = tmp_path / "site"
     site.mkdir()
-    (site / site_module.MANIFEST).write_text(json.dumps({"files": listed}))
+    (site / MANIFEST).write_text(json.dumps({"files": listed}))
     out = _store(tmp_path / "results", efficiency_patterns=())
     returned = site_module.main(["--out", str(out), "--site", str(site)])
     err = capsys.readouterr().err.strip()
     assert returned == 2 and len(err.splitlines()) == 1 and "is not a manifest" in err, err
     assert outside.read_text() == "not the site's\n" and sorted(p.name for p in site.iterdir()) == [
-        site_module.MANIFEST]
+        MANIFEST]
 
 
 # -- 2. every value reaching a page is escaped -------------------------------------------------------------
