@@ -562,7 +562,7 @@ def validate(args) -> dict:
     runner.check_jobs(classes, bits, params)
     from methods import create_method
 
-    tree = create_method(args.tree_method, nbits=bits[0], **runner.method_params(classes[args.tree_method], params))
+    tree = runner.create_for(args.dataset, args.tree_method, bits[0], params)
     if not any(mode.index == "tree" for mode in tree.searches):
         raise UsageError(f"--tree-method {args.tree_method} has no tree search; methods with one: "
                          + ", ".join(m for m in runner.method_classes(["paper"])
@@ -574,8 +574,8 @@ def validate(args) -> dict:
         raise UsageError(f"--skip {unknown[0]!r} is not a row; rows: {', '.join(rows)}")
     if set(rows) <= set(skip):
         raise UsageError("--skip leaves no row to run")
-    baseline = create_method(args.baseline, nbits=bits[0], **runner.method_params(classes[args.baseline], params))
-    variants = {name: runner.variant_of(name, bits[0], model.get_params())
+    baseline = runner.create_for(args.dataset, args.baseline, bits[0], params)
+    variants = {name: runner.variant_of(name, bits[0], model.get_params(), args.dataset)
                 for name, model in ((args.baseline, baseline), (args.tree_method, tree))}
     return dict(sizes=sizes, bits=bits[0], topk=args.topk, seed=args.seed, baseline=args.baseline,
                 tree_method=args.tree_method, keep_ratios=keep_ratios, params=params, repeats=args.repeats,

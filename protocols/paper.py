@@ -107,7 +107,7 @@ def stored_rows(out, dataset, seed: int, shared: dict | None = None, all_seeds: 
     run with ``shared`` (``--param``) makes: the default variant, the one Table I shows, without.
     The run trained with the split's seed; with ``all_seeds``, ``{(method, bits): [record per
     training seed]}``."""
-    from methods import UnknownMethodError, create_method, get_method_class
+    from methods import UnknownMethodError
 
     topk, data_sha = runner.resolve_topk(dataset), dataset.info.get("data_sha256")
     wanted = {}
@@ -115,9 +115,8 @@ def stored_rows(out, dataset, seed: int, shared: dict | None = None, all_seeds: 
     def variant(method, bits):
         if (method, bits) not in wanted:
             try:
-                params = runner.method_params(get_method_class(method), shared or {})
-                now = create_method(method, nbits=bits, **params).get_params()
-                wanted[(method, bits)] = runner.variant_of(method, bits, now)
+                now = runner.create_for(dataset.name, method, bits, shared).get_params()
+                wanted[(method, bits)] = runner.variant_of(method, bits, now, dataset.name)
             except UnknownMethodError:  # a record of a method no longer registered matches nothing
                 wanted[(method, bits)] = None
         return wanted[(method, bits)]

@@ -11,6 +11,7 @@ checks raise :class:`UsageError`, whose message is the one line a command prints
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import sys
@@ -155,17 +156,18 @@ def method_params(cls, shared: dict) -> dict:
 
 def changed_params(record: dict, shared: dict | None = None) -> dict:
     """``{name: (stored, now)}`` for the parameters of a run record that differ from what a run
-    would use now: the method's current defaults with the ``shared`` (``--param``) values. The seed
+    would use now: the method's current defaults on the record's dataset (the training-budget rule's
+    too, :func:`budget_params`) with the ``shared`` (``--param``) values. The seed
     and the settings that do not change a model (the method's ``runtime_params``) are not compared; a
     parameter the record does not have (added to the method since) counts as unchanged; an unknown
     method has nothing to compare."""
-    from methods import UnknownMethodError, create_method, get_method_class
+    from methods import UnknownMethodError, get_method_class
 
     try:
         cls = get_method_class(record["method"])
     except UnknownMethodError:
         return {}
-    now = create_method(record["method"], nbits=int(record["bits"]), **method_params(cls, shared or {})).get_params()
+    now = create_for(record.get("dataset"), record["method"], int(record["bits"]), shared).get_params()
     stored = record.get("params") or {}
     return {k: (stored[k], now[k]) for k in sorted(now)
             if k in stored and k != "random_state" and k not in cls.runtime_params and not _same(stored[k], now[k])}
@@ -184,14 +186,68 @@ def training_seconds(fit_info: dict, call_seconds: float) -> float:
     return call_seconds
 
 
-def variant_of(method: str, bits: int, params: dict) -> str:
-    """The parameters a run set away from the method's defaults, as ``name=value`` text (the seed and
-    the run-time settings aside); ``""`` is the default variant, the one Table I shows. Part of a
+#: the training-budget rule (issue 28): per dataset, what every deep method trains with by default
+BUDGET = Path(__file__).parent / "settings" / "training_budget.json"
+
+
+@functools.lru_cache(maxsize=None)
+def _read_budget(path: str, stamp: int) -> dict:
+    datasets = json.loads(Path(path).read_text()).get("datasets") or {}
+    if not isinstance(datasets, dict):
+        raise ValueError(f"{path}: 'datasets' must be an object of per-dataset rules")
+    return datasets
+
+
+def training_budget(path=None) -> dict:
+    """``{dataset: {"epochs", "patience", "lr_factor": {label: factor}}}`` of the committed rule
+    (:data:`BUDGET`; ``{}`` where the file is missing)."""
+    path = Path(path or BUDGET)
+    return _read_budget(str(path), path.stat().st_mtime_ns) if path.is_file() else {}
+
+
+def budget_label(method: str, params: dict | None = None) -> str:
+    """A method's key in the rule: ``hdhash[<loss>]`` for HDHash over another method's loss."""
+    loss = (params or {}).get("level_loss")
+    return f"{method}[{loss}]" if method == "hdhash" and loss not in (None, "hashnet") else method
+
+
+def budget_params(dataset: str | None, method: str, bits: int, params: dict | None = None) -> dict:
+    """The defaults the training-budget rule gives a deep ``method`` on ``dataset`` (a name): its
+    ``epochs`` and ``patience``, and ``lr`` = the method's default times its ``lr_factor``; ``{}`` for a
+    shallow method or a dataset the rule does not list. ``params`` (the run's own) picks HDHash's
+    level loss; they override these where they set the same names."""
+    from methods import create_method, get_method_class
+
+    entry = training_budget().get(dataset) if dataset else None
+    cls = get_method_class(method) if entry else None
+    if not entry or not getattr(cls, "deep", False):
+        return {}
+    rule = {k: entry[k] for k in ("epochs", "patience") if k in entry}
+    factor = (entry.get("lr_factor") or {}).get(budget_label(method, params))
+    if factor is not None:
+        rule["lr"] = float(f"{create_method(method, nbits=bits).lr * float(factor):.4g}")
+    return rule
+
+
+def create_for(dataset: str | None, method: str, bits: int, params: dict | None = None, **fixed):
+    """``method`` at ``bits`` as a run on ``dataset`` makes it: the training-budget rule's defaults
+    (:func:`budget_params`), then the ``params`` it accepts, then ``fixed`` (e.g. the seed)."""
+    from methods import create_method, get_method_class
+
+    cls = get_method_class(method)
+    return create_method(method, nbits=bits, **{**budget_params(dataset, method, bits, params),
+                                                **method_params(cls, params or {}), **fixed})
+
+
+def variant_of(method: str, bits: int, params: dict, dataset: str | None = None) -> str:
+    """The parameters a run set away from the method's defaults on ``dataset`` (its own, with the
+    training-budget rule's for that dataset: :func:`budget_params`), as ``name=value`` text (the seed
+    and the run-time settings aside); ``""`` is the default variant, the one Table I shows. Part of a
     record's identity, so a sweep or a typo never replaces the default row."""
     from methods import create_method, get_method_class
 
     cls = get_method_class(method)
-    defaults = create_method(method, nbits=bits).get_params()
+    defaults = create_method(method, nbits=bits, **budget_params(dataset, method, bits, params)).get_params()
     return ",".join(f"{k}={params[k]!r}" for k in sorted(params)
                     if k not in ("nbits", "random_state") and k not in cls.runtime_params
                     and not _same(params[k], defaults.get(k)))
@@ -238,11 +294,12 @@ def shallow_features(dataset, method: str, kind: str, device=None):
 
 def fit(dataset, method: str, bits: int, seed: int = 0, params: dict | None = None):
     """``(fitted method, seconds)``: ``method`` at ``bits`` on the dataset's training part, trained
-    with seed ``seed`` (its ``random_state``)."""
-    from methods import create_method, get_method_class
+    with seed ``seed`` (its ``random_state``), under the training-budget rule where the dataset has
+    one (:func:`create_for`)."""
+    from methods import get_method_class
 
     cls = get_method_class(method)
-    model = create_method(method, nbits=bits, **dict({"random_state": seed}, **method_params(cls, params or {})))
+    model = create_for(dataset.name, method, bits, params, random_state=seed)
     model.check_params()
     X_train, y_train = dataset.part("train")
     start = time.perf_counter()
@@ -294,7 +351,8 @@ def run(dataset, method: str, bits: int, *, seed: int = 0, train_seed: int | Non
             "split_sha256": dataset.split_sha256,
             **{key: dataset.info[key] for key in ("data_sha256", "features") if key in dataset.info},
             "n_query": len(y_query), "n_db": len(y_db), "n_train": len(dataset.split.train),
-            "params": model.get_params(), "variant": variant_of(method, bits, model.get_params()),
+            "params": model.get_params(),
+            "variant": variant_of(method, bits, model.get_params(), dataset.name),
             "fit_info": fit_info,
             # a deep run's validation MAP after every epoch: whether its budget was enough (protocols.pilot)
             **({"val_map_history": list(model.val_map_history_)} if hasattr(model, "val_map_history_") else {}),
@@ -399,7 +457,7 @@ def keep_superseded(path: Path, record: dict, out) -> Path | None:
     if old is None or not isinstance(old.get("params"), dict) or "method" not in old or "bits" not in old:
         return None
     try:
-        now_variant = variant_of(old["method"], int(old["bits"]), old["params"])
+        now_variant = variant_of(old["method"], int(old["bits"]), old["params"], old.get("dataset"))
     except (UnknownMethodError, TypeError, ValueError):
         return None
     if now_variant == (record.get("variant") or ""):
@@ -429,7 +487,7 @@ def stored_run(out, dataset, method: str, bits: int, *, seed: int = 0, train_see
     record made with other counts is not this run. A record that does not say (from before the
     thread counts were kept) is taken as made with them. Deep methods are not compared: their model
     cache ignores the thread count, so a rerun would load the same model and give the stored numbers."""
-    from methods import create_method, get_method_class
+    from methods import get_method_class
 
     train_seed = seed if train_seed is None else train_seed
     cls = get_method_class(method)
@@ -439,9 +497,10 @@ def stored_run(out, dataset, method: str, bits: int, *, seed: int = 0, train_see
         threads = cpu_threads()
     elif not isinstance(threads, dict):
         threads = {"blas": int(threads), "openmp": int(threads)}
-    model = create_method(method, nbits=bits, **method_params(cls, params or {}))
+    model = create_for(dataset.name, method, bits, params)
     identity = {"dataset": dataset.name, "method": method, "bits": bits, "topk": resolve_topk(dataset, topk),
-                "seed": seed, "train_seed": train_seed, "variant": variant_of(method, bits, model.get_params())}
+                "seed": seed, "train_seed": train_seed,
+                "variant": variant_of(method, bits, model.get_params(), dataset.name)}
     records = []
     for mode in model.searches:
         path = record_path(out, dict(identity, search=mode.label))
