@@ -424,24 +424,28 @@ def train(method, model: HashModel, X: np.ndarray, labels: np.ndarray, device: t
     }
 
 
-def lr_lambda(schedule: str, total_steps: int):
+def lr_lambda(schedule: str, total_steps: int, milestones=()):
     """Multiplier of the base learning rate at each step.
 
     ``constant``; ``cosine`` (to 0 over the run); ``step``: halved at each fifth of the run, HashNet's
-    authors' schedule (x0.5 every 2,000 of 10,000 iterations) stretched to the run's length.
+    authors' schedule (x0.5 every 2,000 of 10,000 iterations) stretched to the run's length;
+    ``multistep``: the product of the factors of the ``milestones`` ``(step, factor)`` reached (the
+    authors' schedules of DPSH, GreedyHash, CSQ and OrthoHash: x0.1 at epoch 30, x0.7 every 10 ...).
     """
     total = max(1, total_steps)
     if schedule == "constant":
         return lambda s: 1.0
+    if schedule == "multistep":
+        return lambda s: math.prod(factor for step, factor in milestones if s >= step)
     if schedule == "cosine":
         return lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total))
     if schedule == "step":
         return lambda s: 0.5 ** math.floor(5 * min(s, total - 1) / total)
-    raise ValueError(f"unknown lr_schedule {schedule!r}; valid: constant, cosine, step")
+    raise ValueError(f"unknown lr_schedule {schedule!r}; valid: constant, cosine, step, multistep")
 
 
 def default_optimizer(model: HashModel, lr: float, head_lr_mult: float, optimizer: str, weight_decay: float,
-                      schedule: str, total_steps: int, momentum: float = 0.9):
+                      schedule: str, total_steps: int, momentum: float = 0.9, milestones=()):
     """Backbone at ``lr``, head at ``lr * head_lr_mult``; Adam or SGD (Nesterov momentum, as
     HashNet's authors); a LambdaLR with :func:`lr_lambda`."""
     groups = []
@@ -455,4 +459,4 @@ def default_optimizer(model: HashModel, lr: float, head_lr_mult: float, optimize
         opt = torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)
     else:
         raise ValueError(f"unknown optimizer {optimizer!r}; valid: adam, sgd")
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(schedule, total_steps))
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(schedule, total_steps, milestones))

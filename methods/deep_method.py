@@ -121,6 +121,24 @@ def _load_cached(path: Path):
     return saved
 
 
+def check_lr_steps(name: str, schedule: str, lr_steps, epochs) -> None:
+    """``lr_steps``: ``((epoch, factor), ...)`` with increasing epochs inside the run and positive
+    factors, given with ``lr_schedule="multistep"`` and only then; else a one-line ``ValueError``."""
+    if (schedule == "multistep") != (lr_steps is not None):
+        raise ValueError(f"{name} lr_steps goes with lr_schedule='multistep' (both or neither), got "
+                         f"lr_schedule={schedule!r}, lr_steps={lr_steps!r}")
+    if lr_steps is None:
+        return
+    try:
+        pairs = [(epoch, float(factor)) for epoch, factor in lr_steps]
+    except (TypeError, ValueError):
+        pairs = None
+    if (not pairs or any(not isinstance(e, int) or isinstance(e, bool) or not 1 <= e < epochs or f <= 0
+                         for e, f in pairs) or [e for e, _ in pairs] != sorted({e for e, _ in pairs})):
+        raise ValueError(f"{name} lr_steps must be (epoch, factor) pairs, epochs increasing within 1..{epochs - 1} "
+                         f"and factors > 0, e.g. ((30, 0.1),), got {lr_steps!r}")
+
+
 class DeepHashMethod(HashMethod):
     """Shared parameters and ``fit``/``encode`` of the deep methods (see the module docstring).
 
@@ -128,7 +146,9 @@ class DeepHashMethod(HashMethod):
     (``None`` = the backbone's default: ImageNet weights for the torchvision models);
     ``freeze_backbone``: train only the head on cached features. ``optimizer`` ``"adam"`` or
     ``"sgd"``, ``lr`` the backbone's rate, ``head_lr_mult`` the head's multiple of it,
-    ``lr_schedule`` ``"cosine" | "step" | "constant"``. ``val_fraction`` of the training data is held
+    ``lr_schedule`` ``"cosine" | "step" | "constant" | "multistep"`` (the last with ``lr_steps``,
+    ``((epoch, factor), ...)``: the rate times each factor from that epoch on, as the authors' schedules
+    in ``protocols/settings/authors_schedules.json``). ``val_fraction`` of the training data is held
     out to choose the epoch (``patience`` epochs without improvement stop training, once half the
     epochs are done: :func:`deep.trainer.may_stop` says why).
     ``epochs`` (30): measured on fashion-mnist at 16 bits, seed 0 (``protocols.sweep --param epochs``,
@@ -148,10 +168,13 @@ class DeepHashMethod(HashMethod):
     runtime_params = ("device", "progress", "cache", "num_threads")
     param_rules = {"epochs": Int(1), "batch_size": Int(1), "lr": Real(0.0, 1.0), "optimizer": Choice(("adam", "sgd")),
                    "head_lr_mult": Real(0.0), "weight_decay": Real(0.0, closed_low=True),
-                   "lr_schedule": Choice(("cosine", "step", "constant")), "pretrained": Flag(none=True),
+                   "lr_schedule": Choice(("cosine", "step", "constant", "multistep")), "pretrained": Flag(none=True),
                    "freeze_backbone": Flag(), "augment": Flag(), "val_fraction": Real(0.0, 0.9, closed_low=True),
                    "patience": Int(1, none=True), "cache": Flag(), "progress": Flag(), "num_threads": Int(1, none=True)}
     cache_version = 1
+    #: at its neutral value a parameter added later stays out of the model cache's key, so models cached
+    #: before it existed are still found
+    neutral_params = {"lr_steps": None}
     # on the CPU in the contract tests wherever they run, so they check the same thing as CI
     fast_params = {"epochs": 2, "batch_size": 64, "progress": False, "cache": False, "num_threads": 1, "device": "cpu"}
 
@@ -160,7 +183,7 @@ class DeepHashMethod(HashMethod):
                  head_lr_mult: float = 10.0, weight_decay: float = 1e-5, lr_schedule: str = "cosine",
                  pretrained: bool | None = None, weights: str | None = None, freeze_backbone: bool = False,
                  augment: bool = True, val_fraction: float = 0.1, patience: int | None = 5,
-                 cache: bool = True, progress: bool = True, num_threads: int | None = None):
+                 lr_steps=None, cache: bool = True, progress: bool = True, num_threads: int | None = None):
         super().__init__(nbits=nbits, random_state=random_state)
         self.backbone = backbone
         self.epochs = epochs
@@ -177,6 +200,7 @@ class DeepHashMethod(HashMethod):
         self.augment = augment
         self.val_fraction = val_fraction
         self.patience = patience
+        self.lr_steps = lr_steps
         self.cache = cache
         self.progress = progress
         self.num_threads = num_threads
@@ -231,8 +255,10 @@ class DeepHashMethod(HashMethod):
         return {}
 
     def configure_optimizer(self, model: trainer.HashModel, total_steps: int):
+        steps_per_epoch = total_steps // max(1, int(self.epochs))
+        milestones = [(int(epoch) * steps_per_epoch, float(factor)) for epoch, factor in self.lr_steps or ()]
         return trainer.default_optimizer(model, self.lr, self.head_lr_mult, self.optimizer, self.weight_decay,
-                                         self.lr_schedule, total_steps)
+                                         self.lr_schedule, total_steps, milestones=milestones)
 
     # -- fit / encode ---------------------------------------------------------------------------
     def build_model(self, X_shape, pretrained=None) -> trainer.HashModel:
@@ -265,6 +291,7 @@ class DeepHashMethod(HashMethod):
         device = str(self.device)
         if not (device in ("auto", "cpu", "cuda", "mps") or device.startswith("cuda:") and device[5:].isdigit()):
             raise ValueError(f"{self.name} device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
+        check_lr_steps(self.name, self.lr_schedule, self.lr_steps, self.epochs)
         if self.weights is not None and not isinstance(self.weights, str):
             raise ValueError(f"{self.name} weights must be a file path or None, got {self.weights!r}")
 

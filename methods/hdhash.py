@@ -157,7 +157,7 @@ class HDHash(HashNet):
 
     param_rules = {"level_codes": Choice(LEVEL_CODES), "level_loss": Choice(LEVEL_LOSSES)}
     #: HashNet's loss per level is what HDHash trained before ``level_loss`` existed
-    neutral_params = {"level_loss": "hashnet", "level_loss_params": None}
+    neutral_params = {**HashNet.neutral_params, "level_loss": "hashnet", "level_loss_params": None}
 
     #: 2: one sigmoid parameter for every level (models cached with per-level 10 / b_i are stale);
     #: ``level_codes`` is a parameter, so "own" and "prefix" models are cached apart

@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--param", action="append", metavar="NAME=VALUE",
                         help="method parameter, passed to every method that accepts NAME (repeatable), e.g. "
                              "levels=(8,16,40) for HDHash")
+    parser.add_argument("--schedule", default="default", choices=["default", "authors"],
+                        help="default: each method's defaults (and the training-budget rule where the dataset has "
+                             "one); authors: the modern methods as their authors' code trains them "
+                             "(protocols/settings/authors_schedules.json), stored as variant rows")
     parser.add_argument("--threads", type=int, default=None, help="pin torch/BLAS/faiss threads to this number "
                                                                   "(default: libraries' defaults)")
     parser.add_argument("--features", default="alexnet-fc7", choices=["alexnet-fc7", "pixels", "none"],
@@ -74,15 +78,21 @@ def validate(args) -> tuple[dict, list[int], dict]:
     grid_settings(args)
     classes = runner.method_classes(runner.parse_names(args.methods, "--methods"))
     bits, params = runner.parse_bits(args.bits), runner.parse_params(args.param)
-    runner.check_jobs(classes, bits, params, device=args.device)
+    for name, cls in classes.items():
+        runner.check_jobs({name: cls}, bits, method_run_params(name, params, args.schedule), device=args.device)
     runner.check_writable(args.out, "--out")
     if args.save_codes:
         runner.check_writable(args.save_codes, "--save-codes")
     return classes, bits, params
 
 
+def method_run_params(method: str, params: dict, schedule: str = "default") -> dict:
+    """What a run of ``method`` sets: its authors' schedule under ``schedule="authors"``, then ``params``."""
+    return {**(runner.authors_schedule(method) if schedule == "authors" else {}), **params}
+
+
 def run_all(dataset, classes, bits, train_seeds, seed, topk, params, out, features, device, save_codes,
-            force, workers, scheduler) -> tuple[list[dict], int]:
+            force, workers, scheduler, schedule: str = "default") -> tuple[list[dict], int]:
     """The grid of (method, bits, training seed) runs, stored as each finishes (resuming: stored
     runs are skipped unless ``force``), then the tables rebuilt; returns (records, failures)."""
     from protocols import grid
@@ -90,9 +100,12 @@ def run_all(dataset, classes, bits, train_seeds, seed, topk, params, out, featur
 
     if save_codes and (workers or scheduler):
         raise UsageError("--save-codes writes on the machine that runs; use it without --workers/--scheduler")
-    jobs = grid.expand(dataset.name, list(classes), bits, train_seeds, seed=seed, params=params, topk=topk,
-                       data_root=dataset.info.get("root") if dataset.info.get("photos") else None,
-                       features=features, device=device, save_codes=save_codes)
+    options = dict(seed=seed, topk=topk, data_root=dataset.info.get("root") if dataset.info.get("photos") else None,
+                   features=features, device=device, save_codes=save_codes)
+    jobs = [job for name in classes for job in grid.expand(dataset.name, [name], bits, train_seeds,
+                                                           params=method_run_params(name, params, schedule),
+                                                           **options)]
+    jobs.sort(key=lambda job: job.train_seed)  # seed by seed, so a grid cut short holds whole seeds
     todo, done = (jobs, 0) if force else grid.pending(jobs, out, dataset, workers=workers,
                                                                       scheduler=scheduler)
     if done:
@@ -118,7 +131,8 @@ def main(argv=None) -> int:
         if shallow and args.features == "none" and runner.is_photo(dataset):
             raise UsageError(runner.no_features_message(shallow[0], dataset))
         records, failures = run_all(dataset, classes, bits, train_seeds, args.seed, args.topk, params, args.out,
-                                    args.features, args.device, args.save_codes, args.force, workers, scheduler)
+                                    args.features, args.device, args.save_codes, args.force, workers, scheduler,
+                                    args.schedule)
         for record in records:
             print(f"{record['method']:>8} {record['bits']:>3} bits {record['search']:<10} MAP@{record['topk']}="
                   f"{record['map']:.4f} MAP@all={record['map_all']:.4f} train {record['train_s']:.1f}s")

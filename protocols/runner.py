@@ -239,6 +239,24 @@ def create_for(dataset: str | None, method: str, bits: int, params: dict | None 
                                                 **method_params(cls, params or {}), **fixed})
 
 
+#: the modern methods as their authors' code trains them: variant rows (``protocols.map --schedule authors``)
+AUTHORS_SCHEDULES = Path(__file__).parent / "settings" / "authors_schedules.json"
+
+
+def _as_tuples(value):
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def authors_schedule(method: str) -> dict:
+    """The parameters of ``method``'s authors' schedule (:data:`AUTHORS_SCHEDULES`), lists as tuples;
+    :class:`UsageError` for a method that has none there."""
+    schedules = json.loads(AUTHORS_SCHEDULES.read_text())["methods"]
+    if method not in schedules:
+        raise UsageError(f"--schedule authors: {method} has no authors' schedule; those with one: "
+                         f"{', '.join(schedules)}")
+    return {k: _as_tuples(v) for k, v in schedules[method].items()}
+
+
 def variant_of(method: str, bits: int, params: dict, dataset: str | None = None) -> str:
     """The parameters a run set away from the method's defaults on ``dataset`` (its own, with the
     training-budget rule's for that dataset: :func:`budget_params`), as ``name=value`` text (the seed
