@@ -142,7 +142,8 @@ def pilot_markdown(frame: pd.DataFrame, dataset: str, plan: dict) -> str:
             match = runs[(runs["lr_factor"] - round(factor, 4)).abs() < 1e-3]
             cells.append(f"{match['best_val_map'].iloc[0]:.4f}" if len(match) else "")
         row = chosen.loc[method]
-        cells += [f"x{_factor_text(row['lr_factor'])} (lr {row['lr']:g})", str(row["best_epoch"]),
+        so_far = f", {len(runs)} of {len(factors)} rates run" if len(runs) < len(factors) else ""
+        cells += [f"x{_factor_text(row['lr_factor'])} (lr {row['lr']:g}{so_far})", str(row["best_epoch"]),
                   str(row["epoch_within_0.5pct"]),
                   "" if pd.isna(row["val_map_at_30"]) else f"{row['val_map_at_30']:.4f}",
                   "" if row["map"] is None else f"{row['map']:.4f}", f"{row['train_s']:.0f}"]
