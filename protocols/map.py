@@ -78,8 +78,9 @@ def validate(args) -> tuple[dict, list[int], dict]:
     grid_settings(args)
     classes = runner.method_classes(runner.parse_names(args.methods, "--methods"))
     bits, params = runner.parse_bits(args.bits), runner.parse_params(args.param)
-    for name, cls in classes.items():
-        runner.check_jobs({name: cls}, bits, method_run_params(name, params, args.schedule), device=args.device)
+    # under --schedule authors each method is checked with its own schedule (a --param still wins)
+    runner.check_jobs(classes, bits, params, device=args.device,
+                      own_params=(lambda name: method_run_params(name, {}, args.schedule)))
     runner.check_writable(args.out, "--out")
     if args.save_codes:
         runner.check_writable(args.save_codes, "--save-codes")
@@ -106,8 +107,7 @@ def run_all(dataset, classes, bits, train_seeds, seed, topk, params, out, featur
                                                            params=method_run_params(name, params, schedule),
                                                            **options)]
     jobs.sort(key=lambda job: job.train_seed)  # seed by seed, so a grid cut short holds whole seeds
-    todo, done = (jobs, 0) if force else grid.pending(jobs, out, dataset, workers=workers,
-                                                                      scheduler=scheduler)
+    todo, done = (jobs, 0) if force else grid.pending(jobs, out, dataset, workers=workers, scheduler=scheduler)
     if done:
         print(f"{done} of {len(jobs)} runs stored already (skipped; --force runs them again)", file=sys.stderr)
     try:

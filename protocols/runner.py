@@ -107,9 +107,10 @@ def method_classes(names: list[str]) -> dict:
         raise UsageError(f"{exc} (or 'paper' for Table I's, 'beyond' for those after the paper)") from None
 
 
-def check_jobs(classes: dict, bits: list[int], params: dict, device: str | None = None) -> None:
+def check_jobs(classes: dict, bits: list[int], params: dict, device: str | None = None, own_params=None) -> None:
     """Every (method, bits) instantiated with ``params`` (and ``device`` where a method takes one)
-    and checked (``check_params``) before any work; a ``params`` key no selected method has is refused."""
+    and checked (``check_params``) before any work; a ``params`` key no selected method has is refused.
+    ``own_params(method)``: parameters a method runs with under ``params`` (its authors' schedule)."""
     from methods import create_method
 
     flags = {"nbits": "--bits", "random_state": "--seed"}
@@ -124,7 +125,8 @@ def check_jobs(classes: dict, bits: list[int], params: dict, device: str | None 
     for name, cls in classes.items():
         for b in bits:
             try:
-                checked = dict(params, **({"device": device} if device else {}))
+                checked = {**(own_params(name) if own_params else {}), **params,
+                           **({"device": device} if device else {})}
                 create_method(name, nbits=b, **method_params(cls, checked)).check_params()
             except (ValueError, TypeError) as exc:
                 raise UsageError(f"{name} at {b} bits: {exc}") from None

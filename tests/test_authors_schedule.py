@@ -47,3 +47,14 @@ def test_an_authors_schedule_run_is_a_variant_row(tmp_path, monkeypatch, capsys)
     (record,) = runner.stored(tmp_path, "digits")
     assert record["params"]["batch_size"] == 32 and record["params"]["optimizer"] == "sgd"
     assert "batch_size=32" in record["variant"] and "lr_schedule='multistep'" in record["variant"]
+
+
+def test_a_param_of_one_selected_method_is_still_accepted(tmp_path):
+    """Checking each method with its own schedule must not refuse a --param only some methods take."""
+    for schedule in ("default", "authors"):
+        methods = "hdhash,hashnet" if schedule == "default" else "csq,dpsh"
+        param = "levels=(8,8)" if schedule == "default" else "lambda_q=0.1"
+        args = map_protocol.build_parser().parse_args(["--dataset", "digits", "--methods", methods, "--bits", "16",
+                                                       "--param", param, "--schedule", schedule,
+                                                       "--out", str(tmp_path)])
+        map_protocol.validate(args)
