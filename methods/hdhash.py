@@ -190,6 +190,11 @@ class HDHash(HashNet):
         super().check_params()
         self.resolved_levels()
         TreeIndex.check_search_params(keep_ratio=self.keep_ratio)
+        if self.level_loss != "hashnet" and self.head_batchnorm is not True:
+            # the levels take the level loss's head (level_head_norm): HDHash's own would be ignored
+            raise ValueError(f"hdhash head_batchnorm applies under HashNet's loss; under level_loss="
+                             f"{self.level_loss!r} set the level head with level_loss_params={{'head_batchnorm': "
+                             f"{self.head_batchnorm!r}}}")
         self.loss_method()
 
     def loss_method(self):

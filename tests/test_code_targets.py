@@ -108,3 +108,9 @@ def test_csq_default_head_lets_bits_lean():
     method._level_loss = method.loss_method()
     head = method.build_head(16)
     assert all(level[1].affine for level in head.levels)  # each level: hash layer, affine batch norm
+
+
+def test_hdhash_refuses_its_own_head_setting_under_another_loss():
+    with pytest.raises(ValueError, match="level_loss_params"):
+        create_method("hdhash", level_loss="csq", head_batchnorm=False).check_params()
+    create_method("hdhash", level_loss="csq", level_loss_params={"head_batchnorm": False}).check_params()
