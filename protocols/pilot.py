@@ -6,7 +6,7 @@ which learning rate?
 The plan is data (``protocols/settings/pilot.json``): every deep method of Table I and of its
 "beyond the paper" block (and HDHash over the dataset's chosen level loss) at one code length and
 training seed, trained ``epochs`` (150) without early stopping at the method's default learning
-rate times each of ``lr_factors`` (1/3, 1, 3: the same factors for every method). Each run is one
+rate times each of ``lr_factors`` (1/3, 1, 3, 9: the same factors for every method). Each run is one
 :func:`protocols.runner.run`, its record Table I's with the whole validation-MAP history
 (``val_map_history``), stored under ``<out>/pilot/map/runs/<dataset>/``; a stored run is skipped,
 so a grid cut short resumes (and a deep run continues from its checkpoint).
@@ -126,7 +126,8 @@ def pilot_markdown(frame: pd.DataFrame, dataset: str, plan: dict) -> str:
     factors = plan["lr_factors"]
     lines = [f"# Training-budget pilot: {dataset}, {plan['bits']} bits, training seed {plan['train_seed']}", "",
              f"Each deep method trained {plan['epochs']} epochs without early stopping (cosine schedule over the "
-             "whole run) at its default learning rate times 1/3, 1 and 3; validation MAP is the trainer's (held-out "
+             f"whole run) at its default learning rate times {', '.join(_factor_text(f) for f in factors)}; "
+             "validation MAP is the trainer's (held-out "
              "training images ranked against the rest; never the queries). The chosen rate has the best validation "
              f"MAP. 'within 0.5 %': the first epoch whose validation MAP is at least {ENOUGH:.1%} of the run's best "
              "(under this schedule, not a shorter one). MAP@K on the queries is shown for information only. Built by "
