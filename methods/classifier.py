@@ -20,7 +20,7 @@ from torch import nn
 
 from methods import register
 from methods.code_method import label_count, soft_target_cross_entropy
-from methods.csq import hash_centres, item_centres
+from methods.csq import centres_and_tie_break, item_centres
 from methods.deep_method import DeepHashMethod
 
 
@@ -36,8 +36,7 @@ class Classifier(DeepHashMethod):
         # cached model holds only weights), so encoding gives the same codes after a cache load
         self.n_classes_ = label_count(y)
         rng = np.random.default_rng(int(self.random_state))
-        self.codewords_ = torch.as_tensor(hash_centres(max(1, self.n_classes_), self.nbits, rng), dtype=torch.float32)
-        self.tie_break_ = torch.as_tensor(np.where(rng.random(self.nbits) < 0.5, -1.0, 1.0), dtype=torch.float32)
+        self.codewords_, self.tie_break_ = centres_and_tie_break(max(1, self.n_classes_), self.nbits, rng)
         labels = None if y is None else np.asarray(y)
         self.multilabel_ = bool(labels is not None and labels.ndim == 2 and (labels.sum(axis=1) > 1).any())
         return super().fit(X, y)

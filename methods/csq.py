@@ -39,7 +39,8 @@ def hash_centres(n_classes: int, nbits: int, rng: np.random.Generator, shuffle_r
     two and 2 nbits >= n_classes; ``shuffle_rows``: a seeded choice of the rows, so two blocks of one
     width get different centres), else :func:`balanced_centres` (CSQ Sec. 3.2)."""
     if nbits & (nbits - 1) == 0 and n_classes <= 2 * nbits:
-        rows = np.concatenate([hadamard(nbits), -hadamard(nbits)])
+        h = hadamard(nbits)
+        rows = np.concatenate([h, -h])
         return rows[rng.permutation(len(rows))[:n_classes]] if shuffle_rows else rows[:n_classes]
     return balanced_centres(n_classes, nbits, rng)
 
@@ -68,6 +69,13 @@ def balanced_centres(n_classes: int, nbits: int, rng: np.random.Generator, tries
         if distances.min() > best_min:
             best, best_min = centres, distances.min()
     return best
+
+
+def centres_and_tie_break(n_classes: int, nbits: int, rng: np.random.Generator, shuffle_rows: bool = False):
+    """``(centres, tie_break)`` as float tensors: :func:`hash_centres`, then the {-1, 1} vector that
+    fills a multi-label centre's ties (:func:`item_centres`), both drawn from ``rng`` in that order."""
+    centres = torch.as_tensor(hash_centres(n_classes, nbits, rng, shuffle_rows), dtype=torch.float32)
+    return centres, torch.as_tensor(np.where(rng.random(nbits) < 0.5, -1.0, 1.0), dtype=torch.float32)
 
 
 def item_centres(labels: torch.Tensor, centres: torch.Tensor, tie_break: torch.Tensor) -> torch.Tensor:
@@ -122,11 +130,8 @@ class CSQ(CodeLossMethod):
         n_classes = max(1, np.asarray(labels_train).shape[1])
         rng = np.random.default_rng(int(self.random_state))
 
-        def draw(block, width):  # centres and the multi-label tie vector of one block
-            centres = torch.as_tensor(hash_centres(n_classes, width, rng, shuffle_rows=block > 0), dtype=torch.float32)
-            return centres, torch.as_tensor(np.where(rng.random(width) < 0.5, -1.0, 1.0), dtype=torch.float32)
-
-        self._centres = targets_per_block(widths, blocks, draw)
+        self._centres = targets_per_block(
+            widths, blocks, lambda block, width: centres_and_tie_break(n_classes, width, rng, shuffle_rows=block > 0))
 
     def code_loss(self, code, z, labels, indices, step, extra=None):
         centres, tie_break = self._centres[code]

@@ -68,9 +68,9 @@ def pilot_jobs(dataset: str, plan: dict, entries=None) -> list:
     jobs = []
     for entry in entries or plan["methods"]:
         method, extra = method_and_params(entry, dataset, plan)
-        base = default_lr(method, plan["bits"])
         for factor in plan["lr_factors"]:
-            params = dict(extra, epochs=plan["epochs"], patience=None, lr=float(f"{base * factor:.4g}"))
+            lr = runner.scaled_lr(method, plan["bits"], factor)
+            params = dict(extra, epochs=plan["epochs"], patience=None, lr=lr)
             jobs.append(grid.Job(dataset, method, plan["bits"], 0, plan["train_seed"], tuple(sorted(params.items()))))
     return jobs
 

@@ -218,7 +218,7 @@ def budget_params(dataset: str | None, method: str, bits: int, params: dict | No
     ``epochs`` and ``patience``, and ``lr`` = the method's default times its ``lr_factor``; ``{}`` for a
     shallow method or a dataset the rule does not list. ``params`` (the run's own) picks HDHash's
     level loss; they override these where they set the same names."""
-    from methods import create_method, get_method_class
+    from methods import get_method_class
 
     entry = training_budget().get(dataset) if dataset else None
     cls = get_method_class(method) if entry else None
@@ -227,8 +227,16 @@ def budget_params(dataset: str | None, method: str, bits: int, params: dict | No
     rule = {k: entry[k] for k in ("epochs", "patience") if k in entry}
     factor = (entry.get("lr_factor") or {}).get(budget_label(method, params))
     if factor is not None:
-        rule["lr"] = float(f"{create_method(method, nbits=bits).lr * float(factor):.4g}")
+        rule["lr"] = scaled_lr(method, bits, factor)
     return rule
+
+
+def scaled_lr(method: str, bits: int, factor: float) -> float:
+    """``method``'s default learning rate times ``factor``, to 4 significant digits (so x 1/3 reads
+    0.0003333 in a record's variant): the pilot's rates and the budget rule's."""
+    from methods import create_method
+
+    return float(f"{create_method(method, nbits=bits).lr * float(factor):.4g}")
 
 
 def create_for(dataset: str | None, method: str, bits: int, params: dict | None = None, **fixed):
