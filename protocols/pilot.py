@@ -122,7 +122,64 @@ def chosen_rates(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.loc[frame.groupby("method")["best_val_map"].idxmax()].reset_index(drop=True)
 
 
-def pilot_markdown(frame: pd.DataFrame, dataset: str, plan: dict) -> str:
+def rule_adequacy(out, dataset: str, frame: pd.DataFrame, plan: dict, budget: dict | None = None) -> pd.DataFrame:
+    """The training-budget rule's adequacy (issue 28, step 3): per method the pilot chose a rate for,
+    the best validation MAP of its Table I run under the rule (``<out>/map/runs/<dataset>/``, the
+    plan's bits and training seed, split seed 0) as a share of its best pilot validation MAP. Empty
+    when the rule (``protocols/settings/training_budget.json``) does not name ``dataset``.
+
+    A Table I record counts only when its epochs, patience and learning rate are the rule's (a record
+    stored before the rule, with the old defaults, says ``variant`` "" too)."""
+    budget = runner.training_budget() if budget is None else budget
+    rule = budget.get(dataset)
+    if not rule or frame.empty:
+        return pd.DataFrame()
+    runs = {}
+    for record in runner.stored(out, dataset):
+        if (record.get("default_search", True) and int(record["bits"]) == plan["bits"] and record.get("seed") == 0
+                and record.get("train_seed", record.get("seed")) == plan["train_seed"]
+                and isinstance(record.get("val_map_history"), list)):
+            runs.setdefault(pilot_label(record), []).append(record)
+    rows = []
+    for _, best in chosen_rates(frame).iterrows():
+        label, method = best["method"], best["method"].split("[")[0]
+        factor = (rule.get("lr_factor") or {}).get(label)
+        lr = None if factor is None else runner.scaled_lr(method, plan["bits"], factor)
+        under = [r for r in runs.get(label, []) if lr is not None and (r.get("params") or {}).get("lr") == lr
+                 and (r.get("params") or {}).get("epochs") == rule.get("epochs")
+                 and (r.get("params") or {}).get("patience") == rule.get("patience")]
+        history = [v for v in under[0]["val_map_history"] if v is not None] if under else []
+        reached = max(history) if history else None
+        rows.append({"method": label, "rule_lr_factor": factor, "pilot_lr_factor": best["lr_factor"],
+                     "pilot_best_val_map": best["best_val_map"], "rule_val_map": reached,
+                     "rule_epochs_run": len(under[0]["val_map_history"]) if under else None,
+                     "rule_best_epoch": (under[0].get("fit_info") or {}).get("epoch") if under else None,
+                     "share": None if reached is None else reached / best["best_val_map"]})
+    return pd.DataFrame(rows)
+
+
+def adequacy_markdown(adequacy: pd.DataFrame, dataset: str, rule: dict) -> list[str]:
+    patience = "no early stopping" if rule.get("patience") is None else f"patience {rule['patience']}"
+    lines = ["", f"## The rule's adequacy: {rule.get('epochs')} epochs, {patience}", "",
+             "The rule (`protocols/settings/training_budget.json`) must bring every method to at least "
+             f"{ENOUGH:.1%} of its best pilot validation MAP; measured on its Table I run under the rule "
+             f"(`map/runs/{dataset}/`, same bits and seeds as the pilot). An empty cell: that run is not stored yet.",
+             "", "| method | rule's rate | pilot's best rate | pilot best val MAP | val MAP under the rule "
+             "| best epoch | share | enough |", "|---|---|---|---|---|---|---|---|"]
+    for _, row in adequacy.iterrows():
+        rate = "not in the rule" if row["rule_lr_factor"] is None or pd.isna(row["rule_lr_factor"]) else \
+            f"x{_factor_text(row['rule_lr_factor'])}"
+        reached = row["rule_val_map"] is not None and not pd.isna(row["rule_val_map"])
+        share = row["share"] if reached else None
+        lines.append("| " + " | ".join([
+            row["method"], rate, f"x{_factor_text(row['pilot_lr_factor'])}", f"{row['pilot_best_val_map']:.4f}",
+            f"{row['rule_val_map']:.4f}" if reached else "", str(int(row["rule_best_epoch"])) if reached else "",
+            f"{share:.2%}" if reached else "", ("yes" if share >= ENOUGH else "**no**") if reached else ""]) + " |")
+    return lines
+
+
+def pilot_markdown(frame: pd.DataFrame, dataset: str, plan: dict, adequacy: pd.DataFrame | None = None,
+                   rule: dict | None = None) -> str:
     factors = plan["lr_factors"]
     lines = [f"# Training-budget pilot: {dataset}, {plan['bits']} bits, training seed {plan['train_seed']}", "",
              f"Each deep method trained {plan['epochs']} epochs without early stopping (cosine schedule over the "
@@ -152,6 +209,8 @@ def pilot_markdown(frame: pd.DataFrame, dataset: str, plan: dict) -> str:
     missing = sorted(set(plan["methods"]) - {m.split("[")[0] if "[" not in m else OVER_LOSS for m in chosen.index})
     if missing:
         lines += ["", f"Not yet run: {', '.join(missing)}."]
+    if adequacy is not None and not adequacy.empty:
+        lines += adequacy_markdown(adequacy, dataset, rule)
     return "\n".join(lines) + "\n"
 
 
@@ -190,9 +249,15 @@ def write_pilot_report(out, dataset: str, plan: dict | None = None) -> list[Path
     if frame.empty:
         return []
     folder = Path(out) / PILOT
+    budget = runner.training_budget()
+    adequacy = rule_adequacy(out, dataset, frame, plan, budget)
     csv = frame.drop(columns=["history"]).to_csv(index=False, float_format="%.6g")
+    markdown = pilot_markdown(frame, dataset, plan, adequacy, budget.get(dataset))
     paths = [atomic_write_text(folder / f"{dataset}.csv", csv),
-             atomic_write_text(folder / f"{dataset}.md", pilot_markdown(frame, dataset, plan))]
+             atomic_write_text(folder / f"{dataset}.md", markdown)]
+    if not adequacy.empty:
+        paths.append(atomic_write_text(folder / f"{dataset}-adequacy.csv",
+                                       adequacy.to_csv(index=False, float_format="%.6g")))
     paths.append(plot_pilot(frame, folder / f"{dataset}.png",
                             f"{dataset}: validation MAP per epoch at each method's chosen learning rate "
                             f"({plan['bits']} bits, seed {plan['train_seed']})"))

@@ -2,6 +2,7 @@
 and its report is derived from stored records alone."""
 import json
 
+import pandas as pd
 import pytest
 
 from protocols import pilot
@@ -67,3 +68,36 @@ def test_command_refuses_an_entry_outside_the_plan_in_one_line(capsys):
     assert pilot.main(["--datasets", "digits", "--methods", "nosuch", "--report-only"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not in the pilot plan" in err[0]
+
+
+def test_adequacy_counts_only_table1_runs_under_the_rule(tmp_path):
+    pilot_folder = tmp_path / "pilot" / "map" / "runs" / "digits"
+    table1 = tmp_path / "map" / "runs" / "digits"
+    pilot_folder.mkdir(parents=True)
+    table1.mkdir(parents=True)
+    lr = pilot.runner.scaled_lr("hashnet", 32, 3.0)
+    pilot_runs = [_record("hashnet", pilot.runner.scaled_lr("hashnet", 32, 1.0), [0.2, 0.5, 0.5]),
+                  _record("hashnet", lr, [0.3, 0.6, 0.8]),
+                  _record("dhn", pilot.runner.scaled_lr("dhn", 32, 1.0), [0.3, 0.6, 0.5])]
+    for i, record in enumerate(pilot_runs):
+        (pilot_folder / f"r{i}.json").write_text(json.dumps(record))
+    # under the rule (epochs 3, no early stopping, x3) it reached 0.797 = 99.6 % of the pilot's 0.8; the
+    # old default run (30 epochs) of the same method says variant "" too but is not under the rule
+    under = _record("hashnet", lr, [0.5, 0.797, 0.7], epochs=3, patience=None)
+    old = _record("hashnet", 0.001, [0.9, 0.95], epochs=30, patience=5)
+    (table1 / "under.json").write_text(json.dumps(under))
+    (table1 / "old.json").write_text(json.dumps(old))
+    budget = {"digits": {"epochs": 3, "patience": None, "lr_factor": {"hashnet": 3.0, "dhn": 1.0}}}
+    plan = _plan(lr_factors=[1.0, 3.0])
+    frame = pilot.pilot_frame(tmp_path, "digits")
+    adequacy = pilot.rule_adequacy(tmp_path, "digits", frame, plan, budget).set_index("method")
+    assert adequacy.loc["hashnet", "rule_val_map"] == 0.797
+    assert abs(adequacy.loc["hashnet", "share"] - 0.797 / 0.8) < 1e-12
+    assert pd.isna(adequacy.loc["dhn", "rule_val_map"])  # its run under the rule is not stored yet
+    table = "\n".join(pilot.adequacy_markdown(adequacy.reset_index(), "digits", budget["digits"]))
+    assert "| hashnet | x3 | x3 | 0.8000 | 0.7970 | 2 | 99.62% | yes |" in table
+    assert "| dhn | x1 | x1 | 0.6000 |  |  |  |  |" in table
+    assert pilot.rule_adequacy(tmp_path, "digits", frame, plan, {}).empty
+    budget["digits"]["lr_factor"]["hashnet"] = 1.0  # the rule's rate no longer matches the stored run
+    assert pd.isna(pilot.rule_adequacy(tmp_path, "digits", frame, plan, budget).set_index("method").loc[
+        "hashnet", "rule_val_map"])
