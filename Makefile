@@ -6,6 +6,7 @@
 #   make efficiency   Table II: search time and memory at up to 1,000,000 codes
 #   make paper        Table I and II beside the paper's for every dataset here (runs only what is missing)
 #   make report       rebuild every table, plot and the results site (results/site/) from the stored records
+#   make screenshots  rebuild the site and retake the README's pictures of it (docs/site-*.png) in headless Chromium
 PYTHON ?= python3
 VENV ?= .venv
 # the PyTorch build this project is tested with; override on machines that have another
@@ -19,7 +20,7 @@ DEMO_BITS ?= 16,32,48,64
 THREADS ?= 1
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test data browser setup report site table1 efficiency paper
+.PHONY: demo test data browser setup report site screenshots table1 efficiency paper
 
 setup: $(STAMP)
 
@@ -59,3 +60,7 @@ report: $(STAMP) data
 # only the results site (results/site/index.html); make report rebuilds it with everything else
 site: $(STAMP)
 	$(VENV)/bin/python -m protocols.site
+
+# the README's pictures of the site (docs/site-*.png), from the site as rebuilt (protocols/site_shots.py)
+screenshots: $(STAMP) browser
+	$(VENV)/bin/python -m protocols.site --screenshots docs

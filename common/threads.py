@@ -1,4 +1,5 @@
-"""One place that pins the thread counts of torch, BLAS (through threadpoolctl), OpenMP and faiss."""
+"""One place that pins the thread counts of torch, BLAS (through threadpoolctl), OpenMP, faiss and
+numba (the compiled tree and scans)."""
 from __future__ import annotations
 
 import contextlib
@@ -9,6 +10,7 @@ def pin_threads(n: int) -> None:
     """Use ``n`` threads from now on in every library that parallelises (PROTOCOL.md's timings use
     one); a deep model's weights depend on torch's count, so training pins it too."""
     import faiss
+    import numba
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -18,6 +20,7 @@ def pin_threads(n: int) -> None:
     threadpool_limits(n)
     torch.set_num_threads(n)
     faiss.omp_set_num_threads(n)
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))  # numba refuses more than it started with
 
 
 def torch_thread_count() -> int:

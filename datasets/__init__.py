@@ -7,6 +7,7 @@ decodes files on demand), multi-hot ``labels`` ``(n, C)`` bool, and the shared s
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,8 +75,31 @@ class Dataset:
         return self.split.sha256
 
 
+def dataset_name(text: str) -> str:
+    """The name ``text`` stands for, as records, folders and caches spell it: a registered name as it
+    is; your own dataset ``listfile:NAME`` (or ``listfile-NAME``) as ``listfile-NAME``
+    (:mod:`datasets.listfile`). Otherwise :class:`UnknownDatasetError`, one line naming the valid ones."""
+    from datasets.listfile import own_dataset_name
+
+    if text in _REGISTRY:
+        return text
+    try:
+        own = own_dataset_name(text)
+    except DatasetError as exc:
+        raise UnknownDatasetError(str(exc)) from None
+    if own is None:
+        raise UnknownDatasetError(f"unknown dataset {text!r}; valid datasets: {', '.join(list_datasets())}, "
+                                  "or listfile:NAME (your own, in HashNet's list files)")
+    return own
+
+
 def load_dataset(name: str, data_root: str | None = None, seed: int = 0) -> Dataset:
-    dataset = _REGISTRY.get(name)(data_root=data_root, seed=seed)
+    """Dataset ``name`` (:func:`dataset_name`), its split saved as ``<cache>/splits/<name>-seed<seed>.npz``."""
+    from datasets.listfile import load_own_dataset
+
+    name = dataset_name(name)
+    loader = _REGISTRY.get(name) if name in _REGISTRY else functools.partial(load_own_dataset, name)
+    dataset = loader(data_root=data_root, seed=seed)
     dataset.split.save(cache_dir() / "splits" / f"{name}-seed{seed}.npz")
     return dataset
 

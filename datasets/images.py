@@ -11,8 +11,9 @@ cannot be held in memory, so their ``Dataset.X`` is a ``LazyImages``: it has ``l
 - ``X.batch(indices, augment, generator)`` gives the training batch as a torch tensor: with
   ``augment`` a random ``crop`` x ``crop`` crop and a horizontal flip with probability 1/2, drawn
   from the torch ``generator`` (so training stays seeded); without, the centre crop;
-- ``X.fingerprint()`` is a SHA-256 over the transform, the relative paths and the file sizes, which
-  the deep methods' model cache uses instead of hashing pixels.
+- ``X.fingerprint()`` is a SHA-256 over the transform, the relative paths and the files' sizes and
+  modification times, which the feature cache and the deep methods' model cache use instead of
+  hashing pixels (so a replaced image, even of the same size, is encoded and trained on again).
 
 Transforms are HashNet's (its PyTorch code's ``ResizeImage(256)``, ``PlaceCrop(224)`` / random crop
 and flip): every image is resized to ``resize`` x ``resize`` (aspect ratio not kept, as HashNet),
@@ -167,12 +168,14 @@ class LazyImages:
         return torch.from_numpy(self._decode_many(positions, offsets, flips))
 
     def fingerprint(self) -> str:
-        """SHA-256 of the transform, the relative paths and the file sizes (no pixels read)."""
+        """SHA-256 of the transform, the relative paths and the files' sizes and ``st_mtime_ns`` (no
+        pixels read; as the photo datasets' ``data_sha256``, :mod:`datasets.listfile`)."""
         digest = hashlib.sha256(f"LazyImages:{self.transform.describe()}:{len(self)};".encode())
         for position, path in enumerate(self.paths):
             try:
-                size = self.path_of(position).stat().st_size
+                found = self.path_of(position).stat()
+                size, mtime = found.st_size, found.st_mtime_ns
             except OSError:
-                size = -1
-            digest.update(f"{path}\t{size}\n".encode())
+                size, mtime = -1, -1
+            digest.update(f"{path}\t{size}\t{mtime}\n".encode())
         return digest.hexdigest()

@@ -13,14 +13,28 @@ dataset's width; a path may also be absolute):
 | ``nus-wide-21`` | ``NUSWIDE_ROOT`` | 21 | yes | 5000 |
 | ``ms-coco`` | ``MSCOCO_ROOT`` | 80 | yes | 5000 |
 | ``listfile`` | ``LISTFILE_ROOT`` | the first line's | if any line has 2+ labels | all |
+| ``listfile:NAME`` | ``LISTFILE_ROOT`` | the first line's | if any line has 2+ labels | all |
+
+**Your own dataset by name.** ``listfile:NAME`` is the ``listfile`` loader under a name of your
+own, spelt ``listfile-NAME`` wherever a name becomes a folder or a file (records' ``dataset``,
+``map/runs/listfile-NAME/``, the split and feature caches), so each of your datasets keeps its own
+records; ``listfile-NAME`` is accepted as input too, so the name a table shows is one every
+command takes. NAME is a plain name (letters, digits, ``.``, ``_``, ``-``). Plain ``listfile``
+stays as it was.
 
 **Items and split.** ``X`` and ``labels`` hold the three lists concatenated, in the order
 ``database.txt``, ``train.txt``, ``test.txt`` (a training image listed in both lists appears twice,
 once per list, so each list keeps its own lines). The split's index arrays point into that
 combined list: database = ``0 .. n_db-1``, train = ``n_db .. n_db+n_train-1``, query = the last
 ``n_test``. The split's SHA-256 (over those index arrays) goes into every row as for the other
-datasets; because it only depends on the list lengths, the lists' own SHA-256 (over the three
-files' bytes) is also kept, as ``data_sha256`` in every row and ``info["lists_sha256"]``.
+datasets; because it only depends on the list lengths, the data's own SHA-256 is also kept, as
+``data_sha256`` in every row: over the three files' bytes (``info["lists_sha256"]``), then each
+listed image's relative path, size and modification time (``st_mtime_ns``), so a stored run is
+stale once an image is replaced, even by one of the same size. Sizes and times, not the pixels:
+hashing every file would read ImageNet-100's 128,000 images on every load, where a stat each is
+already paid to check they exist. A copy of the folder keeps its runs only if it keeps the
+modification times (``rsync -a``, ``cp -p``, ``tar``); one that does not (``cp -r``, some sync
+tools) makes them stale and a cluster worker holding it is refused as having other data.
 
 **Validation as read**: a missing list file, an empty list, a line whose label vector has the wrong
 width or values other than 0/1, and a missing image stop with a one-line :class:`DatasetError`
@@ -31,8 +45,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import stat
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +78,28 @@ PAPER_DATASETS = {
                          "MS-COCO, 80 categories (5,000 test, 10,000 train)"),
 }
 LISTFILE = PhotoSpec("listfile", "LISTFILE_ROOT", None, None, None, "any folder of images with HashNet list files")
+#: ``listfile:NAME`` (as typed) or ``listfile-NAME`` (as stored): NAME a plain name that fits a folder name
+#: (:data:`protocols.records.PLAIN_NAME`'s 100 characters with the prefix)
+OWN_NAME = re.compile(r"listfile[:-]([A-Za-z0-9][A-Za-z0-9._-]{0,90})")
+
+
+def own_dataset_name(text) -> str | None:
+    """The stored name ``listfile-NAME`` of ``listfile:NAME`` or ``listfile-NAME``; None for anything
+    else. A ``listfile:`` whose NAME is not a plain name is a one-line :class:`DatasetError`."""
+    if not isinstance(text, str):
+        return None
+    match = OWN_NAME.fullmatch(text)
+    if match:
+        return f"listfile-{match.group(1)}"
+    if text.startswith("listfile:"):
+        raise DatasetError(f"dataset {text!r}: the NAME of listfile:NAME becomes a folder name, so it must be "
+                           "letters, digits, '.', '_' or '-' (starting with a letter or digit, at most 91 long)")
+    return None
+
+
+def load_own_dataset(name: str, data_root=None, seed=0) -> Dataset:
+    """Your own dataset ``listfile:NAME`` / ``listfile-NAME``: the ``listfile`` loader under its stored name."""
+    return load_photo_dataset(replace(LISTFILE, name=own_dataset_name(name)), data_root, seed)
 
 
 def dataset_root(spec: PhotoSpec, data_root=None) -> Path | None:
@@ -108,15 +146,16 @@ def inside(root: Path, image: str) -> bool:
     return os.path.normpath(os.path.join(base, image)).startswith(base + os.sep)
 
 
-def read_list(path: Path, root: Path, width: int | None, check_images: bool = True):
-    """Parse one list file: ``(paths, labels (n, width) bool, line numbers)``, validating each line.
-    Image paths must be relative and stay inside ``root``; duplicate paths and all-zero label vectors
-    (never relevant to any query) are allowed with one warning per file."""
+def read_list(path: Path, root: Path, width: int | None):
+    """Parse one list file: ``(paths, labels (n, width) bool, line numbers, width, stamps)``, validating
+    each line; ``stamps`` holds each image's ``(size, st_mtime_ns)`` (the one stat that checks it is
+    there). Image paths must be relative and stay inside ``root``; duplicate paths and all-zero label
+    vectors (never relevant to any query) are allowed with one warning per file."""
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"cannot read list {path}: {exc}") from None
-    paths, rows, lines = [], [], []
+    paths, rows, lines, stamps = [], [], [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -136,16 +175,21 @@ def read_list(path: Path, root: Path, width: int | None, check_images: bool = Tr
         if len(values) != width:
             raise DatasetError(f"{path} line {number}: label vector has {len(values)} values, expected {width}")
         full = root / image
-        if check_images and not full.is_file():
+        try:
+            found = os.stat(full)
+        except OSError:
+            found = None
+        if found is None or not stat.S_ISREG(found.st_mode):
             raise DatasetError(f"{path} line {number}: image {full} does not exist")
         paths.append(image)
         rows.append([v == "1" for v in values])
         lines.append(number)
+        stamps.append((found.st_size, found.st_mtime_ns))
     if not paths:
         raise DatasetError(f"{path} line 0: empty list (no image lines); expected 'relative/path.jpg 0 1 ... 0' lines")
     labels = np.array(rows, dtype=bool).reshape(len(paths), width)
     _warn_oddities(path, paths, labels, lines)
-    return paths, labels, np.array(lines, dtype=np.int64), width
+    return paths, labels, np.array(lines, dtype=np.int64), width, stamps
 
 
 def _warn_oddities(path: Path, paths: list[str], labels: np.ndarray, lines: list[int]):
@@ -170,8 +214,8 @@ def load_photo_dataset(spec: PhotoSpec, data_root=None, seed=0, transform: Trans
     parts, digest = {}, hashlib.sha256()
     for name in LIST_FILES:
         path = root / name
-        paths, labels, lines, width = read_list(path, root, width)
-        parts[name] = (paths, labels, lines)
+        paths, labels, lines, width, stamps = read_list(path, root, width)
+        parts[name] = (paths, labels, lines, stamps)
         digest.update(f"{name}:".encode() + path.read_bytes())
     all_paths = [p for name in LIST_FILES for p in parts[name][0]]
     sources = [str(root / name) for name in LIST_FILES for _ in parts[name][0]]
@@ -182,9 +226,21 @@ def load_photo_dataset(spec: PhotoSpec, data_root=None, seed=0, transform: Trans
                   database=np.arange(n_db), seed=seed)
     multilabel = spec.multilabel if spec.multilabel is not None else bool((labels.sum(1) > 1).any())
     X = LazyImages(root, all_paths, sources, lines, transform)
-    info = {"root": str(root), "lists_sha256": digest.hexdigest(), "data_sha256": digest.hexdigest(),
+    lists_sha256 = digest.hexdigest()
+    info = {"root": str(root), "lists_sha256": lists_sha256, "data_sha256": data_sha256(lists_sha256, parts),
             "transform": transform.describe(), "photos": True}
     return Dataset(spec.name, X, labels, split, topk=spec.topk, multilabel=multilabel, info=info)
+
+
+def data_sha256(lists_sha256: str, parts: dict) -> str:
+    """SHA-256 of the lists' own hash, then, list by list and line by line, each image's relative path,
+    size and ``st_mtime_ns`` (module docstring: why not the pixels)."""
+    digest = hashlib.sha256(f"lists:{lists_sha256};".encode())
+    for name in LIST_FILES:
+        paths, _, _, stamps = parts[name]
+        digest.update(f"{name}:{len(paths)};".encode())
+        digest.update("".join(f"{image}\t{size}\t{mtime}\n" for image, (size, mtime) in zip(paths, stamps)).encode())
+    return digest.hexdigest()
 
 
 def _register(spec: PhotoSpec):

@@ -11,7 +11,8 @@ and cached (``<CACHE_DIR>/features/<dataset>-<kind>-<fingerprint>.npy``, memory-
   baseline, used by the tests and where the weights are unavailable. Not the paper's setting.
 
 ``feature_dataset(dataset, kind)`` returns a :class:`Dataset` with the same labels, split and MAP@K
-whose ``X`` is the feature matrix ``(n, d)`` float32.
+whose ``X`` is the feature matrix ``(n, d)`` float32; ``features_problem(dataset, kind)`` says in one
+line why it could not here (what the commands check once, before any run).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import numpy as np
 from common.files import atomic_save_npy, cache_dir, one_line
 from datasets import Dataset
 from datasets.images import LazyImages, Transform
-from deep.backbones import create_backbone
+from deep.backbones import create_backbone, local_imagenet_weights
 from deep.trainer import forward_in_batches, resolve_device
 
 FEATURE_KINDS = ("alexnet-fc7", "pixels")
@@ -63,6 +64,21 @@ def _load_cached(path: Path, n_rows: int):
                       "computing it again", stacklevel=3)
         return None
     return features
+
+
+def features_problem(dataset: Dataset, kind: str = "alexnet-fc7", weights=None) -> str | None:
+    """Why ``kind`` features of ``dataset`` cannot be had here, in one line, or None: cached already,
+    or computable (``pixels`` always; ``alexnet-fc7`` with AlexNet's ImageNet weights at hand). What a
+    command checks once before any run, instead of every shallow run failing on its own."""
+    if kind not in FEATURE_KINDS:
+        return f"unknown feature kind {kind!r}; valid: {', '.join(FEATURE_KINDS)}"
+    if kind == "pixels" or feature_path(dataset, kind, weights).is_file():
+        return None
+    path = Path(weights) if weights is not None else local_imagenet_weights("alexnet")
+    if path.is_file():
+        return None
+    return (f"{kind} features of {dataset.name} are not cached and need AlexNet's ImageNet weights, not found at "
+            f"{path} (put them there, TORCH_HOME for another folder; see deep/backbones.py)")
 
 
 def feature_dataset(dataset: Dataset, kind: str = "alexnet-fc7", device: str = "auto", weights=None) -> Dataset:

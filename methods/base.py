@@ -168,7 +168,10 @@ class HashMethod:
 
     # -- parameters -----------------------------------------------------------------------
     @classmethod
-    def _param_names(cls) -> list[str]:
+    def get_param_names(cls) -> list[str]:
+        """The parameters of ``__init__`` along the class hierarchy (a class whose ``__init__`` takes
+        ``**kwargs`` passes them on to its base's), in order: what ``get_params`` reads and ``--param``
+        may set (scikit-learn's ``get_params`` contract, public so no caller needs a private helper)."""
         names = []
         for klass in cls.__mro__:
             if klass is object:
@@ -182,7 +185,7 @@ class HashMethod:
         return names
 
     def get_params(self) -> dict:
-        return {name: getattr(self, name) for name in self._param_names()}
+        return {name: getattr(self, name) for name in self.get_param_names()}
 
     def cache_params(self) -> dict:
         """``get_params()`` without the parameters at their neutral value (``neutral_params``)."""

@@ -211,7 +211,7 @@ class HDHash(HashNet):
             raise ValueError(f"hdhash level_loss_params must be a dict of {self.level_loss} parameters or None, "
                              f"got {params!r}")
         params = dict(params or {})
-        accepted = set(get_method_class(self.level_loss)._param_names()) - set(_SHARED)
+        accepted = set(get_method_class(self.level_loss).get_param_names()) - set(_SHARED)
         unknown = sorted(set(params) - accepted)
         if unknown:
             raise ValueError(f"hdhash level_loss_params: {self.level_loss} has no parameter {unknown[0]!r} "

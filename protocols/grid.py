@@ -58,6 +58,8 @@ class Job:
     device: str | None = None
     save_codes: str | None = None  # a folder on the machine that runs the job
     threads: int | None = field(default=None, compare=False)
+    protocol: str = "standard"  # or "unseen": classes held out of training (runner.evaluations)
+    class_seed: int = 0  # the unseen-class protocol's class split
 
     @property
     def label(self) -> str:
@@ -65,7 +67,8 @@ class Job:
 
     def kwargs(self) -> dict:
         return dict(seed=self.seed, train_seed=self.train_seed, params=dict(self.params), topk=self.topk,
-                    data_root=self.data_root, features=self.features, device=self.device, save_codes=self.save_codes)
+                    data_root=self.data_root, features=self.features, device=self.device, save_codes=self.save_codes,
+                    protocol=self.protocol, class_seed=self.class_seed)
 
 
 def expand(dataset: str, methods, bits, train_seeds=(0,), *, seed: int = 0, params: dict | None = None, **options):
@@ -97,7 +100,8 @@ def pending(jobs: list[Job], out, dataset, *, workers: int = 0, scheduler: str |
     threads = "any" if scheduler else local_worker_threads(workers) if workers else None
     todo = [job for job in jobs if runner.stored_run(out, dataset, job.method, job.bits, seed=job.seed,
                                                      train_seed=job.train_seed, params=dict(job.params),
-                                                     topk=job.topk, threads=threads) is None]
+                                                     topk=job.topk, threads=threads, protocol=job.protocol,
+                                                     class_seed=job.class_seed) is None]
     return todo, len(jobs) - len(todo)
 
 
@@ -265,10 +269,12 @@ def _difference(state: dict, here: dict) -> str | None:
 def _data_difference(theirs: dict, ours: dict, name: str) -> str | None:
     if "error" in theirs:
         return f"cannot load {name}: {theirs['error']}"
-    for key in ("split_sha256", "data_sha256"):
+    # a photo dataset's data_sha256 covers its images' modification times (datasets/listfile.py)
+    for key, causes in (("split_sha256", "other data"),
+                        ("data_sha256", "other data, images copied without their modification times")):
         if theirs.get(key) != ours.get(key):
             return (f"has {name} with {key} {_short(theirs.get(key))} where this client has {_short(ours.get(key))} "
-                    "(other data, or a path or environment variable that differs there)")
+                    f"({causes}, or a path or environment variable that differs there)")
     return None
 
 
@@ -294,7 +300,7 @@ def _refusal(problems: dict, where: str, when: str = "") -> str:
     address, problem = next(iter(sorted(problems.items())))
     others = f" (and {len(problems) - 1} other workers)" if len(problems) > 1 else ""
     return (f"worker {address}{others} of the Dask scheduler at {where}{when} {problem}: start every worker from "
-            "this client's commit (pip install -e . there), versions and data")
+            "this client's commit (in its checkout: PYTHONPATH=CHECKOUT dask worker ...), versions and data")
 
 
 @contextmanager

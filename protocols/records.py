@@ -75,17 +75,34 @@ SCHEMAS = {
         "pr_curve": (("object",), False), "superseded": (("object",), False), "timestamp": (("str",), False),
         "torch_threads": (("positive", "null"), False), "threads": (("object",), False),
         "val_map_history": (("list",), False),
+        # the unseen-class protocol's (datasets.class_split); a record without "protocol" is the standard one's
+        "protocol": (("name",), False), "database": (("name",), False), "class_seed": (("count",), False),
+        "class_split_sha256": (("str",), False), "seen_classes": (("list",), False),
+        "unseen_classes": (("list",), False),
     },
     "efficiency": {
+        # ms_per_query is null only in a setting left out before it was timed (left_out says why)
         "index": (("str",), True), "db_size": (("positive",), True), "topk": (("positive",), True),
-        "ms_per_query": (("number",), True),
+        "ms_per_query": (("number", "null"), True),
         "schema_version": (("count",), False), "dataset": (("name",), False), "method": (("name",), False),
         "params": (("str",), False), "order": (("int",), False), "seed": (("count",), False),
         "n_query": (("count",), False), "threads": (("positive",), False), "threads_all": (("positive",), False),
         "map": (_METRIC, False), "map_tie_aware": (_METRIC, False), "recall": (_METRIC, False),
         "filled": (_METRIC, False), "split_sha256": (("str",), False),
+        "left_out": (("str",), False), "build_params": (("str",), False), "encoded_codes": (("count",), False),
+        "generator": (("str", "null"), False), "single_queries": (("count",), False),
+        "ms_per_query_min": (_SECONDS, False), "ms_per_query_max": (_SECONDS, False),
+        "ms_per_query_single": (_SECONDS, False), "ms_per_query_single_min": (_SECONDS, False),
+        "ms_per_query_single_max": (_SECONDS, False), "ms_per_query_all_threads": (_SECONDS, False),
+        "load_before": (("number", "null"), False), "load_after": (("number", "null"), False),
+        "other_cpu_cores": (("number", "null"), False),
     },
 }
+#: the protocols a MAP record may name (``protocol``; absent: ``standard``, Table I's), with the fields
+#: a record of that protocol must have: the unseen-class protocol's database and class split are
+#: part of its identity, so a record without them says nothing comparable
+PROTOCOL_FIELDS = {"standard": (),
+                   "unseen": ("database", "class_seed", "class_split_sha256", "seen_classes", "unseen_classes")}
 #: the metrics whose NaN is warned about, per kind
 METRICS = {"map": ("map", "map_all", "map_tie_aware", "p_r2", "p_r2_empty_frac"),
            "efficiency": ("map", "map_tie_aware", "recall")}
@@ -135,6 +152,13 @@ def check_record(record: dict, kind: str | None) -> str | None:
         value = record[field]
         if not any(_KINDS[k](value) for k in kinds):
             return f"field '{field}' must be {' or '.join(_WHAT[k] for k in kinds)}, got {_show(value)}"
+    if kind == "map":
+        protocol = record.get("protocol", "standard")
+        if protocol not in PROTOCOL_FIELDS:
+            return f"field 'protocol' is {_show(protocol)}, not one this code reads ({', '.join(PROTOCOL_FIELDS)})"
+        missing = [field for field in PROTOCOL_FIELDS[protocol] if field not in record]
+        if missing:
+            return f"no field '{missing[0]}' (every record of the {protocol} protocol has it)"
     return None
 
 
@@ -218,7 +242,13 @@ def read_record(path, kind: str | None = None) -> dict | None:
 def read_records(folder, required: tuple[str, ...] = (), kind: str | None = None) -> list[dict]:
     """Every readable, valid record ``*.json`` in ``folder`` (sorted by file name) that has the
     ``required`` fields."""
-    records = []
+    return list(read_records_by_id(folder, required, kind).values())
+
+
+def read_records_by_id(folder, required: tuple[str, ...] = (), kind: str | None = None) -> dict[str, dict]:
+    """:func:`read_records` keyed by each record's id, its file's stem (the site's anchors, a frame's
+    ``record_id``), in file-name order."""
+    records = {}
     for path in sorted(Path(folder).glob("*.json")):
         record = read_record(path, kind)
         if record is None:
@@ -227,5 +257,5 @@ def read_records(folder, required: tuple[str, ...] = (), kind: str | None = None
         if missing:
             _warn(path, "skipping record", f"no {', '.join(missing)}")
             continue
-        records.append(record)
+        records[path.stem] = record
     return records

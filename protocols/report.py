@@ -8,9 +8,11 @@ Raw records are what runs write: ``map/runs/<dataset>/*.json`` (one per run and 
 Everything else is derived and rebuilt here (in ``out`` and in any results root inside it, such as
 ``dev-seed1/``): ``map/<dataset>.{csv,md,png}``, the sweeps' Markdown,
 the seed summaries, the training-budget pilot's ``pilot/<dataset>.{csv,md,png}`` (:mod:`protocols.pilot`),
+the unseen-class protocol's Table U ``map/<dataset>-unseen.{csv,md}`` from ``unseen/map/runs/<dataset>/``
+(:mod:`protocols.unseen_tables`),
 Table II's Markdown and plots, ``paper/`` with the README's results block
 (rewritten only when ``--out`` is the project's own ``results/``) and the browsable site ``site/``
-(:mod:`protocols.site`). A run of a subset never shrinks
+(:mod:`protocols.site_build`). A run of a subset never shrinks
 them: each is a function of the whole store. ``tests/test_report.py`` rebuilds the committed
 results and checks they come out byte for byte.
 
@@ -89,19 +91,23 @@ def rebuild_all(out="results", readme: str | None = None, progress=print) -> lis
 def build(out, readme: str = "none") -> list[Path]:
     """Rebuild every derived file under ``out`` in place (no staging: :func:`rebuild_all` calls
     this on its copy); returns the files written."""
-    from protocols import paper
+    from protocols import paper_tables
     from protocols.efficiency_report import rebuild_csv, render, runs_folder
+    from protocols.paper_plan import BUILTIN, PAPER, probe
     from protocols.pilot import PILOT, write_pilot_report
-    from protocols.seed_spread import write_summary
-    from protocols.site import build_site
+    from protocols.seeds import write_summary
+    from protocols.site_build import build_site
     from protocols.tables import rebuild_tables, write_map_report
+    from protocols.unseen_tables import UNSEEN, write_unseen_report
 
     out = Path(out)
     written = []
     # the results root and any results root inside it (e.g. a development split's, results/dev-seed1)
-    # (the training-budget pilot keeps its runs in that shape too, but its views are its own, below)
+    # (the training-budget pilot and the unseen-class protocol keep their runs in that shape too, but
+    # their views are their own, below)
     roots = [out] + sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")
-                           and p.name != PILOT and ((p / "map" / "runs").is_dir() or (p / "sweeps").is_dir()))
+                           and p.name not in (PILOT, UNSEEN)
+                           and ((p / "map" / "runs").is_dir() or (p / "sweeps").is_dir()))
     for root in roots:
         runs = root / "map" / "runs"
         for dataset in sorted(p.name for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []:
@@ -110,6 +116,9 @@ def build(out, readme: str = "none") -> list[Path]:
     pilot_runs = out / PILOT / "map" / "runs"
     for dataset in sorted(p.name for p in pilot_runs.iterdir() if p.is_dir()) if pilot_runs.is_dir() else []:
         written += write_pilot_report(out, dataset)
+    unseen_runs = out / UNSEEN / "map" / "runs"  # Table U, map/<dataset>-unseen.{csv,md}: nothing when none stored
+    for dataset in sorted(p.name for p in unseen_runs.iterdir() if p.is_dir()) if unseen_runs.is_dir() else []:
+        written += write_unseen_report(out, dataset)
     for folder in sorted(p for p in (out / "seeds").iterdir() if p.is_dir()) if (out / "seeds").is_dir() else []:
         written += write_summary(folder)
     # every dataset with a CSV or with row records (a dataset whose first records just landed has no CSV yet)
@@ -122,9 +131,9 @@ def build(out, readme: str = "none") -> list[Path]:
         written += render(out, name)
     if (out / "map" / "runs").is_dir():
         datasets, texts = {}, {}
-        for name in dict.fromkeys([*paper.BUILTIN, *paper.PAPER]):
-            datasets[name], texts[name] = paper.probe(name)
-        written += paper.rebuild_tables(out, 0, datasets, texts, readme=readme)
+        for name in dict.fromkeys([*BUILTIN, *PAPER]):
+            datasets[name], texts[name] = probe(name)
+        written += paper_tables.rebuild_tables(out, 0, datasets, texts, readme=readme)
     if (out / "map" / "runs").is_dir() or (out / "efficiency" / "runs").is_dir():
         written += build_site(out)  # results/site/, from the same records
     return written
@@ -160,10 +169,10 @@ def _name_live_paths(exc: BaseException, staged: Path, out: Path) -> None:
 
 
 def _readme_for(out: Path, readme: str | None) -> Path | None:
-    from protocols.paper import REPO_README
+    from protocols.paper_tables import readme_for
 
-    if readme is None:  # protocols.paper's rule: the project's README goes with the project's results
-        return REPO_README if out.resolve() == REPO_README.parent.resolve() / "results" else None
+    if readme is None:  # the paper tables' rule: the project's README goes with the project's results
+        return readme_for(out)
     return None if readme == "none" else Path(readme)
 
 
@@ -208,7 +217,7 @@ def _keep_readme_edits(readme: Path, copied: bytes | None, staged: Path) -> bool
     """If the README was edited while the report ran, put the new results block into the edited
     text, so the move keeps the edit; False (do not move it) if the edit removed the README or its
     block's markers."""
-    from protocols.paper import README_BEGIN, README_END, update_readme
+    from protocols.paper_tables import README_BEGIN, README_END, update_readme
 
     now = readme.read_bytes() if readme.is_file() else None
     if now == copied:

@@ -16,12 +16,14 @@ import hashlib
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from common.files import atomic_savez, one_line
 from common.provenance import now_utc
 from common.threads import torch_thread_count
 from protocols.records import (
+    PROTOCOL_FIELDS,
     SCHEMA_VERSION,
     SEARCH_LABEL,
     check_name,
@@ -117,7 +119,7 @@ def check_jobs(classes: dict, bits: list[int], params: dict, device: str | None 
     for key in params:
         if key in flags:
             raise UsageError(f"--param {key} is set by {flags[key]}, not --param")
-    accepted = sorted({p for cls in classes.values() for p in cls._param_names()} - set(flags))
+    accepted = sorted({p for cls in classes.values() for p in cls.get_param_names()} - set(flags))
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise UsageError(f"--param {unknown[0]}: no selected method ({', '.join(classes)}) has that parameter; "
@@ -152,7 +154,7 @@ def check_writable(folder, flag: str) -> Path:
 
 def method_params(cls, shared: dict) -> dict:
     """The shared parameters that ``cls`` accepts (e.g. --device only reaches deep methods)."""
-    accepted = set(cls._param_names())
+    accepted = set(cls.get_param_names())
     return {k: v for k, v in shared.items() if k in accepted}
 
 
@@ -296,6 +298,62 @@ def resolve_topk(dataset, topk: int | None = None) -> int:
     return n_db if topk is None or topk >= n_db else int(topk)
 
 
+#: the protocols a run follows: ``standard`` (Table I: the dataset's split as it is) and ``unseen``
+#: (classes held out of training, :mod:`datasets.class_split`); records of each kind say which
+PROTOCOLS = tuple(PROTOCOL_FIELDS)
+
+
+@dataclass
+class Evaluation:
+    """One database a run is scored against: ``view``, the dataset as evaluated (its split's query and
+    database parts), the ``fields`` its records add, and where its database items are in the dataset's
+    database part (``positions``; None: all of it, in order), which is encoded once for every view."""
+
+    view: object
+    fields: dict
+    positions: object = None
+
+
+def _unseen_data(dataset, protocol: str, class_seed: int):
+    from datasets.class_split import unseen_class_data
+
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
+    return unseen_class_data(dataset, class_seed) if protocol == "unseen" else None
+
+
+def training_part(dataset, protocol: str = "standard", class_seed: int = 0):
+    """``(X, labels)`` a run trains on: the dataset's training part; under the unseen-class protocol
+    its seen-class items, labels cut to the seen classes (:mod:`datasets.class_split`)."""
+    data = _unseen_data(dataset, protocol, class_seed)
+    return dataset.part("train") if data is None else data.training_part()
+
+
+def evaluations(dataset, protocol: str = "standard", class_seed: int = 0) -> list[Evaluation]:
+    """What a run is scored against: the dataset itself (standard); under the unseen-class protocol,
+    the unseen-class queries against each of its databases (``unseen``, ``all``), with the fields that
+    make its records the protocol's (``protocol``, ``database``, the class split and its SHA-256).
+    A one-line ``ValueError`` for a protocol the dataset cannot follow (multi-label, one class)."""
+    from datasets.class_split import DATABASES
+
+    data = _unseen_data(dataset, protocol, class_seed)
+    if data is None:
+        return [Evaluation(dataset, {})]
+    return [Evaluation(data.view(database), {"protocol": protocol, "database": database,
+                                             **data.classes.record_fields()}, data.database_positions(database))
+            for database in DATABASES]
+
+
+def check_protocol(dataset, protocol: str = "standard", class_seed: int = 0) -> None:
+    """:class:`UsageError` (one line, before any work) unless ``dataset`` can follow ``protocol``."""
+    if class_seed < 0:
+        raise UsageError(f"--class-seed must be a non-negative integer, got {class_seed}")
+    try:
+        evaluations(dataset, protocol, class_seed)
+    except ValueError as exc:
+        raise UsageError(f"--protocol {protocol}: {exc}") from None
+
+
 def is_photo(dataset) -> bool:
     from datasets.images import is_lazy
 
@@ -305,6 +363,24 @@ def is_photo(dataset) -> bool:
 def no_features_message(method: str, dataset) -> str:
     return (f"{method} is shallow and takes feature vectors; {dataset.name}'s images are decoded on demand and are "
             "not flattened into memory: pass --features alexnet-fc7 (the paper's DeCAF7) or pixels")
+
+
+def check_features(dataset, classes: dict, kind: str) -> None:
+    """:class:`UsageError` (one line, before any run) when the shallow methods among ``classes`` ({name:
+    class}) cannot get their ``kind`` features of the photo ``dataset`` on this machine (refused with
+    ``none``; ``alexnet-fc7`` neither cached nor computable: :func:`deep.features.features_problem`),
+    which every one of their runs would otherwise fail on. Deep methods take the images."""
+    shallow = [name for name, cls in classes.items() if not cls.deep]
+    if not shallow or not is_photo(dataset):
+        return
+    if kind == "none":
+        raise UsageError(no_features_message(shallow[0], dataset))
+    from deep.features import features_problem
+
+    problem = features_problem(dataset, kind)
+    if problem:
+        raise UsageError(f"{', '.join(shallow)} run on feature vectors here: {problem}; or pass --features pixels "
+                         "(not the paper's setting)")
 
 
 def shallow_features(dataset, method: str, kind: str, device=None):
@@ -320,16 +396,16 @@ def shallow_features(dataset, method: str, kind: str, device=None):
                            f"{'; or pass --features pixels' if kind != 'pixels' else ''}") from None
 
 
-def fit(dataset, method: str, bits: int, seed: int = 0, params: dict | None = None):
-    """``(fitted method, seconds)``: ``method`` at ``bits`` on the dataset's training part, trained
-    with seed ``seed`` (its ``random_state``), under the training-budget rule where the dataset has
-    one (:func:`create_for`)."""
+def fit(dataset, method: str, bits: int, seed: int = 0, params: dict | None = None, part=None):
+    """``(fitted method, seconds)``: ``method`` at ``bits`` on the dataset's training part (or on
+    ``part``, an ``(X, labels)`` pair: :func:`training_part`), trained with seed ``seed`` (its
+    ``random_state``), under the training-budget rule where the dataset has one (:func:`create_for`)."""
     from methods import get_method_class
 
     cls = get_method_class(method)
     model = create_for(dataset.name, method, bits, params, random_state=seed)
     model.check_params()
-    X_train, y_train = dataset.part("train")
+    X_train, y_train = dataset.part("train") if part is None else part
     start = time.perf_counter()
     model.fit(X_train, y_train if cls.supervised else None)
     return model, time.perf_counter() - start
@@ -337,10 +413,12 @@ def fit(dataset, method: str, bits: int, seed: int = 0, params: dict | None = No
 
 def run(dataset, method: str, bits: int, *, seed: int = 0, train_seed: int | None = None, params: dict | None = None,
         topk: int | None = None, data_root=None, features: str = "alexnet-fc7", device: str | None = None,
-        save_codes=None) -> list[dict]:
+        save_codes=None, protocol: str = "standard", class_seed: int = 0) -> list[dict]:
     """Fit ``method`` at ``bits`` on ``dataset`` (a name or a Dataset, split with ``seed``), trained
     with ``train_seed`` (default: ``seed``), encode, search with each of the method's searches and
-    score: one record per search (the default search first)."""
+    score: one record per search (the default search first). ``protocol="unseen"``: trained on the
+    seen classes of the class split of ``class_seed``, queries of the unseen ones, scored against each
+    of its databases from one trained model (:func:`evaluations`): one record per database and search."""
     train_seed = seed if train_seed is None else train_seed
     from methods import get_method_class
     from protocols.metrics import score_index
@@ -349,10 +427,10 @@ def run(dataset, method: str, bits: int, *, seed: int = 0, train_seed: int | Non
     params = dict(params or {}, **({"device": device} if device else {}))
     if not get_method_class(method).deep and is_photo(dataset):
         dataset = shallow_features(dataset, method, features, device)
-    topk = resolve_topk(dataset, topk)
-    model, train_s = fit(dataset, method, bits, train_seed, params)
-    X_query, y_query = dataset.part("query")
-    X_db, y_db = dataset.part("database")
+    scored = evaluations(dataset, protocol, class_seed)
+    model, train_s = fit(dataset, method, bits, train_seed, params, part=training_part(dataset, protocol, class_seed))
+    X_query, y_query = scored[0].view.part("query")  # every view of a protocol has the same queries
+    X_db, y_db = dataset.part("database")  # and its database inside the dataset's, encoded once
     start = time.perf_counter()
     db_codes = model.encode(X_db)
     queries = model.encode_queries(X_query)
@@ -360,25 +438,30 @@ def run(dataset, method: str, bits: int, *, seed: int = 0, train_seed: int | Non
     if save_codes:
         query_codes = queries if queries.dtype.name == "uint8" else model.encode(X_query)
         suffix = f"-train{train_seed}" if train_seed != seed else ""
+        suffix += f"-{protocol}-classes{class_seed}" if protocol != "standard" else ""
         atomic_savez(Path(save_codes) / f"{dataset.name}-{method}-{bits}{suffix}.npz",
                      query_codes=query_codes, db_codes=db_codes, query_labels=y_query, db_labels=y_db)
 
     records = []
-    for mode in model.searches:
+    for evaluation, mode in ((e, m) for e in scored for m in model.searches):
+        view = evaluation.view
+        view_codes, view_labels = ((db_codes, y_db) if evaluation.positions is None else
+                                   (db_codes[evaluation.positions], y_db[evaluation.positions]))
+        topk_view = resolve_topk(view, topk)
         start = time.perf_counter()
-        index = model.build_index(db_codes, mode)
-        metrics = score_index(index, queries, y_query, y_db, topk, nbits=bits)
+        index = model.build_index(view_codes, mode)
+        metrics = score_index(index, queries, y_query, view_labels, topk_view, nbits=bits)
         search_s = time.perf_counter() - start
         fit_info = model.fit_info
         records.append({
             "dataset": dataset.name, "method": method, "bits": bits, "search": mode.label,
-            "default_search": mode == model.searches[0], "topk": topk, **metrics,
+            "default_search": mode == model.searches[0], "topk": topk_view, **metrics, **evaluation.fields,
             "train_s": round(training_seconds(fit_info, train_s), 3),
             "fit_wall_s": round(train_s, 3), "encode_s": round(encode_s, 3), "search_s": round(search_s, 3),
             "index_bytes": int(index.nbytes), "seed": seed, "train_seed": train_seed,
             "split_sha256": dataset.split_sha256,
             **{key: dataset.info[key] for key in ("data_sha256", "features") if key in dataset.info},
-            "n_query": len(y_query), "n_db": len(y_db), "n_train": len(dataset.split.train),
+            "n_query": len(y_query), "n_db": len(view_labels), "n_train": len(view.split.train),
             "params": model.get_params(),
             "variant": variant_of(method, bits, model.get_params(), dataset.name),
             "fit_info": fit_info,
@@ -399,20 +482,32 @@ def runs_folder(out, dataset: str) -> Path:
     return Path(out) / "map" / "runs" / dataset
 
 
+def protocol_root(out, protocol: str = "standard") -> Path:
+    """The results root of ``protocol``'s records inside ``out``: ``out`` itself for the standard
+    protocol (Table I), ``out/<protocol>`` for another, so its records (``<out>/unseen/map/runs/``)
+    never meet Table I's readers, which read ``<out>/map/runs/`` (:func:`stored`)."""
+    return Path(out) if protocol == "standard" else Path(out) / protocol
+
+
 def record_path(out, record: dict) -> Path:
-    """``<method>-<bits>-<search>-top<K>-seed<S>[-train<T>][-v<variant hash>].json``: one file per
-    identity (split seed S; training seed T where it is not S)."""
+    """``<method>-<bits>-<search>-top<K>-seed<S>[-train<T>][-classes<C>-<database>][-v<variant hash>].json``
+    under its protocol's root (:func:`protocol_root`): one file per identity (split seed S; training
+    seed T where it is not S; the unseen-class protocol's class split seed C and database)."""
     stem = f"{record['method']}-{record['bits']}-{record['search']}-top{record['topk']}-seed{record['seed']}"
     if record.get("train_seed", record["seed"]) != record["seed"]:
         stem += f"-train{record['train_seed']}"
+    protocol = record.get("protocol", "standard")
+    if protocol != "standard":
+        stem += f"-classes{record['class_seed']}-{record['database']}"
     if record.get("variant"):
         stem += "-v" + hashlib.sha256(record["variant"].encode()).hexdigest()[:10]
-    return runs_folder(out, record["dataset"]) / f"{safe_name(stem)}.json"
+    return runs_folder(protocol_root(out, protocol), record["dataset"]) / f"{safe_name(stem)}.json"
 
 
 def store(records: list[dict], out) -> list[Path]:
-    """Write each record under ``<out>/map/runs/<dataset>/`` (atomically, strict JSON); returns the
-    paths. Every record is checked first (:func:`check_storable`): one that is not a valid MAP record,
+    """Write each record under ``<out>/map/runs/<dataset>/`` (another protocol's under
+    ``<out>/<protocol>/map/runs/<dataset>/``: :func:`record_path`), atomically and as strict JSON;
+    returns the paths. Every record is checked first (:func:`check_storable`): one that is not a valid MAP record,
     or whose dataset, method or search is not a plain name, stops the batch with a one-line
     ``ValueError`` before anything is written. A stored record at the same path that a method's
     changed default has made a variant is first kept under its variant's own path
@@ -503,10 +598,13 @@ def keep_superseded(path: Path, record: dict, out) -> Path | None:
 
 
 def stored_run(out, dataset, method: str, bits: int, *, seed: int = 0, train_seed: int | None = None,
-               params: dict | None = None, topk: int | None = None, threads=None) -> list[dict] | None:
+               params: dict | None = None, topk: int | None = None, threads=None, protocol: str = "standard",
+               class_seed: int = 0) -> list[dict] | None:
     """The records a run with these settings would write, if every one of them is stored already,
-    for the same split, with the parameters a run would use now and, for a shallow method, with the
-    same thread counts (resume); else None.
+    for the same split and data (a photo dataset's ``data_sha256``: its lists and images), and,
+    under the unseen-class ``protocol``, for each of its databases with the same class split, with
+    the parameters a run would use now and, for a shallow method, with the same thread counts
+    (resume); else None.
 
     ``threads``: the count the run would use (an int, as ``pin_threads`` sets it, or
     :func:`cpu_threads`' dict); None: this process's counts now (a run here); ``"any"``: not
@@ -526,14 +624,16 @@ def stored_run(out, dataset, method: str, bits: int, *, seed: int = 0, train_see
     elif not isinstance(threads, dict):
         threads = {"blas": int(threads), "openmp": int(threads)}
     model = create_for(dataset.name, method, bits, params)
-    identity = {"dataset": dataset.name, "method": method, "bits": bits, "topk": resolve_topk(dataset, topk),
-                "seed": seed, "train_seed": train_seed,
+    identity = {"dataset": dataset.name, "method": method, "bits": bits, "seed": seed, "train_seed": train_seed,
                 "variant": variant_of(method, bits, model.get_params(), dataset.name)}
     records = []
-    for mode in model.searches:
-        path = record_path(out, dict(identity, search=mode.label))
+    for evaluation, mode in ((e, m) for e in evaluations(dataset, protocol, class_seed) for m in model.searches):
+        path = record_path(out, dict(identity, topk=resolve_topk(evaluation.view, topk), search=mode.label,
+                                     **evaluation.fields))
         record = read_record(path) if path.is_file() else None
         if (record is None or record.get("split_sha256") != dataset.split_sha256
+                or ("data_sha256" in dataset.info and record.get("data_sha256") != dataset.info["data_sha256"])
+                or any(record.get(k) != v for k, v in evaluation.fields.items())
                 or record.get("train_seed", record.get("seed")) != train_seed or changed_params(record, params)
                 or not same_threads(record, threads)):
             return None

@@ -15,8 +15,10 @@ from common.files import TMP_SUFFIX, atomic_write_text
 
 #: the list of files the builds wrote into a site folder, kept in that folder
 MANIFEST = ".hashbench-site-manifest.json"
-#: what a build writes: pages, and scripts and styles under assets/
-_SITE_FILE = re.compile(r"(assets/)?(?!\.\.?$)[^/\\\0]+")
+#: the folders a build writes into: scripts and styles, and the tables' downloads (CSV, JSON)
+FOLDERS = ("assets", "data")
+#: what a build writes: pages, and files in :data:`FOLDERS`
+_SITE_FILE = re.compile(r"((assets|data)/)?(?!\.\.?$)[^/\\\0]+")
 #: a temporary file :mod:`common.files` writes before renaming it over ``<target>`` (a build cut short leaves it)
 _TEMP = re.compile(r"\.(?P<target>.+)\.\d+\.[a-z0-9_]+" + re.escape(TMP_SUFFIX))
 
@@ -45,7 +47,7 @@ def owned_files(site) -> set[str]:
     owned, foreign = set(owned), []
     for root, folders, files in os.walk(site):
         prefix = "" if Path(root) == site else Path(root).relative_to(site).as_posix() + "/"
-        mine = [f for f in folders if prefix == "" and f == "assets" and not os.path.islink(os.path.join(root, f))]
+        mine = [f for f in folders if prefix == "" and f in FOLDERS and not os.path.islink(os.path.join(root, f))]
         foreign += [prefix + f + "/" for f in sorted(set(folders) - set(mine))]
         folders[:] = mine  # a foreign folder is named once, never walked
         for name in sorted(files):

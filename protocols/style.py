@@ -1,17 +1,19 @@
 """One style table for every plot: a colour and a marker per method, a line style per family.
 
-The matplotlib PNGs (:mod:`protocols.tables`, :mod:`protocols.efficiency_report`, :mod:`protocols.paper`)
-and the site's interactive plots (:mod:`protocols.site`) read the same table, so a method looks the
-same everywhere. Each method has a colour and a marker of its own (matplotlib's ten default colours
-made CNNH and SDH the same blue); its family sets the line style; a method's non-default search
-(HDHash's tree) keeps the method's colour with an open marker and a dash-dot line, so it reads as
-HDHash's. A name not in the table (a method added later) gets a deterministic fallback from a hash
-of its name, never from the order it was drawn in.
+The matplotlib PNGs (:mod:`protocols.plots`, :mod:`protocols.efficiency_report`, :mod:`protocols.pilot`)
+and the site's interactive plots (:mod:`protocols.site_map`, :mod:`protocols.site_efficiency`) read
+the same table, so a method looks the same everywhere. Each method has a colour and a marker of its
+own (matplotlib's ten default colours made CNNH and SDH the same blue); its family sets the line
+style; a method's non-default search (HDHash's tree) keeps the method's colour with an open marker
+and a dash-dot line, so it reads as HDHash's. The family is read from the method's class in the
+registry (:func:`family`: ``beyond_paper``, ``deep``, ``supervised``, a search that is not Hamming),
+never kept here a second time. A name not in the table (a method added later) gets a deterministic
+fallback from a hash of its name, never from the order it was drawn in.
 """
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 #: family -> (matplotlib linestyle, plotly dash, what it means)
 FAMILIES = {
@@ -24,35 +26,36 @@ FAMILIES = {
 }
 #: a method's non-default search (HDHash's tree): same colour, open marker, this line
 SEARCH_LINE = ((0, (8, 3, 2, 3)), "longdashdot")
+#: a variant's lines (runs with non-default parameters): the method's colour, the i-th of these dashes
+#: (matplotlib's on/off lengths in line widths; plotly's in pixels, twice them) and the i-th of the
+#: markers other than the method's own (:func:`column_styles`), so no two lines of one method look alike
+VARIANT_DASHES = ((5, 1.5, 1, 1.5, 1, 1.5), (1, 2.5), (12, 2.5), (3, 1.5, 3, 1.5, 1, 1.5), (2, 4))
+VARIANT_MARKERS = ("D", "^", "s", "v", "P", "X", "p", "<", "h", ">", "*", "d", "8", "H", "o")
 
 #: matplotlib marker -> plotly symbol
 MARKERS = {"o": "circle", "s": "square", "D": "diamond", "^": "triangle-up", "v": "triangle-down",
            "<": "triangle-left", ">": "triangle-right", "p": "pentagon", "h": "hexagon", "*": "star",
            "X": "x", "P": "cross", "d": "diamond-tall", "8": "octagon", "H": "hexagon2"}
 
-#: method -> (colour, matplotlib marker, family): the 11 methods of the paper's Table I, the deep methods
-#: beyond it, and a few more names kept ready; 20 entries, colours and markers all distinct
+#: registered method -> (colour, matplotlib marker): the 11 methods of the paper's Table I and those
+#: after it (every entry a registered method: tests/test_style.py), colours all distinct
 METHODS = {
-    "hdhash": ("#d62728", "o", "deep"),
-    "hashnet": ("#1f77b4", "s", "deep"),
-    "dhn": ("#ff7f0e", "D", "deep"),
-    "dnnh": ("#2ca02c", "^", "deep"),
-    "cnnh": ("#9467bd", "v", "deep"),
-    "sdh": ("#8c564b", "<", "supervised"),
-    "ksh": ("#e377c2", ">", "supervised"),
-    "sh": ("#7f7f7f", "p", "unsupervised"),
-    "lsh": ("#bcbd22", "h", "unsupervised"),
-    "itq": ("#17becf", "*", "unsupervised"),
-    "opq": ("#000000", "X", "quantisation"),
-    "dpsh": ("#393b79", "P", "beyond"),
-    "greedyhash": ("#637939", "d", "beyond"),
-    "csq": ("#7b4173", "8", "beyond"),
-    "orthohash": ("#e7ba52", "H", "beyond"),
-    "classifier": ("#6b6ecf", "o", "beyond"),
-    "dsdh": ("#ad494a", "s", "beyond"),
-    "adsh": ("#8ca252", "D", "beyond"),
-    "pq": ("#843c39", "^", "quantisation"),
-    "sgh": ("#bd9e39", "v", "unsupervised"),
+    "hdhash": ("#d62728", "o"),
+    "hashnet": ("#1f77b4", "s"),
+    "dhn": ("#ff7f0e", "D"),
+    "dnnh": ("#2ca02c", "^"),
+    "cnnh": ("#9467bd", "v"),
+    "sdh": ("#8c564b", "<"),
+    "ksh": ("#e377c2", ">"),
+    "sh": ("#7f7f7f", "p"),
+    "lsh": ("#bcbd22", "h"),
+    "itq": ("#17becf", "*"),
+    "opq": ("#000000", "X"),
+    "dpsh": ("#393b79", "P"),
+    "greedyhash": ("#637939", "d"),
+    "csq": ("#7b4173", "8"),
+    "orthohash": ("#e7ba52", "H"),
+    "classifier": ("#6b6ecf", "o"),
 }
 #: colours for names outside the table, picked by a hash of the name
 FALLBACK_COLOURS = ["#5254a3", "#9c9ede", "#b5cf6b", "#cedb9c", "#8c6d31", "#e7969c", "#d6616b", "#a55194",
@@ -109,15 +112,31 @@ def _pick(name: str, options):
 
 
 def family(method: str) -> str:
-    return METHODS[method][2] if method in METHODS else "other"
+    """A method's family (:data:`FAMILIES`), from its class: after the paper (``beyond_paper``), deep,
+    quantisation (its default search is not Hamming: OPQ's asymmetric distance), supervised shallow
+    (``supervised``), unsupervised shallow; ``other`` for a name not registered."""
+    from methods import UnknownMethodError, get_method_class
+
+    try:
+        cls = get_method_class(method)
+    except UnknownMethodError:
+        return "other"
+    if cls.beyond_paper:
+        return "beyond"
+    if cls.deep:
+        return "deep"
+    if cls.searches[0].index != "hamming":
+        return "quantisation"
+    return "supervised" if cls.supervised else "unsupervised"
 
 
 def method_style(method: str, search_variant: bool = False) -> Style:
     """The style of ``method``'s rows; ``search_variant``: a non-default search of it (HDHash's tree)."""
+    fam = family(method)
     if method in METHODS:
-        colour, marker, fam = METHODS[method]
+        colour, marker = METHODS[method]
     else:
-        colour, marker, fam = _pick(method, FALLBACK_COLOURS), _pick(method + "/marker", list(MARKERS)), "other"
+        colour, marker = _pick(method, FALLBACK_COLOURS), _pick(method + "/marker", list(MARKERS))
     linestyle, dash, _ = FAMILIES[fam]
     if search_variant:
         linestyle, dash = SEARCH_LINE
@@ -125,10 +144,43 @@ def method_style(method: str, search_variant: bool = False) -> Style:
 
 
 def column_style(column: str) -> Style:
-    """The style of a Table I column label (``hdhash``, ``hdhash (tree:0.3)``, ``itq [variant]``)."""
+    """The style of a Table I column label (``hdhash``, ``hdhash (tree:0.3)``, ``itq [variant]``) alone:
+    its method's colour and family (a swatch); a plot with variants takes :func:`column_styles`."""
     base = column.split(" [")[0]
     method = base.split(" (")[0]
     return method_style(method, search_variant=" (" in base)
+
+
+def column_styles(columns) -> dict[str, Style]:
+    """The style of each Table I column label of one plot, no two alike: colour by method; a method's
+    default parameters take its marker and its family's line (its non-default search an open marker and
+    :data:`SEARCH_LINE`); its variants (``label [params]``), in the order of their parameter text, each
+    a marker and a dash of their own (:data:`VARIANT_MARKERS`, :data:`VARIANT_DASHES`), open with the
+    search line under a non-default search."""
+    variants = {}
+    for column in columns:
+        base, _, variant = column.partition(" [")
+        if variant:
+            variants.setdefault(base.split(" (")[0], set()).add(variant)
+    styles = {}
+    for column in columns:
+        base, _, variant = column.partition(" [")
+        style = column_style(column)
+        if not variant:
+            styles[column] = style
+            continue
+        method = base.split(" (")[0]
+        i = sorted(variants[method]).index(variant)
+        markers = [m for m in VARIANT_MARKERS if m != style.marker]
+        linestyle, dash = SEARCH_LINE if not style.filled else variant_line(i)
+        styles[column] = replace(style, marker=markers[i % len(markers)], linestyle=linestyle, dash=dash)
+    return styles
+
+
+def variant_line(i: int) -> tuple:
+    """The line of a method's ``i``-th variant: (matplotlib linestyle, plotly dash in pixels)."""
+    dashes = VARIANT_DASHES[i % len(VARIANT_DASHES)]
+    return (0, dashes), ",".join(f"{2 * length:g}px" for length in dashes)
 
 
 def index_style(index: str) -> Style:

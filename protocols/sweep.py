@@ -49,8 +49,8 @@ def validate(method: str, bits_text: str, param: str, values_text: str, fixed_it
     bits = bits[0]
     if param == "random_state":
         raise UsageError("the training seed is swept with --seeds (e.g. --seeds 0,1,2), not --param random_state")
-    if param not in cls._param_names():
-        raise UsageError(f"{method} has no parameter {param!r}; it has {', '.join(cls._param_names())}")
+    if param not in cls.get_param_names():
+        raise UsageError(f"{method} has no parameter {param!r}; it has {', '.join(cls.get_param_names())}")
     values = [runner.literal_or_text(v.strip()) for v in values_text.split(";") if v.strip()]
     if not values:
         raise UsageError(f"--values names no value, got {values_text!r}; give e.g. --values \"1;2;3\"")

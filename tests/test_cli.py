@@ -22,7 +22,7 @@ def test_map_writes_csv_table_plot_and_codes(tmp_path, capsys):
     assert len(frame) == 4 and set(frame["search"]) == {"hamming"}
     assert (out / "map" / "digits.png").stat().st_size > 1000
     table = (out / "map" / "digits.md").read_text()
-    assert "| bits | itq | lsh |" in table and "| 32 |" in table
+    assert "| bits | lsh | itq |" in table and "| 32 |" in table  # the paper's Table I order
     saved = np.load(codes / "digits-itq-32.npz")
     assert saved["db_codes"].dtype == np.uint8 and saved["db_codes"].shape == (1697, 4)
     assert saved["query_labels"].shape == (100, 10)

@@ -8,7 +8,10 @@ from protocols import efficiency
 
 COLUMNS = ["index", "params", "code_bits", "db_size", "topk", "ms_per_query", "ms_per_query_single", "recall",
            "map", "map_tie_aware", "ms_per_query_all_threads", "index_bytes", "peak_rss_mb", "build_s",
-           "codes_scanned"]
+           "codes_scanned",
+           # issue 30: the spread, the load, the build settings and where the codes come from
+           "ms_per_query_min", "ms_per_query_max", "ms_per_query_single_min", "ms_per_query_single_max",
+           "load_before", "load_after", "other_cpu_cores", "build_params", "encoded_codes", "single_queries"]
 
 
 def test_augmentation_is_seeded_and_keeps_range(synthetic):
@@ -39,6 +42,8 @@ def test_small_run_writes_every_column(tmp_path, monkeypatch):
     assert (frame["variant"] == str({"hdhash": "epochs=1"})).all()
     assert set(COLUMNS) <= set(frame.columns)
     assert set(frame["db_size"]) == {1000, 4000}  # 4000 > 1800 database items: transformed copies were encoded
+    assert (frame["encoded_codes"] == frame["db_size"]).all() and frame["generator"].isna().all()
+    assert (frame["single_queries"] == 2).all()
     timed = frame[frame["index"] != "popcount-floor"]
     assert (frame["ms_per_query"] > 0).all() and (frame["ms_per_query_single"] > 0).all()
     exhaustive = frame[frame["index"].isin(["numpy-scan", "faiss-flat", "exhaustive", "exhaustive-full",

@@ -5,7 +5,7 @@ import pytest
 import common.files
 import datasets
 from protocols import map as map_protocol
-from protocols import paper, runner
+from protocols import paper, paper_plan, paper_table2, runner
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +59,7 @@ def test_paper_runs_missing_rows_then_reuses_them(tmp_path, capsys, monkeypatch)
     assert ours["map"].between(0, 1).all() and mosaic.drop(ours.index)["map"].isna().all()
     paper_rows = frame[(frame["dataset"] == "imagenet-100") & (frame["method"] == "lsh")]
     assert paper_rows["paper_map"].tolist()[:2] == [0.1007, 0.2350] and paper_rows["map"].isna().all()
-    assert "| lsh | – / 0.1007 / – |" in table1  # the paper's figures beside a dataset not run here
+    assert "| lsh | – | – / 0.1007 / – |" in table1  # the paper's figures beside a dataset not run here
     assert (out / "paper" / "table1-fashion-mosaic.png").stat().st_size > 1000
     table2 = (out / "paper" / "table2.md").read_text()
     assert "hdhash tree (keep 0.3)" in table2 and "| 12.226 |" in table2 and "4.00x time" in table2
@@ -85,10 +85,10 @@ def test_rows_with_another_split_are_not_reused(tmp_path):
     ds = datasets.load_dataset("digits")
     out = tmp_path / "results"
     assert map_protocol.main(["--dataset", "digits", "--methods", "lsh", "--bits", "16", "--out", str(out)]) == 0
-    assert list(paper.stored_rows(out, ds, 0)) == [("lsh", 16)]
+    assert list(paper_plan.stored_rows(out, ds, 0)) == [("lsh", 16)]
     other = datasets.load_dataset("digits", seed=1)
-    assert paper.stored_rows(out, other, 1) == {}  # another seed, another split hash
-    _, missing, stale = paper.plan(ds, ["lsh", "itq"], [16, 32], out, 0)
+    assert paper_plan.stored_rows(out, other, 1) == {}  # another seed, another split hash
+    _, missing, stale = paper_plan.plan(ds, ["lsh", "itq"], [16, 32], out, 0)
     assert missing == [("lsh", 32), ("itq", 16), ("itq", 32)] and stale == {}
 
 
@@ -102,12 +102,12 @@ def test_rows_stored_with_other_parameters_run_again(tmp_path, capsys):
     stored = json.loads(path.read_text())
     stored["params"]["n_iter"] = 5  # as a default row looks that was stored before the default became 50
     path.write_text(json.dumps(stored))
-    record = paper.stored_rows(out, ds, 0)[("itq", 16)]
+    record = paper_plan.stored_rows(out, ds, 0)[("itq", 16)]
     # a run now would use ITQ's default n_iter (50), so the row is stale; with --param n_iter=5 it is not
-    assert paper.stale_params(record) == ["n_iter 5 -> 50"]
-    assert paper.stale_params(record, {"n_iter": 5}) == []
-    assert paper.stale_params(record, {"n_iter": 5, "device": "cuda"}) == []  # not a method parameter of ITQ
-    reusable, missing, stale = paper.plan(ds, ["itq"], [16], out, 0)
+    assert paper_plan.stale_params(record) == ["n_iter 5 -> 50"]
+    assert paper_plan.stale_params(record, {"n_iter": 5}) == []
+    assert paper_plan.stale_params(record, {"n_iter": 5, "device": "cuda"}) == []  # not a method parameter of ITQ
+    reusable, missing, stale = paper_plan.plan(ds, ["itq"], [16], out, 0)
     assert reusable == {} and missing == [("itq", 16)] and stale == {("itq", 16): ["n_iter 5 -> 50"]}
     argv = ["--datasets", "digits", "--methods", "itq", "--bits", "16", "--out", str(out), "--dry-run"]
     assert paper.main(argv) == 0
@@ -179,13 +179,13 @@ def test_table2_adds_the_tree_of_a_stored_hierarchical_variant_beside_the_defaul
     assert variant == "fashion-mnist--hdhash-level_loss-orthohash"
     rows(0.25, 3.0, 0.83).to_csv(folder / f"{variant}.csv", index=False)
 
-    frame = paper.table2_frame(tmp_path, ["fashion-mnist"])
+    frame = paper_table2.table2_frame(tmp_path, ["fashion-mnist"])
     assert frame["row"].tolist() == [
         "hdhash tree (keep 0.3)", "hashnet, faiss IndexBinaryFlat", "hashnet, numpy linear scan",
         "hdhash [level_loss=orthohash] tree (keep 0.3), beyond the paper", "hashnet, faiss IndexBinaryFlat (same run)"]
     assert frame["run"].tolist()[-2:] == [variant, variant]
     assert frame["ms_per_query"].tolist() == [0.5, 2.0, 4.0, 0.25, 3.0]  # the largest database size only
-    text = "\n".join(paper.table2_markdown(frame))
+    text = "\n".join(paper_table2.table2_markdown(frame))
     assert "against faiss's SIMD scan: 4.00x time" in text  # the default tree against the default run's flat
     assert f"(`efficiency/{variant}.md`): the tree is 12.00x faster" in text
     assert "at tie-aware MAP@K 0.8300 against 0.7900" in text

@@ -1,4 +1,5 @@
-"""protocols.seed_spread: variants named by their non-default parameters, paired differences."""
+"""protocols.seed_spread / protocols.seeds: variants named by their non-default parameters, paired
+differences (protocols.stats, the one implementation) with their verdicts."""
 import json
 
 from protocols import seed_spread
@@ -20,9 +21,9 @@ def test_paired_difference_and_variant_names(tmp_path):
     (tmp_path / "b.json").write_text(json.dumps({"records": own}))
     assert seed_spread.main([str(tmp_path)]) == 0
     table = (tmp_path / "summary.md").read_text()
-    assert "| hashnet | 32 | hamming | 3 | 0.8200 | 0.0200 |  |" in table
-    # differences -0.01, -0.02, -0.01: mean -0.0133, sd 0.0058, standard error 0.0033
-    assert "| hdhash [level_codes=own] | 32 | hamming | 3 | 0.8067 | 0.0208 | -0.0133 ± 0.0033 |" in table
+    assert "| hashnet | 32 | hamming | 3 | 0.8200 | 0.0200 |  |  |" in table
+    # differences -0.01, -0.02, -0.01: mean -0.0133, sd 0.0058, standard error 0.0033: beyond 2 SE
+    assert "| hdhash [level_codes=own] | 32 | hamming | 3 | 0.8067 | 0.0208 | -0.0133 ± 0.0033 | worse |" in table
 
 
 def test_empty_folder_is_a_one_line_error(tmp_path, capsys):
@@ -32,16 +33,16 @@ def test_empty_folder_is_a_one_line_error(tmp_path, capsys):
 
 
 def test_table_one_verdict_needs_two_standard_errors_and_three_seeds():
-    import pandas as pd
-
-    from protocols.tables import paired_differences
+    from protocols.frame import frame_of
+    from protocols.stats import paired_differences
 
     def rows(method, values):
         return [{"method": method, "search": "hamming", "default_search": True, "variant": "", "bits": 32,
-                 "seed": 0, "train_seed": t, "map": v} for t, v in enumerate(values)]
+                 "seed": 0, "topk": 10, "train_seed": t, "map": v} for t, v in enumerate(values)]
 
-    frame = pd.DataFrame(rows("hashnet", [0.80, 0.82, 0.84]) + rows("a", [0.85, 0.86])
-                         + rows("b", [0.81, 0.83, 0.85]) + rows("c", [0.83, 0.82, 0.84]) + rows("d", [0.9]))
+    records = rows("hashnet", [0.80, 0.82, 0.84]) + rows("a", [0.85, 0.86]) + rows("b", [0.81, 0.83, 0.85]) \
+        + rows("c", [0.83, 0.82, 0.84]) + rows("d", [0.9])
+    frame = frame_of({str(i): r for i, r in enumerate(records)})
     verdict = paired_differences(frame).set_index("column")["verdict"]
     # a: +0.05 and +0.04 over two seeds, far beyond 2 SE (0.005) and still not settled
     assert verdict["a"] == "two seeds: not settled" and verdict["d"] == "one seed: not settled"

@@ -1,15 +1,22 @@
-"""The results site (protocols.site) built from a few stored records and opened in headless Chromium.
+"""The results site (protocols.site_build) built from a few stored records and opened in headless Chromium.
 
 One browser session opens every page from the file system (no server, no network) and fails on any
 console error or missing element; it sorts a table by a click on its heading, hovers a plot point
 until its tooltip shows, opens the records behind a number and follows the link to the record, and
-saves a screenshot of every page under the test's temporary folder. A site built from records whose
-every string is a script payload (issue 29) must show the payload as text, with nothing injected.
+saves a screenshot of every page under the test's temporary folder. A second pass checks what issue 31
+asked of the site: every table's CSV and JSON downloads (present, the same rows, Table I's numbers
+those of the page), the filter boxes, the leaderboard's rule (a one-seed cell never ranked, rank 1 bold
+only where no cell has a higher mean), the glossary and its tooltips, plots whose lines all look
+different with their legends outside and error bars drawn, tables that scroll inside the page, and
+``python -m protocols.site --screenshots`` (``make screenshots``) taking every picture the README shows.
+A site built from records whose every string is a script payload (issue 29) must show the payload as
+text, with nothing injected.
 Needs Debian's ``chromium`` and ``chromium-driver`` (``scripts/ensure-chromium.sh``, run by ``make
 test``) and selenium (the ``test`` extra); skipped, saying so, where they are missing, except under
 ``make test`` (what CI runs), which sets ``HASHBENCH_REQUIRE_BROWSER=1`` so that a missing browser
 fails instead of passing unseen.
 """
+import json
 import os
 import shutil
 import time
@@ -17,16 +24,15 @@ from pathlib import Path
 
 import pytest
 
+from protocols.site_shots import CHROMEDRIVER, CHROMIUM, FLAGS, browser_missing, chromium  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get("HASHBENCH_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("HASHBENCH_CHROMEDRIVER", "/usr/bin/chromedriver")
-#: a small store: a few methods (HDHash with its tree row) at two lengths over their training seeds,
+#: a small store: a few methods (HDHash with its tree row and its OrthoHash-loss rows) at two lengths over
+#: their training seeds, one seed of CSQ at 16 bits (a one-seed cell whose mean tops the multi-seed ones),
 #: and Table II's settings at the smallest database size
-MAP_RECORDS = ["hdhash-16-*", "hdhash-32-*", "hashnet-16-*", "hashnet-32-*", "lsh-16-*", "lsh-32-*", "opq-16-*"]
+MAP_RECORDS = ["hdhash-16-*", "hdhash-32-*", "hashnet-16-*", "hashnet-32-*", "lsh-16-*", "lsh-32-*", "opq-16-*",
+               "csq-16-hamming-top1000-seed0-train3"]
 EFFICIENCY_RECORDS = ["*-n10000-*"]
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-default-apps", "--window-size=1400,1000"]
 
 
 def _small_store(out: Path) -> Path:
@@ -42,7 +48,7 @@ def _small_store(out: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from protocols.site import build_site
+    from protocols.site_build import build_site
 
     out = _small_store(tmp_path_factory.mktemp("site") / "results")
     written = build_site(out)
@@ -61,24 +67,12 @@ def _missing(reason: str):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        _missing("selenium not installed (pip install -e '.[test]')")
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        _missing(f"no {CHROMIUM} or {CHROMEDRIVER}: run scripts/ensure-chromium.sh (apt-get install chromium "
-                 "chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS + [f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    # the driver's path given explicitly, so Selenium Manager never looks for one on the network
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
+    missing = browser_missing()
+    if missing:
+        _missing(missing)
+    # the driver's path given explicitly (protocols.site_shots), so Selenium Manager never looks for one
+    with chromium(tmp_path_factory.mktemp("chromium-profile"), log_console=True) as driver:
+        yield driver
 
 
 def _open(driver, page: Path, timeout: float = 30):
@@ -127,15 +121,18 @@ def test_every_page_opens_sorts_hovers_and_shows_its_records(site, browser, tmp_
     started = time.monotonic()
     pages = sorted(site.glob("*.html"))
     assert {p.name for p in pages} == {"index.html", "map-fashion-mnist.html", "records-fashion-mnist.html",
-                                       "efficiency-fashion-mnist.html"}
+                                       "efficiency-fashion-mnist.html", "leaderboard.html", "glossary.html"}
     assert sorted(p.name for p in (site / "assets").iterdir()) == ["plotly.min.js", "site.css", "site.js"]
     size = sum(p.stat().st_size for p in site.rglob("*") if p.is_file())
     assert size < 8e6, f"the site is {size / 1e6:.1f} MB"
     expected = {  # page -> elements it must have, and how many plots
-        "index.html": (["nav a", "table#datasets tbody tr", "table#efficiency tbody tr"], 0),
+        "index.html": (["nav a", "table#datasets tbody tr", "table#efficiency tbody tr", "p.downloads a"], 0),
         "map-fashion-mnist.html": (["table#table1 tbody tr", "table#metrics tbody tr", "#plot-map .scatterlayer .trace",
-                                    "#plot-pr2 .errorbar", "#plot-pn-16 .scatterlayer .trace",
-                                    "#plot-prc-32 .scatterlayer .trace"], 6),
+                                    "#plot-pr2 .errorbar", "#plot-map .errorbar", "#plot-pn-16 .errorbar",
+                                    "#plot-pn-16 .scatterlayer .trace", "#plot-prc-32 .scatterlayer .trace",
+                                    "input.filter[data-table='table1']", "#table1 th.term[title]"], 6),
+        "leaderboard.html": (["table#ranks tbody tr", "table#leaderboard tbody tr", "td.best"], 0),
+        "glossary.html": (["table#metrics-terms tbody tr", "tr#g-map-k", "tr#g-faiss-ivf", "tr#g-hdhash"], 0),
         "records-fashion-mnist.html": (["table#records tbody tr[id^='r-']", "details pre"], 0),
         "efficiency-fashion-mnist.html": (["#plot-recall-10000 .scatterlayer .trace",
                                            "#plot-map_tie_aware-10000 .scatterlayer .trace",
@@ -154,14 +151,14 @@ def test_every_page_opens_sorts_hovers_and_shows_its_records(site, browser, tmp_
 
     # Table I sorts by a click on a heading: ascending, then descending; cells without a value stay last
     _open(browser, site / "map-fashion-mnist.html")
-    before = _column(browser, "#table1", 2)
-    heading = browser.find_elements(By.CSS_SELECTOR, "#table1 thead th")[2]
+    before = _column(browser, "#table1", 3)  # method, family, schedule, then the first code length
+    heading = browser.find_elements(By.CSS_SELECTOR, "#table1 thead th")[3]
     assert heading.text.startswith("16 bits")
     heading.click()
-    values = [float(v) for v in _column(browser, "#table1", 2) if v]
+    values = [float(v) for v in _column(browser, "#table1", 3) if v]
     assert values == sorted(values) and len(values) == len([v for v in before if v])
     heading.click()
-    values = [float(v) for v in _column(browser, "#table1", 2) if v]
+    values = [float(v) for v in _column(browser, "#table1", 3) if v]
     assert values == sorted(values, reverse=True)
     assert heading.get_attribute("aria-sort") == "descending"
 
@@ -185,6 +182,109 @@ def test_every_page_opens_sorts_hovers_and_shows_its_records(site, browser, tmp_
     browser.save_screenshot(str(tmp_path / "tooltip.png"))
     _no_console_errors(browser, site / "efficiency-fashion-mnist.html")
     assert time.monotonic() - started < 120
+
+
+# -- issue 31: downloads, filters, the leaderboard, the glossary, readable plots -----------------------------
+def test_every_table_downloads_as_csv_and_json(site, browser):
+    """Each table links its CSV and JSON under it; both hold the same rows; Table I's are the page's numbers."""
+    import pandas as pd
+
+    from protocols.site_folder import MANIFEST
+
+    owned = set(json.loads((site / MANIFEST).read_text())["files"])
+    for page in sorted(site.glob("*.html")):
+        _open(browser, page)
+        tables = browser.execute_script("return Array.from(document.querySelectorAll('table')).map(t => t.id)")
+        links = browser.execute_script("return Array.from(document.querySelectorAll('p.downloads a'))"
+                                       ".map(a => decodeURIComponent(a.getAttribute('href')))")
+        assert len(links) == 2 * len(tables), (page.name, tables, links)
+        for csv_name, json_name in zip(links[::2], links[1::2]):
+            assert csv_name.endswith(".csv") and json_name == csv_name[:-4] + ".json", (csv_name, json_name)
+            assert {csv_name, json_name} <= owned, f"{csv_name} not in the site's manifest"
+            rows = json.loads((site / json_name).read_text())
+            assert isinstance(rows, list) and len(pd.read_csv(site / csv_name)) == len(rows) > 0, csv_name
+    table1 = pd.read_csv(site / "data" / "map-fashion-mnist.table1.csv")
+    assert {"column", "bits", "map_mean", "map_sd", "map_n", "map_marks", "records"} <= set(table1.columns)
+    _open(browser, site / "map-fashion-mnist.html")
+    shown = browser.execute_script("return Array.from(document.querySelectorAll('#table1 tbody tr'))"
+                                   ".map(r => [r.cells[0].textContent.trim(), r.cells[3].getAttribute('data-sort')])")
+    assert len(table1) == 2 * len(shown)  # every column at 16 and 32 bits
+    for label, sort in shown:
+        row = table1[(table1["column"] == label) & (table1["bits"] == 16)].iloc[0]
+        assert (sort == "") == pd.isna(row["map_mean"]) and (not sort or abs(float(sort) - row["map_mean"]) < 1e-5)
+    records = pd.read_csv(site / "data" / "records-fashion-mnist.records.csv")
+    assert len(records) == len(list((site.parent / "map" / "runs" / "fashion-mnist").glob("*.json")))
+
+
+def _visible(driver, table: str) -> list[str]:
+    return driver.execute_script("return Array.from(document.querySelectorAll(arguments[0] + ' tbody tr'))"
+                                 ".filter(r => !r.hidden).map(r => r.textContent)", table)
+
+
+def test_filters_leaderboard_glossary_and_plots(site, browser):
+    from selenium.webdriver.common.by import By
+
+    # a filter box keeps the rows holding every word typed, and says how many
+    _open(browser, site / "leaderboard.html")
+    every = _visible(browser, "#leaderboard")
+    box = browser.find_element(By.CSS_SELECTOR, "input.filter[data-table='leaderboard']")
+    box.send_keys("HashNet 32")
+    kept = _visible(browser, "#leaderboard")
+    assert kept and len(kept) < len(every) and all("hashnet" in r and "32" in r for r in kept), kept
+    count = browser.find_element(By.CSS_SELECTOR, ".filter-count[data-table='leaderboard']").text
+    assert count == f"{len(kept)} of {len(every)} rows", count
+    box.clear()
+    box.send_keys(" ")
+    assert len(_visible(browser, "#leaderboard")) == len(every)
+
+    # the leaderboard ranks only cells over two seeds or more; rank 1 bold only where nothing has a higher mean
+    rows = browser.execute_script("return Array.from(document.querySelectorAll('#leaderboard tbody tr')).map(r => "
+                                  "[Number(r.cells[2].textContent), r.cells[3].textContent.trim(), "
+                                  "Number(r.cells[7].textContent), r.cells[3].classList.contains('best'), "
+                                  "Number(r.cells[6].getAttribute('data-sort')), r.cells[4].textContent.trim()])")
+    for bits in (16, 32):
+        part = [r for r in rows if r[0] == bits]
+        assert [r[1] for r in part if r[2] < 2] == ["–"] * sum(r[2] < 2 for r in part)
+        first = [r for r in part if r[1] == "1"]
+        assert first and all(r[2] >= 2 for r in first)
+        top = max(r[4] for r in part)
+        assert all(r[3] == (r[1] == "1" and r[4] == top) for r in part), part
+    assert [r[5] for r in rows if r[2] == 1] == ["csq"]  # the one-seed cell, above every mean at 16 bits
+    assert not [r for r in rows if r[0] == 16 and r[3]] and [r for r in rows if r[0] == 32 and r[3]]
+
+    # the glossary, and its texts as tooltips of headings and names
+    _open(browser, site / "map-fashion-mnist.html")
+    titles = browser.execute_script("return Object.fromEntries(Array.from(document.querySelectorAll('#metrics th'))"
+                                    ".map(th => [th.textContent, th.title]))")
+    assert "tie-break" in titles["tie-aware MAP@K"] and "Hamming distance 2" in titles["P (Hamming radius 2)"]
+    label = browser.find_element(By.CSS_SELECTOR, "#table1 tbody tr .term").get_attribute("title")
+    assert label.startswith("HDHash: hierarchical deep hashing"), label
+
+    # plots: no two lines alike, legends outside the plotting area, error bars where two seeds or more
+    for plot_id in ("plot-map", "plot-pn-16"):
+        looks, legend = browser.execute_script(
+            "var d = document.getElementById(arguments[0]); return [d.data.map(t => "
+            "[t.line.color, t.line.dash, t.marker.symbol].join(' ')), d._fullLayout.legend.x]", plot_id)
+        assert len(set(looks)) == len(looks) and legend >= 1, (plot_id, looks, legend)
+    bars = browser.execute_script("return document.getElementById('plot-map').data.map(t => t.error_y.array)")
+    assert all(any(v for v in array) for array in bars[:2]), bars  # HDHash's rows, over five seeds
+
+    # a wide table scrolls inside the page, which keeps to the window's width
+    _open(browser, site / "records-fashion-mnist.html")
+    page_width, window, inner, outer = browser.execute_script(
+        "var s = document.querySelector('#records').parentNode; return [document.documentElement.scrollWidth, "
+        "document.documentElement.clientWidth, s.scrollWidth, s.clientWidth]")
+    assert page_width <= window and inner > outer, (page_width, window, inner, outer)
+
+
+def test_the_screenshots_command_takes_every_picture(site, browser, tmp_path):
+    """``python -m protocols.site --screenshots`` (make screenshots): every picture the README shows."""
+    from protocols import site as site_command
+    from protocols.site_shots import SHOTS
+
+    assert site_command.main(["--out", str(site.parent), "--screenshots", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(SHOTS)
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in tmp_path.iterdir())
 
 
 # -- issue 29: a hostile record shows as text --------------------------------------------------------------
@@ -227,7 +327,7 @@ def test_hostile_records_show_as_text(browser, tmp_path):
     """No element or attribute injected, no comment opened, every plot drawn, the payload on the page as text."""
     from selenium.webdriver.common.by import By
 
-    from protocols.site import build_site
+    from protocols.site_build import build_site
 
     out = _hostile_store(tmp_path / "results")
     site = out / "site"

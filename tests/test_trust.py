@@ -15,7 +15,7 @@ import torch
 import common.files
 from methods import create_method
 from protocols import map as map_protocol
-from protocols import paper, runner, sweep
+from protocols import paper, paper_tables, runner, sweep
 from tests.conftest import write_mini_photos
 
 FAST_DEEP = dict(epochs=1, device="cpu", progress=False, num_threads=1)
@@ -202,7 +202,7 @@ def test_4_the_readme_block_is_rewritten_only_for_its_own_results(tmp_path, monk
     readme = tmp_path / "project" / "README.md"
     readme.parent.mkdir()
     readme.write_text("x\n<!-- results:begin -->\nOLD-BLOCK\n<!-- results:end -->\n")
-    monkeypatch.setattr(paper, "REPO_README", readme)
+    monkeypatch.setattr(paper_tables, "REPO_README", readme)
     elsewhere = tmp_path / "elsewhere" / "results"
     assert map_protocol.main(["--dataset", "digits", "--methods", "lsh", "--bits", "16", "--out", str(elsewhere)]) == 0
     monkeypatch.chdir(tmp_path / "elsewhere")
@@ -471,7 +471,7 @@ def test_11_table_two_rows_are_records_and_a_partial_rerun_keeps_the_others(tmp_
 
 
 def test_11_a_resumed_run_counts_its_training_before_the_resume(tmp_path, monkeypatch):
-    from protocols.tables import records_frame
+    from protocols.frame import records_frame
 
     real_fit = runner.fit
 

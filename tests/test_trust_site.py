@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from protocols import site as site_module
+from protocols import site as site_command
+from protocols import site_build, site_efficiency, site_glossary, site_leaderboard, site_map, site_render
 from protocols.site_folder import MANIFEST
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +68,7 @@ def test_site_build_refuses_a_folder_it_did_not_write(tmp_path, capsys):
     # --out O --site O: the records and the documents beside them stay
     records = _snapshot(out)
     before = _not_the_sites(out)
-    _refused(site_module.main(["--out", str(out), "--site", str(out)]), capsys.readouterr().err)
+    _refused(site_command.main(["--out", str(out), "--site", str(out)]), capsys.readouterr().err)
     assert _snapshot(out) == before and all(before[name] == data for name, data in records.items())
 
     # make report's site (<out>/site) holding a .git and a document
@@ -88,7 +89,7 @@ def test_site_build_removes_stale_files_of_its_own_only(tmp_path):
         shutil.copy(path, out / "map" / "runs" / "digits" / path.name)
     site = tmp_path / "site"
     site.mkdir()  # an empty folder is fine
-    written = site_module.build_site(out, site)
+    written = site_build.build_site(out, site)
     manifest = json.loads((site / MANIFEST).read_text())["files"]
     assert sorted(manifest) == sorted(p.relative_to(site).as_posix() for p in written[:-1])
     assert (site / "map-digits.html").is_file()
@@ -97,7 +98,7 @@ def test_site_build_removes_stale_files_of_its_own_only(tmp_path):
     # atomic writer left by a build cut short is the build's own
     shutil.rmtree(out / "map" / "runs" / "digits")
     (site / ".index.html.4242.k2j_8x.tmp").write_text("cut short")
-    site_module.build_site(out, site)
+    site_build.build_site(out, site)
     assert not (site / "map-digits.html").exists() and not (site / "records-digits.html").exists()
     assert (site / "map-fashion-mnist.html").is_file()
     assert "map-digits.html" not in json.loads((site / MANIFEST).read_text())["files"]
@@ -105,7 +106,7 @@ def test_site_build_removes_stale_files_of_its_own_only(tmp_path):
     # a file put there since: refused, kept
     (site / "assets" / "mine.js").write_text("// mine\n")
     with pytest.raises(UsageError, match=r"did not write \(assets/mine.js\)"):
-        site_module.build_site(out, site)
+        site_build.build_site(out, site)
     assert (site / "assets" / "mine.js").read_text() == "// mine\n"
 
 
@@ -117,7 +118,7 @@ def test_a_manifest_naming_other_files_is_refused(tmp_path, capsys, listed):
     site.mkdir()
     (site / MANIFEST).write_text(json.dumps({"files": listed}))
     out = _store(tmp_path / "results", efficiency_patterns=())
-    returned = site_module.main(["--out", str(out), "--site", str(site)])
+    returned = site_command.main(["--out", str(out), "--site", str(site)])
     err = capsys.readouterr().err.strip()
     assert returned == 2 and len(err.splitlines()) == 1 and "is not a manifest" in err, err
     assert outside.read_text() == "not the site's\n" and sorted(p.name for p in site.iterdir()) == [
@@ -127,11 +128,11 @@ def test_a_manifest_naming_other_files_is_refused(tmp_path, capsys, listed):
 # -- 2. every value reaching a page is escaped -------------------------------------------------------------
 def test_page_data_cannot_close_its_script_block():
     data = {"z": HOSTILE, "a": ["</script>", "<!--", "&amp;"], "nan": float("nan"), HOSTILE: 1}
-    text = str(site_module.script_json(data))
+    text = str(site_render.script_json(data))
     assert not set("<>&") & set(text)
     assert json.loads(text) == {"z": HOSTILE, "a": ["</script>", "<!--", "&amp;"], "nan": None, HOSTILE: 1}
     assert text.index('"a"') < text.index('"nan"') < text.index('"z"'), "keys not sorted"
-    assert text == str(site_module.script_json(dict(reversed(list(data.items())))))
+    assert text == str(site_render.script_json(dict(reversed(list(data.items())))))
 
 
 class _Elements(HTMLParser):
@@ -165,10 +166,10 @@ def _hostile_values(values: dict) -> dict:
             value = HOSTILE
         elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
             value = [HOSTILE]
-        elif isinstance(value, list) and value and all(isinstance(v, site_module.Row) for v in value):
-            parts = [site_module.Part(kind, HOSTILE, HOSTILE) for kind in
-                     ("text", "swatch", "link", "record-link", "small", "code", "stale", "details")]
-            value = value + [site_module.Row([site_module.Cell(tuple(parts), HOSTILE, (HOSTILE,), "")], HOSTILE)]
+        elif isinstance(value, list) and value and all(isinstance(v, site_render.Row) for v in value):
+            parts = [site_render.Part(kind, HOSTILE, HOSTILE, HOSTILE) for kind in
+                     ("text", "swatch", "link", "record-link", "small", "code", "mark", "term", "details")]
+            value = value + [site_render.Row([site_render.Cell(tuple(parts), HOSTILE, (HOSTILE,), "")], HOSTILE)]
         elif key == "sections":  # (database size, its plots)
             value = [(HOSTILE, plot_ids) for _, plot_ids in value]
         elif key in ("paper_rows", "line_styles"):
@@ -179,13 +180,14 @@ def _hostile_values(values: dict) -> dict:
 
 def test_templates_escape_every_value(tmp_path):
     out = _store(tmp_path / "results")
-    pages = [site_module.index_page(out, ["fashion-mnist"], ["fashion-mnist"]),
-             site_module.map_page(out, "fashion-mnist"), site_module.records_page(out, "fashion-mnist"),
-             site_module.efficiency_page(out, "fashion-mnist")]
+    pages = [site_build.index_page(out, ["fashion-mnist"], ["fashion-mnist"]),
+             site_map.map_page(out, "fashion-mnist"), site_map.records_page(out, "fashion-mnist"),
+             site_efficiency.efficiency_page(out, "fashion-mnist"),
+             site_leaderboard.leaderboard_page(out, ["fashion-mnist"]), site_glossary.glossary_page()]
     for page in pages:
         values = _hostile_values(page.values)
         data = {"plots": [], "records": {HOSTILE: {"href": HOSTILE, "fields": {"n_query": HOSTILE}}}}
-        html = site_module.render_page(site_module.Page(HOSTILE, page.template, values, data), [(HOSTILE, HOSTILE)])
+        html = site_render.render_page(site_render.Page(HOSTILE, page.template, values, data), [(HOSTILE, HOSTILE)])
         parsed = _Elements()
         parsed.feed(html)
         tags = [tag for tag, _ in parsed.elements]

@@ -1,4 +1,4 @@
-/* hashbench results site: sortable tables, plots from the page's JSON, record pop-ups.
+/* hashbench results site: sortable and filterable tables, plots from the page's JSON, record pop-ups.
    Plain JavaScript, no network: the page's data is in <script id="page-data">, plotly.min.js beside this file. */
 "use strict";
 
@@ -21,7 +21,8 @@ function makeSortable(table) {
   var headers = table.querySelectorAll("thead th");
   headers.forEach(function (th, column) {
     th.setAttribute("tabindex", "0");
-    th.title = "sort by " + th.textContent;
+    // the glossary's text (the template's title) stays; the sorting hint follows it
+    th.title = (th.title ? th.title + "\n" : "") + "click to sort by " + th.textContent;
     var sort = function () {
       var ascending = th.getAttribute("aria-sort") !== "ascending";
       headers.forEach(function (other) { other.removeAttribute("aria-sort"); });
@@ -40,6 +41,26 @@ function makeSortable(table) {
     th.addEventListener("click", sort);
     th.addEventListener("keydown", function (event) { if (event.key === "Enter") sort(); });
   });
+}
+
+/* A filter box above a table: keep the rows whose text holds every word typed (any case, any order). */
+function makeFilter(input) {
+  var table = document.getElementById(input.getAttribute("data-table"));
+  var count = document.querySelector(".filter-count[data-table='" + input.getAttribute("data-table") + "']");
+  if (!table) return;
+  var apply = function () {
+    var words = input.value.toLowerCase().split(/\s+/).filter(function (w) { return w.length > 0; });
+    var rows = Array.prototype.slice.call(table.tBodies[0].rows), shown = 0;
+    rows.forEach(function (row) {
+      var text = row.textContent.toLowerCase();
+      var keep = words.every(function (w) { return text.indexOf(w) >= 0; });
+      row.hidden = !keep;
+      if (keep) shown++;
+    });
+    if (count) count.textContent = words.length ? shown + " of " + rows.length + " rows" : "";
+  };
+  input.addEventListener("input", apply);
+  apply();
 }
 
 function element(tag, attrs, text) {
@@ -102,6 +123,7 @@ document.addEventListener("DOMContentLoaded", function () {
   var data = JSON.parse(document.getElementById("page-data").textContent);
   setUpPopup();
   document.querySelectorAll("table.sortable").forEach(makeSortable);
+  document.querySelectorAll("input.filter").forEach(makeFilter);
   document.querySelectorAll("[data-records]").forEach(function (node) {
     var open = function (event) {
       if (!Object.keys(data.records).length) return;

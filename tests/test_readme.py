@@ -1,0 +1,120 @@
+"""Every code block of the README works as written (issue 31: README prose that cannot go stale).
+
+Each ```python block runs, in a temporary folder (it writes ``results/`` there), on the digits set
+(seconds). Each ```sh block's commands are checked without running them: a ``python -m protocols.X
+...`` line is parsed by that command's own parser (its ``main`` stops right after ``parse_args``,
+so a flag that no longer exists, or a bad value, fails here; ``--help`` counts as parsed), a
+``make X`` names a target of the Makefile, and anything else (``dask``) is a program installed
+beside the project's Python.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+#: a fenced block: its language, its first line's number, its text
+_BLOCK = re.compile(r"^```(?P<lang>[a-z]*)\n(?P<text>.*?)^```", re.M | re.S)
+
+
+def blocks(lang: str) -> list[tuple[int, str]]:
+    """``(line, text)`` of every ```lang block of the README (``line``: the block's first line)."""
+    text = README.read_text()
+    return [(text.count("\n", 0, m.start("text")) + 1, m["text"]) for m in _BLOCK.finditer(text) if m["lang"] == lang]
+
+
+def commands(text: str) -> list[list[str]]:
+    """The commands of a shell block as argument lists: continuation lines joined, comments dropped, the
+    leading ``NAME=value`` assignments left out."""
+    found = []
+    for line in text.replace("\\\n", " ").splitlines():
+        words = shlex.split(line, comments=True)
+        while words and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=\S*", words[0]):
+            words = words[1:]
+        if words:
+            found.append(words)
+    return found
+
+
+def make_targets() -> set[str]:
+    return set(re.findall(r"^([A-Za-z0-9_-]+):", (ROOT / "Makefile").read_text(), re.M))
+
+
+class Parsed(Exception):
+    """Raised by the intercepted ``parse_args`` once the arguments parsed: nothing else runs."""
+
+
+def parse_only(module: str, argv: list[str], monkeypatch):
+    """Parse ``argv`` with the parser ``module``'s ``main`` builds, and run nothing: the namespace, or
+    None for ``--help``. A parse error fails the test with argparse's message."""
+    original = argparse.ArgumentParser.parse_args
+
+    def intercept(self, args=None, namespace=None):
+        raise Parsed(original(self, args, namespace))
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", intercept)
+    command = importlib.import_module(module)
+    try:
+        command.main(argv)
+    except Parsed as parsed:
+        return parsed.args[0]
+    except SystemExit as exit_:
+        assert exit_.code == 0, f"python -m {module} {shlex.join(argv)}: refused by its parser (exit {exit_.code})"
+        return None
+    pytest.fail(f"python -m {module}: main returned without parsing its arguments")
+
+
+PYTHON_BLOCKS = blocks("python")
+SHELL_BLOCKS = blocks("sh")
+
+
+def test_the_readme_has_code_blocks_to_check():
+    assert PYTHON_BLOCKS and len(SHELL_BLOCKS) >= 5
+    assert {lang for lang in re.findall(r"^```([a-z]+)\n", README.read_text(), re.M)} <= {"python", "sh"}, \
+        "a block in a language this test does not check"
+
+
+@pytest.mark.parametrize("line,text", PYTHON_BLOCKS, ids=[f"line{line}" for line, _ in PYTHON_BLOCKS])
+def test_python_block_runs(line, text, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(ROOT))
+    namespace = {"__name__": "__readme__"}
+    exec(compile(text, f"README.md:{line}", "exec"), namespace)  # noqa: S102 (the README's own code)
+    if "records" in namespace:  # the block stores what it ran where it says
+        assert list((tmp_path / "results" / "map" / "runs").glob("*/*.json"))
+
+
+@pytest.mark.parametrize("line,text", SHELL_BLOCKS, ids=[f"line{line}" for line, _ in SHELL_BLOCKS])
+def test_shell_block_commands_parse(line, text, monkeypatch, capsys):
+    targets = make_targets()
+    for words in commands(text):
+        program = Path(words[0]).name
+        if program.startswith("python") and words[1:2] == ["-m"]:
+            module = words[2]
+            assert module.startswith("protocols."), f"README.md:{line}: python -m {module}"
+            parse_only(module, words[3:], monkeypatch)
+            monkeypatch.undo()
+        elif program == "make":
+            assert set(words[1:]) <= targets, f"README.md:{line}: make {words[1:]}: no such target"
+        else:
+            assert shutil.which(program, path=str(Path(sys.executable).parent)) or shutil.which(program), \
+                f"README.md:{line}: {program} is not installed"
+    capsys.readouterr()  # --help's text
+
+
+def test_the_pictures_are_the_screenshots_the_command_takes():
+    """Every picture the README shows exists, and the site's are those `make screenshots` retakes."""
+    from protocols.site_shots import SHOTS
+
+    pictures = set(re.findall(r"\]\((docs/[^)]+\.png)\)", README.read_text()))
+    assert pictures and all((ROOT / p).is_file() for p in pictures), sorted(p for p in pictures
+                                                                            if not (ROOT / p).is_file())
+    assert {p for p in pictures if p.startswith("docs/site-")} == {f"docs/{name}" for name in SHOTS}
