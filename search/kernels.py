@@ -9,31 +9,46 @@ The tree (:func:`tree_search`), route chosen by measurement (``results/efficienc
 
 - best first, not level by level: nodes are opened in increasing prefix distance (the sum of their
   level distances, a lower bound of every full distance below them) from a bucket queue, and the
-  search stops when the next prefix exceeds the distance of the k-th item found. Descending every
+  search stops at the first prefix above the distance of the k-th item found. Descending every
   level for the keep rule first (an earlier kernel) scored every surviving node's children,
   thousands per query at keep 1.0, though the top k lies in a few of them. An expansion queues its
   kept children as one entry per level distance (at most level bits + 1), not one per child.
 - one distance per run of equal codes: the layout is sorted by code, and class-clustered codes
-  repeat (1,000,000 Fashion-MNIST HDHash codes are 348,134 runs), so the histogram adds a run's
-  length and a run at the k-th distance is a block of ascending ids. A run is stored as its code
-  and its length (uint16), not its offset: fashion-mosaic's codes rarely repeat (605,536 runs in
-  1,000,000), and 4-byte offsets took the index over nbits / 8 + 4 bytes a code.
-- runs are kept as candidates while scanning (one word each) only if they are within the radius
-  at that moment, so the selection reads those, not every run scanned.
-- selection without a comparison sort: the items below the radius (fewer than k) are ordered by
-  (distance, id) with an LSD radix sort (measured 2.5x faster than numba's quicksort at 5,000
-  keys, the fashion-mosaic K); the ties at the radius, tens of thousands per query on
+  repeat (1,000,000 Fashion-MNIST HDHash codes are 348,134 runs), so a run at the k-th distance is
+  a block of ascending ids. A run is stored as its code and its length (uint16), not its offset:
+  fashion-mosaic's codes rarely repeat (605,536 runs in 1,000,000), and 4-byte offsets took the
+  index over nbits / 8 + 4 bytes a code.
+- nothing but the distance per run while scanning: on codes that rarely repeat a leaf holds a
+  dozen runs, and the per-run bookkeeping of an earlier kernel (histogram, candidate list, radius
+  update after every leaf) cost 4-15 ns a code against a popcount floor of 0.9. The scan writes
+  each run's (length, distance) to a buffer; a second pass over it, at each new prefix only,
+  counts items per distance into four interleaved histograms (runs of one leaf often share a
+  distance: with one histogram each increment waited on the previous). The stop test needs
+  nothing in between: the items scanned at prefix p are at least p away, so the items nearer than
+  the current prefix change only when the prefix does. Siblings queued together whose runs are
+  adjacent are scanned as one range, and an entry's leaves are prefetched before its scan.
+- selection from the histogram: it gives the radius (the k-th distance) and where each distance's
+  items start in the output, so only ids are sorted (an LSD radix sort over the id bits, then one
+  stable placement by distance). The candidates are read from the few scanned ranges whose
+  nearest run is within the radius. The ties at the radius, tens of thousands per query on
   class-clustered Fashion-MNIST codes, are taken smallest id first by a k-way merge of the tied
   runs (need * log(runs) steps) when they outnumber that, else sorted with the rest. Earlier
   kernels collected every tie (into a sort, then a bitmap over database ids; a bitmap with a
   distance per id measured slower than the sort for the items below the radius, its random
   accesses over 1,000,000 ids missing the cache); handing the leaves to faiss's heap search
   measured ~5x the popcount pass.
+
+Against the kernel with per-run bookkeeping, on 1,000,000 synthetic clustered 64-bit codes at one
+thread (same process, loaded 2-core machine, results identical): 1.4x faster per query where codes
+repeat (Fashion-MNIST-like, K=1000), 1.2-1.8x where they rarely do (fashion-mosaic-like, K=5000;
+1.5-1.8x at keep 0.3-1.0, where the scan dominates).
 """
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, prange, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 
@@ -43,6 +58,26 @@ def _ctpop(typingctx, x):
     def codegen(context, builder, signature, args):
         return builder.ctpop(args[0])
     return types.uint64(types.uint64), codegen
+
+
+@intrinsic
+def _prefetch(typingctx, array, index):
+    """Ask the cache for ``array[index]`` (its first element along the other axes) without waiting
+    (LLVM's prefetch: read, keep in every level): the tree's leaves lie anywhere in memory, and
+    requesting a group of them at once overlaps their misses."""
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        array_value = context.make_array(array_type)(context, builder, args[0])
+        first = context.cast(builder, args[1], signature.args[1], types.intp)
+        indices = [first] + [context.get_constant(types.intp, 0)] * (array_type.ndim - 1)
+        pointer = cgutils.get_item_pointer(context, builder, array_type, array_value, indices, wraparound=False)
+        byte_pointer = ir.IntType(8).as_pointer()
+        int32 = ir.IntType(32)
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, int32, int32, int32]), "llvm.prefetch.p0")
+        builder.call(function, [builder.bitcast(pointer, byte_pointer), int32(0), int32(3), int32(1)])
+        return context.get_dummy_value()
+    return types.void(array, index), codegen
 
 
 @njit(inline="always")
@@ -109,11 +144,12 @@ def _keep_threshold(node_codes, nb, item_offsets, ib, c0, c1, qcode, span, keep_
     ``child_dist`` (and how many children are at each distance into ``child_count``), and the
     largest distance kept (the children at or below it hold at least ``ceil(keep_ratio * parent's
     items)``; every child at keep 1.0)."""
+    codes = node_codes[nb + c0:nb + c1]  # a slice: indices from 0 need no negative-index fix-up: it vectorises
+    for i in range(c1 - c0):
+        child_dist[i] = np.int64(_popcount(codes[i] ^ qcode))
     child_count[:span] = 0
-    for c in range(c0, c1):
-        d = np.int64(_popcount(node_codes[nb + c] ^ qcode))
-        child_dist[c - c0] = d
-        child_count[d] += 1
+    for i in range(c1 - c0):
+        child_count[child_dist[i]] += 1
     threshold = span - 1
     if keep_ratio < 1.0:
         level_hist[:span] = 0
@@ -219,32 +255,110 @@ def _bits_for(count):
     return bits
 
 
+@njit(inline="always")
+def _radix_pass(src, dst, count, n_keys, shift, mask):
+    """One stable LSD pass: ``src[:n_keys]`` into ``dst`` by the digit ``(key >> shift) & mask``,
+    ``count`` holding each digit's next slot."""
+    for i in range(n_keys):
+        b = (src[i] >> shift) & mask
+        dst[count[b]] = src[i]
+        count[b] += 1
+
+
 @njit(nogil=True, cache=True)
-def _radix_sort(keys, tmp, count, n, key_bits):
-    """Sort ``keys[:n]`` (uint64 below ``2 ** key_bits``) by LSD radix sort, 10-bit digits:
-    ceil(key_bits / 10) passes of O(n + 1024), against a comparison sort's n log n (measured on
-    5,000 keys: ~3x faster than numba's quicksort). The result ends in ``keys``."""
-    src, dst = keys, tmp
-    shift = 0
-    passes = 0
-    while shift < key_bits:
-        count[:] = 0
-        for i in range(n):
-            count[(src[i] >> np.uint64(shift)) & np.uint64(1023)] += 1
-        acc = 0
-        for b in range(1024):
-            c = count[b]
-            count[b] = acc
-            acc += c
-        for i in range(n):
-            b = (src[i] >> np.uint64(shift)) & np.uint64(1023)
-            dst[count[b]] = src[i]
-            count[b] += 1
-        src, dst = dst, src
-        shift += 10
-        passes += 1
-    if passes % 2 == 1:
-        keys[:n] = tmp[:n]
+def _rank_by_id_then_distance(keys, tmp, count, n_keys, id_bits, hist, out_ids, out_dist, q, wanted):
+    """Write ``keys[:n_keys]`` (``distance << id_bits | id``) to ``out_ids[q]`` and ``out_dist[q]``
+    ranked by (distance, id), the first ``wanted``. The histogram says where each distance starts
+    (after every nearer item), so only the ids are sorted: an LSD radix sort over the id bits
+    (digits of at most 11 bits, every digit counted in one pass: two passes below 2**22 items,
+    where sorting the whole key took three, each with its own count), then one stable pass puts
+    each key at its distance's next slot."""
+    passes = max(1, (id_bits + 10) // 11)  # at most 3: ids < 2**32
+    digit = (id_bits + passes - 1) // passes
+    buckets = 1 << digit
+    mask = np.uint64(buckets - 1)
+    shift1, shift2 = np.uint64(digit), np.uint64(2 * digit)
+    count0, count1, count2 = count[:buckets], count[buckets:2 * buckets], count[2 * buckets:3 * buckets]
+    count[:3 * buckets] = 0
+    for i in range(n_keys):
+        count0[keys[i] & mask] += 1
+        count1[(keys[i] >> shift1) & mask] += 1
+        count2[(keys[i] >> shift2) & mask] += 1
+    acc0 = acc1 = acc2 = 0
+    for b in range(buckets):
+        c0, c1, c2 = count0[b], count1[b], count2[b]
+        count0[b], count1[b], count2[b] = acc0, acc1, acc2
+        acc0 += c0
+        acc1 += c1
+        acc2 += c2
+    _radix_pass(keys, tmp, count0, n_keys, np.uint64(0), mask)
+    src = tmp
+    if passes > 1:
+        _radix_pass(tmp, keys, count1, n_keys, shift1, mask)
+        src = keys
+    if passes > 2:
+        _radix_pass(keys, tmp, count2, n_keys, shift2, mask)
+        src = tmp
+    top = 0
+    for i in range(n_keys):
+        top = max(top, np.int64(src[i] >> np.uint64(id_bits)))
+    slot_of = count[:top + 1]
+    acc = 0
+    for d in range(top + 1):
+        slot_of[d] = acc
+        acc += hist[d]
+    id_mask = (np.uint64(1) << np.uint64(id_bits)) - np.uint64(1)
+    for i in range(n_keys):
+        d = np.int64(src[i] >> np.uint64(id_bits))
+        slot = slot_of[d]
+        slot_of[d] = slot + 1
+        if slot < wanted:  # the keys at the radius are ties: the smallest ids take the slots left
+            out_ids[q, slot] = np.int64(src[i] & id_mask)
+            out_dist[q, slot] = np.uint16(d)
+
+
+@njit(inline="always")
+def _scan_runs(run_words, run_len, query_words, q, r, hi, dist_buf, j):
+    """The distances of runs ``r:hi`` to query ``q``, each run's ``length << 16 | distance``
+    appended to ``dist_buf`` from ``j``; returns the new end of ``dist_buf``, the items scanned and
+    the nearest distance. Indices are unsigned so that numba adds no negative-index fix-up to each
+    access (it doubled this loop's cost)."""
+    total = np.uint64(0)
+    nearest = np.uint64(0xFFFF)
+    n_words = run_words.shape[1]
+    qw = query_words[q, 0]
+    while r < hi:
+        if n_words == 1:
+            d = _popcount(run_words[r, 0] ^ qw)
+        else:
+            d = _distance(query_words, q, run_words, r, n_words)
+        c = np.uint64(run_len[r])
+        dist_buf[j] = np.uint32((c << np.uint64(16)) | d)
+        total += c
+        nearest = min(nearest, d)
+        j += np.uint64(1)
+        r += np.uint64(1)
+    return j, np.int64(total), np.int64(nearest)
+
+
+@njit(inline="always")
+def _count_distances(dist_buf, start, stop, hist4, hist, span):
+    """The second pass over the scan: the items of ``dist_buf[start:stop]`` per distance, added to
+    ``hist``. Four interleaved histograms, summed at the end: consecutive runs (one leaf's) often
+    share a distance, and with one histogram each increment waited on the previous one."""
+    i = start
+    while i + np.uint64(4) <= stop:
+        for u in range(4):
+            e = dist_buf[i + np.uint64(u)]
+            hist4[u, e & np.uint32(0xFFFF)] += np.int64(e >> np.uint32(16))
+        i += np.uint64(4)
+    while i < stop:
+        e = dist_buf[i]
+        hist4[0, e & np.uint32(0xFFFF)] += np.int64(e >> np.uint32(16))
+        i += np.uint64(1)
+    for d in range(span):
+        hist[d] += hist4[0, d] + hist4[1, d] + hist4[2, d] + hist4[3, d]
+    hist4[:, :span] = 0
 
 
 @njit(nogil=True, cache=True)
@@ -252,16 +366,16 @@ def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offset
                 child_base, level_bits, leaf_runs, run_len, run_words, ids, k, keep_ratio, max_codes, nbits,
                 out_ids, out_dist, scanned_out, computed_out, expanded_out,
                 heads, ent_level, ent_lo, ent_hi, ent_next, order, child_dist, level_hist, child_count, group_start,
-                hist, scan_leaf, cand, tie_pos, tie_end, heap_id, heap_pos, heap_end,
-                keys, keys_tmp, radix_count):
+                hist, hist4, dist_buf, scan_first, scan_stop, scan_start, scan_near, cand_first, cand_start,
+                cand_stop, sel_pos, sel_run, heap_id, heap_pos, heap_end, keys, keys_tmp, radix_count):
     n = ids.shape[0]
-    n_words = run_words.shape[1]
     n_levels = level_bits.shape[0]
     leaf_level = n_levels - 1  # -1: no branching level, the root is the one leaf
     leaf_items = item_base[max(leaf_level, 0)]
     max_prefix = 0
     for lev in range(n_levels):
         max_prefix += level_bits[lev]
+    span = nbits + 1
     # best first over the tree: a bucket queue by prefix distance (the sum of the level distances
     # to the query, a lower bound of the full distance of every code below). An entry is a group of
     # siblings at one level distance (a slice of ``order``), so an expansion pushes at most
@@ -277,135 +391,175 @@ def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offset
     heads[0] = 0
     n_ent = 1
     n_order = 1
-    hist[:nbits + 2] = 0
-    radius = nbits  # the distance of the k-th nearest item found so far (nbits until k are found)
-    within = 0  # items found at distance <= radius
-    scanned = 0  # items whose distance is known (every item of a run shares its run's)
-    computed = 0  # runs whose distance was computed
-    n_cand = 0  # runs at distance <= radius when scanned (the final top k is among them)
-    n_scan = 0
-    expanded = 0
+    hist[:span + 1] = 0
+    hist4[:, :span] = 0
     cur = 0
-    qw = query_words[q, 0]
+    bound = max_prefix  # the distance of the k-th nearest item scanned (once k are): no node beyond is opened
+    scanned = 0  # items whose distance is known (every item of a run shares its run's)
+    expanded = 0
+    n_scan = 0  # ranges of runs scanned: scan_first:scan_stop leaves, dist_buf[scan_start:...]
+    j = np.uint64(0)  # runs scanned (entries of dist_buf)
+    counted = np.uint64(0)  # entries of dist_buf already in hist
     done = False
     while not done:
-        while cur <= max_prefix and heads[cur] < 0:
-            cur += 1
-        if cur > max_prefix:
+        nxt = cur
+        while nxt <= max_prefix and heads[nxt] < 0:
+            nxt += 1
+        if nxt > max_prefix:
             break
+        if nxt != cur:
+            # a new prefix: the items scanned at the previous ones are counted. Items found at
+            # prefix p are at least p away, so the items nearer than the current prefix change only
+            # here: once they are k (the k-th distance is below it), nothing left can enter the top k
+            cur = nxt
+            _count_distances(dist_buf, counted, j, hist4, hist, span)
+            counted = j
+            if scanned >= k:
+                within = 0
+                bound = 0
+                while within + hist[bound] < k:
+                    within += hist[bound]
+                    bound += 1
+                if bound < cur:
+                    break
         e = heads[cur]
         heads[cur] = ent_next[e]
         lev = ent_level[e]
-        for o in range(ent_lo[e], ent_hi[e]):
-            # every node left has a prefix >= cur: once it exceeds the radius of k found items,
-            # nothing below it can enter the result (not even as a tie), so the search is done
-            if within >= k and (cur > radius or (max_codes > 0 and scanned >= max_codes)):
-                done = True
-                break
-            node = order[o]
-            if lev == leaf_level:  # a last-branching-level node: its runs of equal codes
-                scan_leaf[n_scan] = node
+        o = ent_lo[e]
+        if lev == leaf_level:  # last-branching-level nodes: their runs of equal codes
+            for p in range(o, ent_hi[e]):
+                r = leaf_runs[order[p]]
+                _prefetch(run_words, r)
+                _prefetch(run_len, r)
+            while o < ent_hi[e]:
+                # a budget is checked per leaf, as it was documented; without one, siblings whose
+                # runs are adjacent are one range (nothing is decided inside a prefix)
+                if max_codes > 0 and scanned >= max_codes and scanned >= k:
+                    done = True
+                    break
+                first = order[o]
+                last = first
+                o += 1
+                while max_codes == 0 and o < ent_hi[e] and order[o] == last + 1:
+                    last += 1
+                    o += 1
+                scan_first[n_scan] = first
+                scan_stop[n_scan] = last + 1
+                scan_start[n_scan] = np.int64(j)
+                j, total, nearest = _scan_runs(run_words, run_len, query_words, q, np.uint64(leaf_runs[first]),
+                                               np.uint64(leaf_runs[last + 1]), dist_buf, j)
+                scan_near[n_scan] = nearest
                 n_scan += 1
-                lo = leaf_runs[node]
-                hi = leaf_runs[node + 1]
-                pos = np.int64(item_offsets[leaf_items + node])
-                for r in range(lo, hi):
-                    if n_words == 1:
-                        d = np.int64(_popcount(run_words[r, 0] ^ qw))
-                    else:
-                        d = np.int64(_distance(query_words, q, run_words, r, n_words))
-                    count = np.int64(run_len[r])
-                    hist[d] += count
-                    keep = d <= radius
-                    # appended unconditionally, kept by advancing the count: no branch to mispredict;
-                    # one word (first item, length, distance): pos < 2**32 and both others < 2**16
-                    cand[n_cand] = ((np.uint64(pos) << np.uint64(32)) | (np.uint64(count) << np.uint64(16))
-                                    | np.uint64(d))
-                    n_cand += keep
-                    within += count * keep
-                    pos += count
-                computed += hi - lo
-                scanned += item_offsets[leaf_items + node + 1] - item_offsets[leaf_items + node]
-                if within >= k:
-                    while radius > 0 and within - hist[radius] >= k:
-                        within -= hist[radius]
-                        radius -= 1
-            else:  # the keep rule over this node's children; the survivors are queued by prefix
+                scanned += total
+        else:  # the keep rule over each node's children; the survivors are queued by prefix
+            while o < ent_hi[e]:
+                if max_codes > 0 and scanned >= max_codes and scanned >= k:
+                    done = True
+                    break
+                node = order[o]
+                o += 1
                 expanded += 1
                 cl = lev + 1
                 cb, ib, nb = child_base[cl], item_base[cl], node_base[cl]
-                span = level_bits[cl] + 1
+                level_span = level_bits[cl] + 1
                 c0 = child_offsets[cb + node]
                 c1 = child_offsets[cb + node + 1]
-                threshold = _keep_threshold(node_codes, nb, item_offsets, ib, c0, c1, query_levels[q, cl], span,
-                                            keep_ratio, child_dist, child_count, level_hist)
-                # the kept children grouped by level distance (a counting sort), one entry per group
-                for d in range(threshold + 1):
-                    if child_count[d] > 0:
-                        group_start[d] = n_order
+                threshold = _keep_threshold(node_codes, nb, item_offsets, ib, c0, c1, query_levels[q, cl],
+                                            level_span, keep_ratio, child_dist, child_count, level_hist)
+                threshold = min(threshold, bound - cur)  # a child past the bound would never be opened
+                # every child placed by distance (a counting sort; no branch on the threshold to
+                # mispredict): the groups up to the threshold are queued, the rest lie past
+                # n_order, overwritten by the next expansion
+                slot = n_order
+                for d in range(level_span):
+                    group_start[d] = slot
+                    if d <= threshold and child_count[d] > 0:
                         ent_level[n_ent] = cl
-                        ent_lo[n_ent] = n_order
-                        ent_hi[n_ent] = n_order + child_count[d]
+                        ent_lo[n_ent] = slot
+                        ent_hi[n_ent] = slot + child_count[d]
                         ent_next[n_ent] = heads[cur + d]
                         heads[cur + d] = n_ent
                         n_ent += 1
-                        n_order += child_count[d]
-                for c in range(c0, c1):
-                    d = child_dist[c - c0]
-                    if d <= threshold:
-                        order[group_start[d]] = c
-                        group_start[d] += 1
+                    slot += child_count[d]
+                    if d == threshold:
+                        n_order = slot
+                for i in range(c1 - c0):
+                    d = child_dist[i]
+                    order[group_start[d]] = c0 + i
+                    group_start[d] += 1
+    _count_distances(dist_buf, counted, j, hist4, hist, span)
+    scan_start[n_scan] = np.int64(j)
     scanned_out[q] = scanned
-    computed_out[q] = computed
+    computed_out[q] = np.int64(j)
     expanded_out[q] = expanded
     # the queue ran dry before k were found: every candidate was scanned, the list is short
     wanted = min(k, scanned)
     if wanted > 0:
-        if within < wanted or radius == nbits:
-            radius = 0
-            within = hist[0]
-            while within < wanted:
-                radius += 1
-                within += hist[radius]
+        radius = 0  # the k-th distance: the smallest whose items and nearer ones are at least wanted
+        within = hist[0]
+        while within < wanted:
+            radius += 1
+            within += hist[radius]
         below = within - hist[radius]
         need = wanted - below
-        # selection without a comparison sort: the items below the radius (fewer than k) as keys
-        # (distance, id) in an LSD radix sort. The ties at the radius (hist[radius] items, tens of
-        # thousands on class-clustered codes) join the sort when they are few; when they are many,
-        # the smallest ``need`` ids come from a k-way merge of their runs (the ids of a run ascend):
-        # need * log2(runs) heap steps instead of one sort slot per tied item.
-        n_tie = 0
-        for t in range(n_cand):
-            if np.int64(cand[t] & np.uint64(0xFFFF)) == radius:
-                tie_pos[n_tie] = np.int64(cand[t] >> np.uint64(32))
-                tie_end[n_tie] = tie_pos[n_tie] + np.int64((cand[t] >> np.uint64(16)) & np.uint64(0xFFFF))
-                n_tie += 1
-        merge = hist[radius] > need * (_bits_for(n_tie) + 1)
-        top = radius - 1 if merge else radius
         id_bits = _bits_for(n)  # database ids < n
-        n_keys = 0
+        # the items within the radius lie in the few scanned ranges whose nearest run is within
+        # (on fashion-mosaic-like codes ~250 of ~13,000), in memory the scan did not touch (item
+        # offsets, ids): each group of addresses is prefetched before it is read
+        n_cand = 0
+        for t in range(n_scan):
+            if scan_near[t] <= radius:
+                cand_first[n_cand] = scan_first[t]
+                cand_start[n_cand] = scan_start[t]
+                cand_stop[n_cand] = scan_start[t + 1]
+                _prefetch(item_offsets, leaf_items + scan_first[t])
+                n_cand += 1
+        n_sel = 0  # their runs within the radius: first item and (length << 16 | distance)
         for t in range(n_cand):
-            d = np.int64(cand[t] & np.uint64(0xFFFF))
-            if d <= top:
+            pos = np.int64(item_offsets[leaf_items + cand_first[t]])
+            for i in range(cand_start[t], cand_stop[t]):
+                e = np.int64(dist_buf[i])
+                sel_pos[n_sel] = pos
+                sel_run[n_sel] = e
+                n_sel += (e & 0xFFFF) <= radius  # kept by advancing the count: no branch
+                pos += e >> 16
+        for t in range(n_sel):
+            _prefetch(ids, sel_pos[t])
+        # the items nearer than the radius become sort keys (distance, id); the runs at the radius
+        # are set aside (their first and end positions, in sel_pos / sel_run from the front)
+        n_keys = 0
+        n_tie = 0
+        for t in range(n_sel):
+            pos = sel_pos[t]
+            count = sel_run[t] >> 16
+            d = sel_run[t] & 0xFFFF
+            if d < radius:
                 head = np.uint64(d) << np.uint64(id_bits)
-                first = np.int64(cand[t] >> np.uint64(32))
-                for pos in range(first, first + np.int64((cand[t] >> np.uint64(16)) & np.uint64(0xFFFF))):
-                    keys[n_keys] = head | np.uint64(ids[pos])
+                for p in range(pos, pos + count):
+                    keys[n_keys] = head | np.uint64(ids[p])
                     n_keys += 1
-        _radix_sort(keys, keys_tmp, radix_count, n_keys, id_bits + _bits_for(radius + 1))
-        mask = (np.uint64(1) << np.uint64(id_bits)) - np.uint64(1)
-        for i in range(min(n_keys, wanted)):
-            out_ids[q, i] = np.int64(keys[i] & mask)
-            out_dist[q, i] = np.uint16(keys[i] >> np.uint64(id_bits))
+            else:
+                sel_pos[n_tie] = pos
+                sel_run[n_tie] = pos + count
+                n_tie += 1
+        # the ties at the radius (hist[radius] items, tens of thousands on class-clustered codes) join
+        # the sort when few; when many, the smallest ``need`` ids come from a k-way merge of their runs
+        merge = hist[radius] > need * (_bits_for(n_tie) + 1)
+        if not merge:
+            head = np.uint64(radius) << np.uint64(id_bits)
+            for t in range(n_tie):
+                for p in range(sel_pos[t], sel_run[t]):
+                    keys[n_keys] = head | np.uint64(ids[p])
+                    n_keys += 1
+        _rank_by_id_then_distance(keys, keys_tmp, radix_count, n_keys, id_bits, hist, out_ids, out_dist, q, wanted)
         if merge:
-            _smallest_ids(ids, tie_pos, tie_end, n_tie, need, out_ids, q, below, heap_id, heap_pos, heap_end)
+            _smallest_ids(ids, sel_pos, sel_run, n_tie, need, out_ids, q, below, heap_id, heap_pos, heap_end)
             for i in range(need):
                 out_dist[q, below + i] = radius
     if wanted < k:  # the unreached items follow by database index, distance nbits + 1
         seen = np.zeros(n, np.bool_)
         for t in range(n_scan):
-            leaf = scan_leaf[t]
-            for pos in range(item_offsets[leaf_items + leaf], item_offsets[leaf_items + leaf + 1]):
+            for pos in range(item_offsets[leaf_items + scan_first[t]], item_offsets[leaf_items + scan_stop[t]]):
                 seen[ids[pos]] = True
         i = 0
         for jj in range(wanted, k):
@@ -458,27 +612,34 @@ def tree_search(query_levels, query_words, node_codes, node_base, item_offsets, 
         ent_next = np.empty(n_nodes + 1, np.int64)
         order = np.empty(n_nodes + 1, np.int64)
         child_dist = np.empty(n_nodes + 1, np.int64)
-        scan_leaf = np.empty(n_nodes + 1, np.int64)
         level_hist = np.empty(max_span, np.int64)
         child_count = np.empty(max_span, np.int64)
         group_start = np.empty(max_span, np.int64)
         hist = np.empty(nbits + 3, np.int64)
-        cand = np.empty(n_runs + 1, np.uint64)
-        tie_pos = np.empty(n_runs, np.int64)
-        tie_end = np.empty(n_runs, np.int64)
+        hist4 = np.empty((4, nbits + 2), np.int64)
+        dist_buf = np.empty(n_runs + 1, np.uint32)
+        scan_first = np.empty(n_nodes + 1, np.int64)
+        scan_stop = np.empty(n_nodes + 1, np.int64)
+        scan_start = np.empty(n_nodes + 2, np.int64)
+        scan_near = np.empty(n_nodes + 1, np.int64)
+        cand_first = np.empty(n_nodes + 1, np.int64)
+        cand_start = np.empty(n_nodes + 1, np.int64)
+        cand_stop = np.empty(n_nodes + 1, np.int64)
+        sel_pos = np.empty(n_runs + 1, np.int64)
+        sel_run = np.empty(n_runs + 1, np.int64)
         heap_id = np.empty(n_runs, np.int64)
         heap_pos = np.empty(n_runs, np.int64)
         heap_end = np.empty(n_runs, np.int64)
         keys = np.empty(n, np.uint64)
         keys_tmp = np.empty(n, np.uint64)
-        radix_count = np.empty(1024, np.int64)
+        radix_count = np.empty(max(3 * 2048, nbits + 2), np.int64)
         for q in range(chunk * nq // n_chunks, (chunk + 1) * nq // n_chunks):
             _tree_query(q, query_levels, query_words, node_codes, node_base, item_offsets, item_base, child_offsets,
                         child_base, level_bits, leaf_runs, run_len, run_words, ids, k, keep_ratio, max_codes,
                         nbits, out_ids, out_dist, scanned, computed, expanded, heads, ent_level, ent_lo, ent_hi,
-                        ent_next, order, child_dist, level_hist, child_count, group_start, hist, scan_leaf,
-                        cand, tie_pos, tie_end, heap_id, heap_pos, heap_end, keys, keys_tmp,
-                        radix_count)
+                        ent_next, order, child_dist, level_hist, child_count, group_start, hist, hist4, dist_buf,
+                        scan_first, scan_stop, scan_start, scan_near, cand_first, cand_start, cand_stop, sel_pos,
+                        sel_run, heap_id, heap_pos, heap_end, keys, keys_tmp, radix_count)
     return out_ids, out_dist, scanned, computed, expanded
 
 
