@@ -1027,13 +1027,12 @@ def build_parser():
 def validate(args) -> dict:
     """The keyword arguments of :func:`run_efficiency` (but the dataset), every flag checked;
     what needs the dataset (K against the sizes, the estimates) is :func:`check_plan`'s."""
-    from datasets import list_datasets
+    from datasets import dataset_name
     from protocols import runner
     from protocols.runner import UsageError
     from search.tree import TreeIndex
 
-    if args.dataset not in list_datasets():
-        raise UsageError(f"unknown dataset {args.dataset!r}; valid datasets: {', '.join(list_datasets())}")
+    args.dataset = dataset_name(args.dataset)  # listfile:NAME is stored as listfile-NAME; unknown: one line
     size_items = runner.parse_names(args.db_sizes, "--db-sizes")
     ratio_items = runner.parse_names(args.keep_ratios, "--keep-ratios")
     try:

@@ -283,14 +283,12 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
 
     def work():
-        from datasets import list_datasets
+        from datasets import dataset_name
         from protocols import grid
 
         plan = read_plan()
-        datasets = runner.parse_names(args.datasets, "--datasets")
-        for name in datasets:
-            if name not in list_datasets():
-                raise UsageError(f"unknown dataset {name!r}; valid datasets: {', '.join(list_datasets())}")
+        # listfile:NAME is stored as listfile-NAME; an unknown name: one line naming the valid ones
+        datasets = [dataset_name(name) for name in runner.parse_names(args.datasets, "--datasets")]
         entries = runner.parse_names(args.methods, "--methods") if args.methods else plan["methods"]
         unknown = sorted(set(entries) - set(plan["methods"]))
         if unknown:

@@ -97,3 +97,15 @@ def test_accuracy_tie_aware_completes_the_boundary_group_from_the_database():
     for ids, id_order_map in (([[0, 1]], 1.0), ([[3, 4]], 0.0), ([[0, 3]], 1.0)):
         recall, map_k, tie_aware = efficiency.accuracy(np.array(ids), query, db, query_labels, labels, kth, 2, shells)
         assert recall == 1.0 and map_k == id_order_map and tie_aware == pytest.approx(13 / 20)
+
+
+def test_dataset_names_as_every_command_does(capsys, tmp_path):
+    from protocols import efficiency
+
+    assert efficiency.main(["--dataset", "nosuch", "--dry-run", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown dataset 'nosuch'" in err[0] and "listfile:NAME" in err[0]
+    # your own dataset by name is one (stored as listfile-NAME): without its folder, one line saying so
+    assert efficiency.main(["--dataset", "listfile:mine", "--dry-run", "--out", str(tmp_path)]) == 1  # data, not usage
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "listfile-mine not found" in err[0]

@@ -101,3 +101,13 @@ def test_adequacy_counts_only_table1_runs_under_the_rule(tmp_path):
     budget["digits"]["lr_factor"]["hashnet"] = 1.0  # the rule's rate no longer matches the stored run
     assert pd.isna(pilot.rule_adequacy(tmp_path, "digits", frame, plan, budget).set_index("method").loc[
         "hashnet", "rule_val_map"])
+
+
+def test_command_names_datasets_as_every_command_does(capsys):
+    assert pilot.main(["--datasets", "nosuch", "--report-only"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown dataset 'nosuch'" in err[0] and "listfile:NAME" in err[0]
+    # your own dataset is a dataset name here too (stored as listfile-NAME); the plan has no level loss for it
+    assert pilot.main(["--datasets", "listfile:mine", "--report-only"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no level loss for listfile-mine" in err[0]
