@@ -817,14 +817,6 @@ def prepare_side(dataset, name: str, bits: int, size: int, seed: int, params: di
                 method.encode(dataset.part("query")[0]), build, size if generate_past is None else generate_past)
 
 
-def set_threads(n: int) -> None:
-    """Every library's threads, numba's (the compiled tree and scans) included."""
-    import numba
-
-    pin_threads(n)
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-
-
 @dataclass
 class Measure:
     """What :func:`measure_setting` needs beside the search: the run's settings."""
@@ -858,11 +850,11 @@ def measure_setting(search, side: Side, size: int, kth, shells, y_query, m: Meas
     batched = time_batched(search, queries[:m.timing_queries], m.repeats)
     ms_all = float("nan")
     if m.all_threads > 1:
-        set_threads(m.all_threads)
+        pin_threads(m.all_threads)
         try:
             ms_all = time_batched(search, queries[:m.timing_queries], m.repeats).ms
         finally:
-            set_threads(1)
+            pin_threads(1)
     single = time_single(search, queries[:m.single_queries], m.repeats)
     fields = {"ms_per_query": batched.ms, "ms_per_query_min": batched.low, "ms_per_query_max": batched.high,
               "ms_per_query_all_threads": ms_all, "ms_per_query_single": single.ms,
@@ -906,7 +898,7 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
     y_query = dataset.part("query")[1]
     sides = {"baseline": prepare_side(dataset, baseline, bits, max(sizes), seed, params or {}, generate_past),
              "tree": prepare_side(dataset, tree_method, bits, max(sizes), seed, params or {}, generate_past)}
-    set_threads(1)  # training may use every core; the timings use one (and all_threads beside it)
+    pin_threads(1)  # training may use every core; the timings use one (and all_threads beside it)
     m = Measure(topk, repeats, min(timing_queries, len(y_query)), min(single_queries, len(y_query)), all_threads,
                 max_row_minutes)
     context = {"dataset": dataset.name, "topk": topk, "seed": seed, "split_sha256": dataset.split_sha256,
@@ -923,11 +915,11 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
         encoded = min(size, side.encoded)
         codes = side.codes[:size]
         if (g.side, size) not in exact:  # the exact shells and K-th distances that accuracy is measured against
-            set_threads(all_threads)
+            pin_threads(all_threads)
             try:
                 shells = distance_shells(side.queries, codes, y_query, side.labels, 8 * codes.shape[1])
             finally:
-                set_threads(1)
+                pin_threads(1)
             exact[(g.side, size)] = (kth_distances(shells, topk), shells)
         kth, shells = exact[(g.side, size)]
         index, search, build_s, index_bytes = None, None, 0.0, codes.nbytes

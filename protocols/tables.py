@@ -14,9 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from common.files import atomic_write_text
-from protocols.frame import (  # noqa: F401  (column_label: still read from here by protocols.unseen_tables)
+from protocols.frame import (
     REFERENCE,
-    column_label,
     column_order,
     csv_text,
     default_search,

@@ -15,8 +15,10 @@ from pathlib import Path
 import pandas as pd
 
 from common.files import atomic_write_text
+from protocols.frame import REFERENCE, column_label, records_frame, train_seeds
 from protocols.runner import protocol_root
-from protocols.tables import REFERENCE, column_label, map_table, paired_differences, records_frame, train_seeds
+from protocols.stats import paired_differences
+from protocols.tables import map_table
 
 #: the protocol whose records this table reads (and their folder inside the results folder)
 UNSEEN = "unseen"
