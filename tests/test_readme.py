@@ -118,3 +118,66 @@ def test_the_pictures_are_the_screenshots_the_command_takes():
     assert pictures and all((ROOT / p).is_file() for p in pictures), sorted(p for p in pictures
                                                                             if not (ROOT / p).is_file())
     assert {p for p in pictures if p.startswith("docs/site-")} == {f"docs/{name}" for name in SHOTS}
+
+
+# -- no hand-typed figure ---------------------------------------------------------------------------
+#: what reads like a measurement: a MAP-like decimal, a percentage, a duration or size, a speedup
+MEASURED = (r"\b0\.\d{3,}\b", r"\d+(?:\.\d+)?\s?%", r"\b\d+(?:\.\d+)?\s?(?:s|ms|min|minutes|hours?|h|MB|GB|GiB)\b",
+            r"\b\d+(?:\.\d+)?x(?![0-9])")
+#: figures outside the results block that are settings, not measurements, each with why
+SETTINGS = {
+    "0.5 %": "the pilot's definition of 'within 0.5 % of its best' (protocols/settings/pilot.json's rule)",
+    "24 h": "protocols.efficiency's refusal threshold for a plan's estimated time (a flag's default)",
+}
+
+
+def readme_prose() -> str:
+    """The README without its generated results block."""
+    from protocols.paper_tables import README_BEGIN, README_END
+
+    head, rest = README.read_text().split(README_BEGIN, 1)
+    return head + rest.split(README_END, 1)[1]
+
+
+def measured_figures(text: str) -> list[str]:
+    return [m.group() for pattern in MEASURED for m in re.finditer(pattern, text)]
+
+
+def test_the_readme_prose_types_no_measured_figure():
+    """Every measured figure of the README is in the block generated from the records (issue 31):
+    prose that types one (a duration, a MAP, a share, a speedup) goes stale when the records change."""
+    assert set(measured_figures(readme_prose())) <= set(SETTINGS), \
+        sorted(set(measured_figures(readme_prose())) - set(SETTINGS))
+    # the check sees what it must: the figures the README used to type by hand
+    assert measured_figures("in 50-90 s per code length, about 30 minutes, 0.013 MAP, 10.6% of the codes, 13.4x") \
+        == ["0.013", "10.6%", "90 s", "30 minutes", "13.4x"]
+
+
+def test_the_generated_block_says_what_the_records_cost(tmp_path):
+    """The block's timing part comes from the records: totals over every seed and seed 0's, the demo's
+    share, where they ran, training seconds as mean ± sd (n) with the marks of what a cell mixes."""
+    import pandas as pd
+
+    from protocols.run_times import demo_settings, timing_lines
+
+    epyc = "AMD EPYC (2 cores)"
+    rows = pd.DataFrame([
+        {"method": m, "bits": b, "training_seed": t, "train_s": s, "encode_s": 6.0, "search_s": 0.0,
+         "machine": machine, "device": device, "commit": "abc", "thread_counts": "1", "record_id": f"{m}{b}{t}"}
+        for m, b, t, s, machine, device in [
+            ("hashnet", 32, 0, 120.0, epyc, "cpu"), ("hashnet", 32, 1, 180.0, epyc, "cpu"),
+            ("hashnet", 64, 0, 114.0, epyc, "cpu"), ("dhn", 32, 0, 90.0, "Xeon (16 cores)", "cuda"),
+            ("dhn", 32, 1, 150.0, epyc, "cpu")]])
+    lines = timing_lines(rows, 0, ["hashnet", "dhn", "lsh"], [32, 64], demo=(["hashnet"], [32, 64]))
+    text = "\n".join(lines)
+    assert text.startswith("Its 5 records took 11.4 min of fit + encode + search in all (5.7 min for training seed "
+                           "0's 3); `make demo` reruns 2 of them (hashnet at 32, 64 bits, seed 0), which took 4.1 min.")
+    assert "AMD EPYC (2 cores): 4 records on cpu; Xeon (16 cores): 1 record on cuda" in text
+    assert "| hashnet | 150 ± 42 (2) | 114 (1)† |" in text and "| dhn | 120 ± 42 (2)ᵐᵈ | – |" in text
+    assert "lsh" not in text  # no records, no row
+    # the demo's share follows the Makefile's variables, which the demo target runs with
+    (tmp_path / "Makefile").write_text("DEMO_METHODS ?= hdhash,dpsh\nDEMO_BITS ?= 32\n")
+    assert demo_settings(tmp_path / "Makefile") == (["hdhash", "dpsh"], [32])
+    demo_line = re.search(r"^demo:.*\n\t(.*)$", (ROOT / "Makefile").read_text(), re.M)[1]
+    assert "--methods $(DEMO_METHODS)" in demo_line and "--bits $(DEMO_BITS)" in demo_line
+    assert demo_settings()[0] and demo_settings()[1]

@@ -1,0 +1,85 @@
+"""What Table I's stored runs cost: the README's timing sentences and table, from the records alone.
+
+The README once said in hand-typed prose how long things take ("50-90 s per code length", "about 30
+minutes", "on one H200"); those figures went stale while the records said otherwise. Here they are
+views of a dataset's Table I records (:func:`protocols.paper_tables.paper_rows`' rows): a table of
+training seconds per method and code length as mean ± sd (n) with the marks of what a cell mixes
+(machines, devices, thread counts, commits: :func:`protocols.markdown.cell_grid`), the minutes of
+fit + encode + search of every record of the table and of those ``make demo`` reruns, and where the
+records ran.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from protocols.markdown import cell_grid
+from protocols.stats import cells
+
+MAKEFILE = Path(__file__).resolve().parent.parent / "Makefile"
+#: the fit + encode + search seconds a record holds
+STAGES = ("train_s", "encode_s", "search_s")
+
+
+def demo_settings(makefile: Path = MAKEFILE) -> tuple[list[str], list[int]]:
+    """The methods and code lengths ``make demo`` runs (the Makefile's ``DEMO_METHODS`` and ``DEMO_BITS``),
+    so the README's figure for the demo follows the Makefile."""
+    text = makefile.read_text()
+
+    def value(name: str) -> str:
+        found = re.search(rf"^{name}\s*\?=\s*(\S+)\s*$", text, re.M)
+        if found is None:
+            raise ValueError(f"{makefile} sets no {name}")
+        return found[1]
+
+    return value("DEMO_METHODS").split(","), [int(b) for b in value("DEMO_BITS").split(",")]
+
+
+def minutes(rows: pd.DataFrame) -> float:
+    """Fit + encode + search minutes of ``rows`` (a stage a record does not hold counts 0)."""
+    return sum(float(rows[c].fillna(0).sum()) for c in STAGES if c in rows) / 60.0
+
+
+def where_ran(rows: pd.DataFrame) -> str:
+    """``"AMD EPYC (2 cores): 40 records, cpu; ..."``: each machine with its count of records and devices."""
+    if rows.empty:
+        return "nowhere"
+    parts = []
+    machines = rows["machine"].fillna("a machine the records do not name") if "machine" in rows else None
+    for machine, group in (rows.groupby(machines, sort=True) if machines is not None else [("?", rows)]):
+        devices = sorted(set(group["device"].fillna("cpu"))) if "device" in group else ["cpu"]
+        parts.append(f"{machine}: {len(group)} record{'s' if len(group) != 1 else ''} on {', '.join(devices)}")
+    return "; ".join(parts)
+
+
+def time_table(rows: pd.DataFrame, methods: list[str], bits: list[int]) -> list[str]:
+    """Training seconds per method (rows, in ``methods``' order) and code length (columns): mean ± sd (n)
+    over the training seeds, never bold (a time is not a score), with the legend of the marks used."""
+    stored = [m for m in methods if (rows["method"] == m).any()]
+    if not stored:
+        return []
+    per_cell = cells(rows.assign(column=rows["method"]), "train_s", ("column", "bits"))
+    return cell_grid(per_cell, stored, [b for b in bits if (rows["bits"] == b).any()], "column", "bits",
+                     digits=0, bold=False, first="training s")
+
+
+def timing_lines(rows: pd.DataFrame, seed: int, methods: list[str], bits: list[int],
+                 demo: tuple[list[str], list[int]] | None = None) -> list[str]:
+    """The README's timing part for one dataset's Table I records ``rows``: the total, the demo's share
+    (``demo``: :func:`demo_settings`, where the dataset is the demo's), where they ran, the seconds table."""
+    rows = rows[rows["method"].isin(methods)]
+    if rows.empty:
+        return []
+    first = rows[rows["training_seed"] == seed]
+    text = (f"Its {len(rows)} records took {minutes(rows):.1f} min of fit + encode + search in all "
+            f"({minutes(first):.1f} min for training seed {seed}'s {len(first)})")
+    if demo is not None:
+        demo_methods, demo_bits = demo
+        again = first[first["method"].isin(demo_methods) & first["bits"].isin(demo_bits)]
+        if len(again):
+            text += (f"; `make demo` reruns {len(again)} of them ({', '.join(demo_methods)} at "
+                     f"{', '.join(str(b) for b in demo_bits)} bits, seed {seed}), which took {minutes(again):.1f} min")
+    lines = [text + f". They ran on {where_ran(rows)}. Training seconds per run:", ""]
+    return lines + time_table(rows, methods, bits) + [""]
