@@ -1,12 +1,13 @@
 """Table II's frame and its statistics: one place for what every view of Table II computes.
 
-The rows of ``efficiency/<table>.csv`` (:mod:`protocols.efficiency_report` rebuilds it from the run
-records) as a frame with every column the views read (:func:`prepared`), the rows a size's tables show
-(:func:`at_size`: the encoded codes where a size has both encoded and generated ones), faiss flat at
-its best (:func:`flat_best`), the headline's criterion (:func:`meets_criterion`) and each index's
-point (:func:`family_point`), the old 99%-of-MAP point, the scaling points and their log-log slope,
-the Pareto fronts, and which rows were timed on a loaded machine (:func:`loaded`). The Markdown is
-:mod:`protocols.efficiency_tables`'; the plots and the site read the series here.
+The rows of ``efficiency/<table>.csv`` (:mod:`protocols.efficiency_records` gathers it from the run
+records under :func:`runs_folder`) as a frame with every column the views read (:func:`prepared`), the
+rows a size's tables show (:func:`at_size`: the encoded codes where a size has both encoded and
+generated ones), faiss flat at its best (:func:`flat_best`), the headline's criterion
+(:func:`meets_criterion`) and each index's point (:func:`family_point`), the old 99%-of-MAP point, the
+scaling points and their log-log slope, the Pareto fronts, and which rows were timed on a loaded
+machine (:func:`loaded`). The Markdown is :mod:`protocols.efficiency_tables`'; the plots
+(:mod:`protocols.efficiency_views`) and the site read the series here.
 """
 from __future__ import annotations
 
@@ -25,6 +26,13 @@ CRITERION_RECALL, CRITERION_MAP_SHARE = 0.95, 0.99
 #: the machine counts as loaded (a row is marked) when the load average beyond the run's own timing
 #: thread exceeds this per core (issue 30: timings run on a quiet machine)
 LOADED_PER_CORE = 0.5
+
+
+def runs_folder(out, dataset: str) -> Path:
+    """Where Table II's raw records are, the frame's source (written by
+    :func:`protocols.efficiency_records.store_rows`): one JSON file per (index, setting, database size,
+    K, codes)."""
+    return Path(out) / "efficiency" / "runs" / dataset
 
 
 def paper_table2() -> pd.DataFrame:

@@ -5,7 +5,8 @@ always, ``(n of runs)`` where a record holds no number; then its marks (:data:`M
 seed (no spread: never bold, never called best), a letter for each provenance its records mix
 (commits, machines, devices, thread counts) and ``*`` for a record stored with parameters that differ
 from today's defaults. A table lists the marks it uses below it (:func:`legend`). The best mean of a
-row is bold only where it rests on two or more seeds (:func:`best_in_row`).
+row (of a column, in a table whose rows are the methods) is bold only where it rests on two or more
+seeds (:func:`best_in_row`).
 """
 from __future__ import annotations
 
@@ -61,6 +62,20 @@ def best_in_row(row_cells: list) -> list[bool]:
     return [c is not None and c["mean"] == best and c["n"] >= 2 for c in row_cells]
 
 
+def best_cells(grid: list[list], best_of: str = "row") -> list[list[bool]]:
+    """Which cells of ``grid`` (rows of cells) are bold: :func:`best_in_row` along each row, or along
+    each column with ``best_of="column"``."""
+    if best_of == "row":
+        return [best_in_row(row) for row in grid]
+    by_column = [best_in_row(list(column)) for column in zip(*grid)]
+    return [list(row) for row in zip(*by_column)] if by_column else [[] for _ in grid]
+
+
+def difference_text(difference, se) -> str:
+    """A paired difference: ``+mean ± SE`` (no SE over one pair)."""
+    return signed(difference) + ("" if pd.isna(se) else f" ± {se:.4f}")
+
+
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
     """The lines of a Markdown table."""
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + \
@@ -76,17 +91,18 @@ def legend(used) -> list[str]:
 
 
 def cell_grid(cells: pd.DataFrame, rows: list, columns: list, row_key: str, column_key: str, digits: int = 4,
-              bold: bool = True, first: str = "", extra_row: list | None = None) -> list[str]:
+              bold: bool = True, first: str = "", extra_row: list | None = None, best_of: str = "row") -> list[str]:
     """A table of :func:`cell_text` cells: one line per ``rows`` value (of ``row_key``), one column per
     ``columns`` value (of ``column_key``), headed ``first``; ``extra_row`` (e.g. the schedules) last; the
-    legend of the marks used below it."""
+    legend of the marks used below it. With ``bold``, the best of each row is bold (:func:`best_in_row`),
+    or of each column with ``best_of="column"`` (a table whose rows are the methods)."""
     lookup = {(r[row_key], r[column_key]): r for r in cells.to_dict("records")}
+    grid = [[lookup.get((row, column)) for column in columns] for row in rows]
+    bolds = best_cells(grid, best_of) if bold else [[False] * len(columns) for _ in rows]
     lines, used = [], set()
-    for row in rows:
-        row_cells = [lookup.get((row, column)) for column in columns]
-        bolds = best_in_row(row_cells) if bold else [False] * len(row_cells)
+    for row, row_cells, row_bolds in zip(rows, grid, bolds):
         used.update(key for c in row_cells if c is not None and not pd.isna(c["mean"]) for key in marks_of(c))
-        lines.append([str(row)] + [cell_text(c, digits, b) for c, b in zip(row_cells, bolds)])
+        lines.append([str(row)] + [cell_text(c, digits, b) for c, b in zip(row_cells, row_bolds)])
     if extra_row is not None:
         lines.append(extra_row)
     return table([first] + [str(c) for c in columns], lines) + legend(used)
@@ -100,8 +116,7 @@ def differences_table(diffs: pd.DataFrame, reference: str, order: list[str]) -> 
     rank = {label: i for i, label in enumerate(order)}
     diffs = diffs.assign(rank=[rank.get(c, len(rank)) for c in diffs["column"]])
     ordered = diffs.sort_values(["rank", "column", "bits"], kind="stable").to_dict("records")
-    rows = [[r["column"], r["bits"], signed(r["difference"]) + ("" if pd.isna(r["se"]) else f" ± {r['se']:.4f}"),
-             r["n"], r["verdict"]] for r in ordered]
+    rows = [[r["column"], r["bits"], difference_text(r["difference"], r["se"]), r["n"], r["verdict"]] for r in ordered]
     return [f"## Difference to {reference} (paired over training seeds)", "",
             f"MAP@K minus {reference}'s, mean ± standard error over the seeds both have (n); a difference is a "
             "win or a loss only beyond two standard errors, with three seeds or more.", "",

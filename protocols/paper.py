@@ -119,25 +119,24 @@ class PaperRun:
 
 def settings(args) -> PaperRun:
     """The :class:`PaperRun` of the parsed flags; bad input raises :class:`UsageError`."""
-    from datasets import list_datasets
+    from datasets import dataset_name
 
     order = method_order()
     methods = list(runner.method_classes(runner.parse_names(args.methods, "--methods")) if args.methods
                    else runner.method_classes(["paper"]))
     methods = sorted(methods, key=order.index)
     bits, shared = runner.parse_bits(args.bits), runner.parse_params(args.param)
-    names = runner.parse_names(args.datasets, "--datasets")
-    for name in names:
-        if name not in list_datasets():
-            raise UsageError(f"unknown dataset {name!r}; valid datasets: {', '.join(list_datasets())}")
+    # listfile:NAME is stored as listfile-NAME, as every command names it; an unknown name: one line
+    names = [dataset_name(name) for name in runner.parse_names(args.datasets, "--datasets")]
     roots = {}
     for item in args.data_root:
         if "=" not in item:
             raise UsageError(f"--data-root takes DATASET=DIR, got {item!r}")
         key, value = item.split("=", 1)
-        if key.strip() not in names:
-            raise UsageError(f"--data-root names {key.strip()!r}, which is not among --datasets ({', '.join(names)})")
-        roots[key.strip()] = value
+        key = dataset_name(key.strip()) if key.strip().startswith("listfile:") else key.strip()
+        if key not in names:
+            raise UsageError(f"--data-root names {key!r}, which is not among --datasets ({', '.join(names)})")
+        roots[key] = value
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be a positive integer, got {args.threads}")
     train_seeds, workers, scheduler = grid_settings(args)
@@ -150,7 +149,8 @@ def settings(args) -> PaperRun:
         runner.check_writable(args.out, "--out")
     return PaperRun(methods, bits, shared, names, roots, seed=args.seed, out=args.out, features=args.features,
                     device=args.device, threads=args.threads,
-                    efficiency=[d.strip() for d in args.efficiency.split(",") if d.strip()], efficiency_sizes=sizes,
+                    efficiency=[dataset_name(d.strip()) if d.strip().startswith("listfile:") else d.strip()
+                                for d in args.efficiency.split(",") if d.strip()], efficiency_sizes=sizes,
                     dry_run=args.dry_run, no_run=args.no_run, readme=args.readme,
                     train_seeds=train_seeds, workers=workers, scheduler=scheduler)
 
@@ -202,9 +202,9 @@ def table_datasets(run: PaperRun, loaded: dict, statuses: dict) -> tuple[dict, d
 
 
 def table2_datasets(run: PaperRun, datasets: dict) -> None:
-    """Run :func:`protocols.efficiency.run_efficiency` where a ``--efficiency`` dataset has no Table II."""
-    from protocols.efficiency import run_efficiency
-    from protocols.efficiency_report import write_efficiency_report
+    """Run :func:`protocols.efficiency_run.run_efficiency` where a ``--efficiency`` dataset has no Table II."""
+    from protocols.efficiency_run import run_efficiency
+    from protocols.efficiency_views import write_efficiency_report
 
     for name in run.efficiency:
         if datasets.get(name) is None:

@@ -25,6 +25,7 @@ from protocols.plots import plot_against_paper
 from protocols.published import PAPER_BITS, method_order, paper_table1
 from protocols.run_times import demo_settings, timing_lines
 from protocols.stats import cells
+from protocols.unseen_tables import UNSEEN
 
 PROG = "python -m protocols.paper"
 REPO_README = Path(__file__).resolve().parent.parent / "README.md"
@@ -156,6 +157,15 @@ def beyond_block(frame: pd.DataFrame, name: str) -> list[str]:
             + dataset_block(frame, name, with_paper=False, stored_only=True) + [""])
 
 
+def unseen_pointer(out, name: str) -> list[str]:
+    """Where dataset ``name`` has unseen-class records (the critics' protocol), the line naming its Table U."""
+    folder = runner.runs_folder(runner.protocol_root(out, UNSEEN), name)
+    if not (folder.is_dir() and any(folder.glob("*.json"))):
+        return []
+    return [f"Table U, the same methods on classes held out of training (`--protocol unseen`): "
+            f"[map/{name}-unseen.md](../map/{name}-unseen.md).", ""]
+
+
 def k_text(frame, name) -> str:
     topk = frame.loc[frame["dataset"] == name, "topk"].dropna()
     return f"MAP@{int(topk.iloc[0])}" if len(topk) else "MAP@K"
@@ -187,7 +197,7 @@ def write_tables(out, seed: int, datasets: dict, statuses: dict, methods, bits, 
         if dataset is None and not with_paper:
             continue
         lines += dataset_block(view, name, with_paper) + [""]  # the paper's figures even where we have none
-        lines += beyond_block(beyond, name)
+        lines += beyond_block(beyond, name) + unseen_pointer(out, name)
         part = view[view["dataset"] == name]
         if dataset is not None and part["map"].notna().any():
             written.append(plot_against_paper(part, folder / f"table1-{name}.png", k_text(view, name),

@@ -1,16 +1,17 @@
-"""The matplotlib figures of Table I, in one style: :mod:`protocols.style`'s colour, marker and line
+"""Every matplotlib figure of the project, in one style: :mod:`protocols.style`'s colour, marker and line
 per column (:func:`protocols.style.column_styles`: colour by method, marker and dash by variant, so no
 two lines look alike), one figure size, a light grid, the legend outside the axes (never over data),
 the sd over training seeds as error bars wherever a point rests on two seeds or more.
 
 :func:`plot_map` draws ``map/<dataset>.png`` (MAP against code length) and :func:`plot_against_paper`
 ``paper/table1-<dataset>.png`` (ours solid; the paper's dotted where it has figures for the dataset,
-and the title says which), both from :func:`protocols.stats.cells`. (Table II's figures and the
-pilot's are still drawn by :mod:`protocols.efficiency_report` and :mod:`protocols.pilot`; they can
-place their legends with :func:`legend_outside`.)
+and the title says which), both from :func:`protocols.stats.cells`; :func:`plot_pilot` the training-budget
+pilot's ``pilot/<dataset>.png``; :func:`plot_speed_accuracy` and :func:`plot_scaling` Table II's
+``efficiency/<dataset>-pareto.png`` and ``-scaling.png`` (what they show: :mod:`protocols.efficiency_frame`).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -93,3 +94,85 @@ def plot_against_paper(table: pd.DataFrame, path: Path, ylabel: str, title: str)
     title += (": ours (solid) against the paper (dotted)" if drawn else
               ": ours (the paper has no figures for this dataset)")
     return _finish(fig, ax, path, "code length (bits)", ylabel, title, table["bits"].unique(), 7)
+
+
+def plot_pilot(chosen: pd.DataFrame, path: Path, title: str) -> Path:
+    """The pilot's figure: validation MAP against epoch, one line per method at its chosen rate
+    (``chosen``: a row per method with its ``history`` and ``legend``; HDHash over another loss dashed)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for _, row in chosen.iterrows():
+        style = method_style(row["method"].split("[")[0])
+        epochs = range(1, len(row["history"]) + 1)
+        ax.plot(epochs, row["history"], color=style.colour, linestyle="--" if "[" in row["method"] else "-",
+                linewidth=1.2, label=row["legend"])
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation MAP")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    path = atomic_savefig(fig, path)
+    plt.close(fig)
+    return path
+
+
+def plot_speed_accuracy(frame: pd.DataFrame, path: Path, dataset: str) -> Path:
+    """Table II's ``<dataset>-pareto.png``: ms/query against recall and against tie-aware MAP@K at the
+    largest database size, one point per index setting, the Pareto fronts (all settings; faiss's) shaded."""
+    from protocols.efficiency_frame import SPEED_ACCURACY, pareto_front, speed_points
+    from protocols.style import index_style
+
+    plt = _pyplot()
+    largest = frame["db_size"].max()
+    at_largest = speed_points(frame, largest)
+    topk = int(frame["topk"].iloc[0])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    for ax, (accuracy, label) in zip(axes, SPEED_ACCURACY):
+        for (name, build), group in at_largest.groupby(["index", "build_params"], sort=False):
+            group = group[group[accuracy].notna()]  # in the grid's order: the swept parameter rising
+            if len(group):
+                style = index_style(name)
+                ax.plot(group["ms_per_query"], group[accuracy], label=f"{name} ({build})" if build else name,
+                        **dict(style.mpl(), linestyle=style.linestyle if len(group) > 1 else "none"))
+        faiss = at_largest[at_largest["index"].str.startswith("faiss-")]
+        for points, colour, what in ((at_largest, "#444444", "Pareto front (every setting)"),
+                                     (faiss, "#1f77b4", "faiss's Pareto front (every faiss setting)")):
+            front = points[pareto_front(points, "ms_per_query", accuracy)].sort_values("ms_per_query")
+            if len(front):
+                ax.step(front["ms_per_query"], front[accuracy], where="post", color=colour, linewidth=4, alpha=0.25,
+                        zorder=0, label=what)
+        ax.set_xscale("log")
+        ax.set_xlabel("ms per query (batched, 1 thread, log scale)")
+        ax.set_ylabel(label.format(k=topk))
+        ax.grid(alpha=0.3, which="both")
+    # one legend for both panels (the same lines), right of the second: never over data
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=6,
+                   ncol=1 + (len(handles) - 1) // 30, frameon=False)
+    fig.suptitle(f"{dataset}: speed against accuracy at {int(largest):,} codes (one point per index setting)")
+    path = atomic_savefig(fig, path)
+    plt.close(fig)
+    return path
+
+
+def plot_scaling(frame: pd.DataFrame, path: Path, dataset: str) -> Path:
+    """Table II's ``<dataset>-scaling.png``: ms/query against database size per index, with the fitted slope."""
+    from protocols.efficiency_frame import scaling_series, slope
+    from protocols.style import index_style
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, label, group in scaling_series(frame):
+        fitted = slope({int(r["db_size"]): r for r in group.to_dict("records")})
+        ax.plot(group["db_size"], group["ms_per_query"],
+                label=label + ("" if math.isnan(fitted) else f", slope {fitted:.2f}"), **index_style(name).mpl())
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("database size (codes)")
+    ax.set_ylabel("ms per query (batched, 1 thread)")
+    ax.set_title(f"{dataset}: search time against database size")
+    ax.grid(alpha=0.3, which="both")
+    legend_outside(ax, fontsize=6)
+    path = atomic_savefig(fig, path)
+    plt.close(fig)
+    return path

@@ -1,7 +1,7 @@
 """The HDHash paper's Table I as published, and the method order every table and plot follows.
 
 The paper's MAP figures live in ``protocols/paper/table1_map.csv`` (HDHash paper, ICPR 2020) and are
-read here alone; its Table II's (search time and memory) in :func:`protocols.efficiency_report.paper_table2`.
+read here alone; its Table II's (search time and memory) in :func:`protocols.efficiency_frame.paper_table2`.
 """
 from __future__ import annotations
 

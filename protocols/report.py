@@ -92,9 +92,11 @@ def build(out, readme: str = "none") -> list[Path]:
     """Rebuild every derived file under ``out`` in place (no staging: :func:`rebuild_all` calls
     this on its copy); returns the files written."""
     from protocols import paper_tables
-    from protocols.efficiency_report import rebuild_csv, render, runs_folder
+    from protocols.efficiency_frame import runs_folder
+    from protocols.efficiency_records import rebuild_csv
+    from protocols.efficiency_views import render
     from protocols.paper_plan import BUILTIN, PAPER, probe
-    from protocols.pilot import PILOT, write_pilot_report
+    from protocols.pilot_report import PILOT, write_pilot_report
     from protocols.seeds import write_summary
     from protocols.site_build import build_site
     from protocols.tables import rebuild_tables, write_map_report
@@ -134,7 +136,7 @@ def build(out, readme: str = "none") -> list[Path]:
         for name in dict.fromkeys([*BUILTIN, *PAPER]):
             datasets[name], texts[name] = probe(name)
         written += paper_tables.rebuild_tables(out, 0, datasets, texts, readme=readme)
-    if (out / "map" / "runs").is_dir() or (out / "efficiency" / "runs").is_dir():
+    if (out / "map" / "runs").is_dir() or (out / "efficiency" / "runs").is_dir() or unseen_runs.is_dir():
         written += build_site(out)  # results/site/, from the same records
     return written
 

@@ -3,7 +3,8 @@
 Pages (flat, opening from the file system with no server and no network): ``index.html`` (datasets,
 what ran, where, when), ``leaderboard.html`` (ranks across datasets, :mod:`protocols.site_leaderboard`),
 ``glossary.html`` (:mod:`protocols.site_glossary`), ``map-<dataset>.html`` and ``records-<dataset>.html``
-(:mod:`protocols.site_map`) and ``efficiency-<dataset>.html`` (:mod:`protocols.site_efficiency`). Every
+(:mod:`protocols.site_map`), ``efficiency-<dataset>.html`` (:mod:`protocols.site_efficiency`) and, where
+unseen-class records are stored, ``unseen-<dataset>.html`` (Table U, :mod:`protocols.site_unseen`). Every
 number opens the records it comes from (a click on a cell or a plot point); every table has a filter
 box and downloads as CSV and JSON (``data/<page>.<table>.{csv,json}``, :func:`site_render.download_files`).
 
@@ -23,14 +24,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.files import atomic_write_text
-from protocols.efficiency_report import runs_folder as efficiency_runs
+from protocols.efficiency_frame import runs_folder as efficiency_runs
 from protocols.frame import device_of, frame_of, machine_of, read_map_records
 from protocols.records import read_records_by_id
 from protocols.site_efficiency import efficiency_page
 from protocols.site_folder import owned_files, write_manifest
 from protocols.site_glossary import glossary_page
 from protocols.site_leaderboard import leaderboard_page
-from protocols.site_map import map_page, records_page
+from protocols.site_map import map_page, method_swatches, records_page
 from protocols.site_render import (
     ASSETS,
     Page,
@@ -41,28 +42,28 @@ from protocols.site_render import (
     link,
     machine_text,
     render_page,
-    swatch,
     table_data,
 )
-from protocols.style import FAMILIES, SEARCH_LINE, VARIANT_DASHES, column_style, variant_line
+from protocols.site_unseen import INDEX_HEADERS as UNSEEN_HEADERS
+from protocols.site_unseen import unseen_index_rows, unseen_page, unseen_sets
+from protocols.style import FAMILIES, SEARCH_LINE, VARIANT_DASHES, variant_line
 
 #: the index page's tables' headings (its template's)
 MAP_HEADERS = ["dataset", "methods", "bits", "training seeds", "K", "records", "machines", "when (UTC)"]
 EFFICIENCY_HEADERS = ["dataset", "indexes", "database sizes", "settings", "machines", "when (UTC)"]
 
 
-def index_page(out: Path, map_sets: list[str], efficiency_sets: list[str]) -> Page:
-    """``index.html``: the datasets, what ran, where and when."""
+def index_page(out: Path, map_sets: list[str], efficiency_sets: list[str], unseen: list[str] = ()) -> Page:
+    """``index.html``: the datasets, what ran, where and when (Table U's where ``unseen`` names any)."""
     map_rows = []
     for dataset in map_sets:
         records = read_map_records(out, dataset)
         frame = frame_of(records)
         stamps = sorted(str(r.get("timestamp", "")) for r in records.values() if r.get("timestamp"))
         methods = sorted(set(frame["method"]))
-        swatches = [part for i, m in enumerate(methods) for part in [" "] * (i > 0) + [swatch(column_style(m)), m]]
         map_rows.append(Row([
             cell(link(f"map-{dataset}.html", dataset), sort=dataset),
-            cell(*swatches, sort=len(methods)),
+            cell(*method_swatches(methods), sort=len(methods)),
             cell(", ".join(str(b) for b in sorted({int(b) for b in frame["bits"]}))),
             cell(", ".join(str(s) for s in sorted({int(s) for s in frame["training_seed"]}))),
             cell(", ".join(sorted({f"top{int(k)}" for k in frame["topk"]}))),
@@ -90,6 +91,9 @@ def index_page(out: Path, map_sets: list[str], efficiency_sets: list[str]) -> Pa
                  for i in range(len(VARIANT_DASHES))]}
     downloads = {"datasets": table_data(MAP_HEADERS, map_rows), "efficiency": table_data(EFFICIENCY_HEADERS,
                                                                                          efficiency_rows)}
+    values["unseen_rows"], values["unseen_headers"] = unseen_index_rows(out, unseen), UNSEEN_HEADERS
+    if values["unseen_rows"]:  # no Table U record: nothing of it on the site, not even an empty download
+        downloads["unseen"] = table_data(UNSEEN_HEADERS, values["unseen_rows"])
     return Page("hashbench results", "index.html", values, {"plots": [], "records": {}}, downloads)
 
 
@@ -114,12 +118,15 @@ def build_site(out="results", site=None) -> list[Path]:
     pages = _pages(out)
     map_sets = [name[len("map-"):-len(".html")] for name in pages if name.startswith("map-")]
     efficiency_sets = [name[len("efficiency-"):-len(".html")] for name in pages if name.startswith("efficiency-")]
+    unseen = [name[len("unseen-"):-len(".html")] for name in pages if name.startswith("unseen-")]
     board = leaderboard_page(out, map_sets)
-    pages = {"index.html": index_page(out, map_sets, efficiency_sets),
-             **({"leaderboard.html": board} if board is not None else {}), "glossary.html": glossary_page(), **pages}
+    pages = {"index.html": index_page(out, map_sets, efficiency_sets, unseen),
+             **({"leaderboard.html": board} if board is not None else {}),
+             "glossary.html": glossary_page(unseen=bool(unseen)), **pages}
     nav = [("index.html", "home")] + [("leaderboard.html", "leaderboard")] * (board is not None) + \
           [(f"map-{d}.html", d) for d in map_sets] + \
-          [(f"efficiency-{d}.html", f"Table II: {d}") for d in efficiency_sets] + [("glossary.html", "glossary")]
+          [(f"efficiency-{d}.html", f"Table II: {d}") for d in efficiency_sets] + \
+          [(f"unseen-{d}.html", f"Table U: {d}") for d in unseen] + [("glossary.html", "glossary")]
     env = environment()
     texts = {"assets/plotly.min.js": plotly.offline.get_plotlyjs(),
              "assets/site.js": (ASSETS / "site.js").read_text(),
@@ -138,7 +145,7 @@ def build_site(out="results", site=None) -> list[Path]:
 
 
 def _pages(out: Path) -> dict[str, Page]:
-    """Every dataset's pages (MAP and records, then Table II), for the datasets with records."""
+    """Every dataset's pages (MAP and records, then Table II, then Table U), for the datasets with records."""
     map_root, efficiency_root = out / "map" / "runs", efficiency_runs(out, "x").parent
     map_sets = sorted(p.name for p in map_root.iterdir() if p.is_dir()) if map_root.is_dir() else []
     efficiency_sets = (sorted(p.name for p in efficiency_root.iterdir() if p.is_dir())
@@ -153,4 +160,8 @@ def _pages(out: Path) -> dict[str, Page]:
         page = efficiency_page(out, dataset)
         if page is not None:
             pages[f"efficiency-{dataset}.html"] = page
+    for dataset in unseen_sets(out):
+        page = unseen_page(out, dataset)
+        if page is not None:
+            pages[f"unseen-{dataset}.html"] = page
     return pages

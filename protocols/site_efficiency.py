@@ -1,8 +1,8 @@
 """The site's Table II page: ``efficiency-<dataset>.html``, speed against recall and against tie-aware
 MAP with the Pareto front, the scaling plot, and every index setting's record (each point and number
 opens its record; the settings table downloads as CSV and JSON with every record field, whatever
-fields Table II's records carry). Table II's series (:func:`protocols.efficiency_report.speed_points`,
-its Pareto front and scaling) are :mod:`protocols.efficiency_report`'s, read here as they are.
+fields Table II's records carry). Table II's series (:func:`protocols.efficiency_frame.speed_points`,
+its Pareto front and scaling) are :mod:`protocols.efficiency_frame`'s, read here as they are.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from protocols import efficiency_report as eff
+from protocols import efficiency_frame as eff
 from protocols.frame import device_of, machine_of
 from protocols.records import read_records_by_id
 from protocols.site_render import Page, Part, Row, cell, fmt, machine_text, page_number, plot, plot_text, swatch
@@ -73,7 +73,7 @@ def _plain(rows: list[dict]) -> list[dict]:
 
 
 def _scaling_plot(frame) -> dict:
-    """Search time against database size, per index (:func:`protocols.efficiency_report.scaling_series`)."""
+    """Search time against database size, per index (:func:`protocols.efficiency_frame.scaling_series`)."""
     scaling = []
     for name, label, group in eff.scaling_series(frame):
         texts = [f"<b>{plot_text(_index_label(r))}</b><br>{int(r['db_size']):,} codes: "

@@ -16,10 +16,11 @@ def anchor(term: str) -> str:
     return "g-" + re.sub(r"[^A-Za-z0-9]+", "-", term).strip("-").lower()
 
 
-def glossary_page() -> Page:
-    """``glossary.html`` (``site_templates/glossary.html``)."""
+def glossary_page(unseen: bool = False) -> Page:
+    """``glossary.html`` (``site_templates/glossary.html``); the unseen-class protocol's terms where the
+    site has a Table U page (``unseen``)."""
     parts, downloads = [], {}
-    for section, heading, terms in sections():
+    for section, heading, terms in sections(unseen):
         rows = [Row([cell(Part("code", term), sort=term.lower()), cell(what), cell(", ".join(aliases))],
                     anchor(term)) for term, what, aliases in terms]
         parts.append((f"{section}-terms", section, heading, rows))

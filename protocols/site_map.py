@@ -4,8 +4,10 @@
 rests on (:data:`protocols.markdown.MARKS`) and each method's schedule, beside the paper's figures
 where it has them; every metric per column and code length; MAP and precision within Hamming radius 2
 against code length; P@N and precision-recall curves per code length. ``records-<dataset>.html``:
-every MAP record under its own anchor. Every number opens the records it comes from, and every table
-downloads as CSV and JSON: the cells' numbers (mean, sd, n, marks, records), the records' fields.
+every MAP record under its own anchor. The Table I page links the dataset's Table U page
+(:mod:`protocols.site_unseen`) where it has unseen-class records. Every number opens the records it
+comes from, and every table downloads as CSV and JSON: the cells' numbers (mean, sd, n, marks,
+records), the records' fields.
 Plots take :func:`protocols.style.column_styles` (colour by method, marker and dash by variant) and
 draw the sd over training seeds as error bars where a point rests on two seeds or more.
 """
@@ -34,6 +36,7 @@ from protocols.site_render import (
 from protocols.site_terms import column_title, term_title
 from protocols.stats import cells, spread
 from protocols.style import FAMILIES, column_style, column_styles
+from protocols.unseen_tables import unseen_records
 
 #: metrics of a MAP record shown in Table I's companions: (field, heading)
 METRICS = (("map", "MAP@K"), ("map_tie_aware", "tie-aware MAP@K"), ("map_all", "MAP@all"),
@@ -50,7 +53,8 @@ def value_parts(c, digits: int = 4) -> list:
             *(Part("mark", MARKS[key][0], title=MARKS[key][1]) for key in marks_of(c))]
 
 
-def _sort(c) -> str:
+def mean_sort(c) -> str:
+    """A cell's sort key (``data-sort``): its mean, empty where it holds no number."""
     return "" if c is None or math.isnan(c["mean"]) else f"{c['mean']:.6f}"
 
 
@@ -86,6 +90,7 @@ def map_page(out, dataset: str) -> Page | None:
         "train_seeds": sorted({int(s) for s in view["training_seed"]}), "n_records": len(view),
         "machines": sorted({machine_text(m, d) for m, d in zip(view["machine"], view["device"])}),
         "others": len(frame) - len(view), "published": bool(published),
+        "unseen_page": f"unseen-{dataset}.html" if unseen_records(out, dataset) else "",
         "marks": [MARKS[key] for key in MARKS if key in used],
         "table1_headers": headers, "table1_rows": rows,
         "metrics_headers": ["method", "bits"] + [h for _, h in METRICS] + ["seeds"],
@@ -110,7 +115,12 @@ def label_parts(label: str) -> list:
     return [swatch(column_style(label)), Part("term", label, title=column_title(label))]
 
 
-def _cell_data(c, prefix: str = "map") -> dict:
+def method_swatches(methods) -> list:
+    """A list of methods for a cell: each with its swatch (its colour), a space between them."""
+    return [part for i, m in enumerate(methods) for part in [" "] * (i > 0) + [swatch(column_style(m)), m]]
+
+
+def cell_data(c, prefix: str = "map") -> dict:
     """A cell's numbers for a download: mean, sd, n, runs and the marks of what it rests on."""
     if c is None:
         return {f"{prefix}_mean": None, f"{prefix}_sd": None, f"{prefix}_n": 0, f"{prefix}_runs": 0,
@@ -131,7 +141,7 @@ def _table1_data(order, bits, stats, view, defaults, published) -> list[dict]:
         for b in bits:
             c = stats.get((label, b))
             rows.append({"column": label, "method": method, "family": FAMILIES[column_style(label).family][2],
-                         "schedule": schedules[label], "bits": b, **_cell_data(c),
+                         "schedule": schedules[label], "bits": b, **cell_data(c),
                          "paper_map": published.get((method, b)) if default else None,
                          "records": list(c["records"]) if c is not None else []})
     return rows
@@ -145,8 +155,8 @@ def _metric_data(order, bits, stats) -> list[dict]:
             found = stats["map"].get((label, b))
             if found is not None:
                 rows.append({"column": label, "bits": b,
-                             **{k: v for field, _ in METRICS for k, v in _cell_data(stats[field].get((label, b)),
-                                                                                     field).items()},
+                             **{k: v for field, _ in METRICS for k, v in cell_data(stats[field].get((label, b)),
+                                                                                    field).items()},
                              "records": list(found["records"])})
     return rows
 
@@ -167,7 +177,7 @@ def _table1(order, bits, stats, view, defaults, published):
         for b in bits:
             c = stats.get((label, b))
             used.update(marks_of(c) if c is not None and not math.isnan(c["mean"]) else [])
-            cells_.append(cell(*value_parts(c), sort=_sort(c), records=c["records"] if c else ()))
+            cells_.append(cell(*value_parts(c), sort=mean_sort(c), records=c["records"] if c else ()))
             if published:
                 method, default = defaults[label]
                 theirs = published.get((method, b)) if default else None
@@ -187,7 +197,7 @@ def _metric_rows(order, bits, stats) -> list[Row]:
             cells_ = [cell(*label_parts(label), sort=label), cell(b, sort=b)]
             for field, _ in METRICS:
                 c = stats[field].get((label, b))
-                cells_.append(cell(*value_parts(c, 1 if field == "train_s" else 4), sort=_sort(c),
+                cells_.append(cell(*value_parts(c, 1 if field == "train_s" else 4), sort=mean_sort(c),
                                    records=c["records"] if c else ()))
             cells_.append(cell(len(found["records"]), sort=len(found["records"]), records=found["records"]))
             rows.append(Row(cells_))

@@ -69,6 +69,19 @@ LABELS = [
     ("beyond the paper", "Methods after the HDHash paper (not in its Table I), and HDHash trained with their "
      "losses per level (--param level_loss=...).", ()),
 ]
+#: the unseen-class protocol's (Table U's), on the glossary page only where the site has a Table U page
+UNSEEN = [
+    ("Table U", "The unseen-class protocol's table (Sablayrolles et al., ICASSP 2017): methods trained on the "
+     "seen classes only, queried with items of the classes held out of training.", ()),
+    ("class split", "Table U: a dataset's classes split, by a seed of their own (the class split seed), into "
+     "the seen (about 70%, the training items) and the unseen (the queries); its SHA-256 is in every record.",
+     ("class split seed", "class_seed", "class split sha256", "class_split_sha256")),
+    ("unseen@unseen", "Table U: the unseen classes' queries retrieved among the database items of the unseen "
+     "classes only.", ()),
+    ("unseen@all", "Table U: the unseen classes' queries retrieved among every database item, the seen "
+     "classes' items as distractors.", ()),
+    ("searched among", "Table U: the database a record's queries searched, unseen@unseen or unseen@all.", ()),
+]
 SEARCHES = [
     ("hamming", "Exhaustive Hamming ranking of every database code (the default search).", ()),
     ("tree:keep", "HDHash's tree searched coarse to fine: at each level every surviving parent keeps its "
@@ -110,12 +123,14 @@ def method_terms() -> list[tuple]:
     return terms
 
 
-def sections() -> list[tuple[str, str, list[tuple]]]:
-    """``(anchor, heading, terms)`` of the glossary page, in order."""
+def sections(unseen: bool = True) -> list[tuple[str, str, list[tuple]]]:
+    """``(anchor, heading, terms)`` of the glossary page, in order; the unseen-class protocol's with ``unseen``."""
     marks = [(symbol, meaning, ()) for symbol, meaning in MARKS.values()]
     families = [(description, f"line style {dash}", ()) for _, dash, description in FAMILIES.values()]
     return [("metrics", "Metrics", METRICS), ("tables", "Table columns and cells", TABLE_TERMS + marks),
-            ("labels", "Row labels and variants", LABELS), ("indexes", "Searches and indexes", SEARCHES),
+            ("labels", "Row labels and variants", LABELS),
+            *([("unseen", "The unseen-class protocol (Table U)", UNSEEN)] if unseen else []),
+            ("indexes", "Searches and indexes", SEARCHES),
             ("families", "Families (line styles)", families), ("methods", "Methods", method_terms())]
 
 
@@ -131,6 +146,8 @@ def _titles() -> dict[str, str]:
 
 #: headings named by their code length (Table I's and the leaderboard's)
 _BITS = re.compile(r"(\d+) bits(: paper)?")
+#: Table U's headings: database, code length, metric (:func:`protocols.unseen_tables.table_cells`)
+_UNSEEN_HEADING = re.compile(r"(unseen@unseen|unseen@all) (\d+) bits (MAP@\w+|tie-aware)")
 
 
 def term_title(text) -> str:
@@ -139,6 +156,11 @@ def term_title(text) -> str:
     found = _titles().get(text)
     if found is not None:
         return found
+    heading = _UNSEEN_HEADING.fullmatch(text)
+    if heading:
+        return (f"{'tie-aware MAP@K' if heading[3] == 'tie-aware' else heading[3]} at {heading[2]}-bit codes, "
+                f"{heading[1]}: {_titles()[heading[1]]} Mean ± sd (n training seeds), then the marks of what it "
+                "rests on")
     bits = _BITS.fullmatch(text)
     if bits:
         return (f"The paper's MAP@K at {bits[1]} bits (HDHash paper, Table I)" if bits[2] else

@@ -1,14 +1,14 @@
 """One style table for every plot: a colour and a marker per method, a line style per family.
 
-The matplotlib PNGs (:mod:`protocols.plots`, :mod:`protocols.efficiency_report`, :mod:`protocols.pilot`)
-and the site's interactive plots (:mod:`protocols.site_map`, :mod:`protocols.site_efficiency`) read
-the same table, so a method looks the same everywhere. Each method has a colour and a marker of its
-own (matplotlib's ten default colours made CNNH and SDH the same blue); its family sets the line
-style; a method's non-default search (HDHash's tree) keeps the method's colour with an open marker
-and a dash-dot line, so it reads as HDHash's. The family is read from the method's class in the
-registry (:func:`family`: ``beyond_paper``, ``deep``, ``supervised``, a search that is not Hamming),
-never kept here a second time. A name not in the table (a method added later) gets a deterministic
-fallback from a hash of its name, never from the order it was drawn in.
+The matplotlib PNGs (:mod:`protocols.plots`) and the site's interactive plots
+(:mod:`protocols.site_map`, :mod:`protocols.site_efficiency`) read the same table, so a method looks the
+same everywhere. Each method has a colour and a marker of its own (matplotlib's ten default colours made
+CNNH and SDH the same blue); its family sets the line style; a method's non-default search (HDHash's
+tree) keeps the method's colour with an open marker and a dash-dot line, so it reads as HDHash's. The
+family is read from the method's class in the registry (:func:`family`: ``beyond_paper``, ``deep``,
+``supervised``, a search that is not Hamming), never kept here a second time. A name not in the table (a
+method added later) gets a deterministic fallback from a hash of its name, never from the order it was
+drawn in.
 """
 from __future__ import annotations
 

@@ -3,10 +3,12 @@
 :func:`write_unseen_report` writes ``<out>/map/<dataset>-unseen.csv`` (every record, one row each) and
 ``.md`` from the records under ``<out>/unseen/map/runs/<dataset>/`` (:func:`protocols.runner.protocol_root`),
 and nothing where none is stored. The Markdown table: rows the methods (HDHash's tree rows too), columns
-database (unseen@unseen, unseen@all) x bits, each cell MAP@K and, beside it, tie-aware MAP@K as
-mean ± sd (n) over the training seeds stored; then the paired differences to HashNet
-(:func:`protocols.tables.paired_differences`, the one implementation). ``python -m protocols.report``
-rebuilds it with every other derived file.
+database (unseen@unseen, unseen@all) x bits, each cell MAP@K and, beside it, tie-aware MAP@K: the cells of
+:func:`protocols.stats.cells` over the training seeds stored, written by :mod:`protocols.markdown` (mean ± sd
+(n) and the marks of what a cell rests on; the best of a column bold only over two seeds or more); then
+the paired differences to HashNet (:func:`protocols.stats.paired_differences`). The site's Table U page
+(:mod:`protocols.site_unseen`) shows the same cells (:func:`table_cells`). ``python -m protocols.report``
+rebuilds both with every other derived file.
 """
 from __future__ import annotations
 
@@ -15,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 
 from common.files import atomic_write_text
-from protocols.frame import REFERENCE, column_label, records_frame, train_seeds
+from protocols.frame import REFERENCE, column_label, frame_of, read_map_records, train_seeds
+from protocols.markdown import cell_grid, difference_text
 from protocols.runner import protocol_root
-from protocols.stats import paired_differences
-from protocols.tables import map_table
+from protocols.stats import cells, paired_differences
 
 #: the protocol whose records this table reads (and their folder inside the results folder)
 UNSEEN = "unseen"
@@ -28,13 +30,18 @@ DATABASE_LABELS = {"unseen": "unseen@unseen", "all": "unseen@all"}
 FIELDS = ["protocol", "database", "class_seed", "class_split_sha256", "seen_classes", "unseen_classes"]
 
 
-def unseen_frame(out, dataset: str) -> pd.DataFrame:
-    """One row per stored unseen-protocol record of ``dataset`` (:func:`protocols.tables.records_frame`'s
-    columns, class ids as space-separated text)."""
-    frame = records_frame(protocol_root(out, UNSEEN), dataset)
-    if frame.empty or "protocol" not in frame:
+def unseen_records(out, dataset: str) -> dict[str, dict]:
+    """``{record id: record}`` of every readable unseen-protocol record of ``dataset`` under ``out``."""
+    records = read_map_records(protocol_root(out, UNSEEN), dataset)
+    return {record_id: r for record_id, r in records.items() if r.get("protocol") == UNSEEN}
+
+
+def unseen_frame(out, dataset: str, records: dict | None = None) -> pd.DataFrame:
+    """One row per stored unseen-protocol record of ``dataset`` (:func:`protocols.frame.frame_of`'s
+    columns, class ids as space-separated text); ``records`` where :func:`unseen_records` has read them."""
+    frame = frame_of(unseen_records(out, dataset) if records is None else records)
+    if frame.empty:
         return pd.DataFrame()
-    frame = frame[frame["protocol"] == UNSEEN].copy()
     for key in ("seen_classes", "unseen_classes"):
         frame[key] = [" ".join(str(c) for c in ids) for ids in frame[key]]
     head = [c for c in frame if c not in FIELDS][:4]  # dataset, method, bits, search
@@ -57,7 +64,7 @@ def table_view(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts)
 
 
-def _row_order(frame: pd.DataFrame) -> list[str]:
+def row_order(frame: pd.DataFrame) -> list[str]:
     """Row labels: Table I's methods, then those beyond the paper (the classifier among them), then any
     other; by name, each method's default search before its others."""
     from methods import UnknownMethodError, get_method_class
@@ -75,41 +82,31 @@ def _row_order(frame: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(rows.sort_values(["group", "method", "other_search", "search", "label"])["label"]))
 
 
-def _cell(mean, sd, n, runs) -> str:
-    """``mean ± sd (n)``; one seed: the number alone; records without a number: ``(n of runs)``."""
-    if pd.isna(mean):
-        return "–"
-    n, runs = (0 if pd.isna(n) else int(n)), (0 if pd.isna(runs) else int(runs))
-    text = f"{mean:.4f}" + (f" ± {sd:.4f}" if n > 1 else "")
-    return text + (f" ({n} of {runs})" if runs > n else f" ({n})" if n > 1 else "")
-
-
-def _lookup(table: pd.DataFrame, label: str, bits) -> float:
-    return table.loc[label, bits] if label in table.index and bits in table.columns else float("nan")
-
-
-def seed_table(frame: pd.DataFrame) -> list[str]:
-    """Markdown rows: one per method (and search), columns database x bits x (MAP@K, tie-aware MAP@K)."""
-    rows = _row_order(frame)
-    columns, cells = [], {label: [] for label in rows}
+def table_cells(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Table U's cells and its column headings in order (database, then bits, then MAP@K before
+    tie-aware MAP@K): :func:`protocols.stats.cells` per row label (``column``), database and bits over the
+    training seeds, each cell with its ``database``, ``metric`` (the record field) and ``heading``."""
+    found, headings = [], []
     for database, name in DATABASE_LABELS.items():
         part = frame[frame["database"] == database]
         if part.empty:
             continue
         k = int(part["topk"].iloc[0])
-        k_text = "all" if k >= int(part["n_db"].max()) else str(k)
-        stats = {(value, stat): map_table(part, value, stat).T
-                 for value in ("map", "map_tie_aware") for stat in ("mean", "std", "count")}
-        runs = map_table(part.assign(_runs=1), "_runs", "count").T
-        for bits in sorted(part["bits"].unique()):
-            for value, what in (("map", f"MAP@{k_text}"), ("map_tie_aware", "tie-aware")):
-                columns.append(f"{name} {bits} bits {what}")
-                for label in rows:
-                    mean, sd, n = (_lookup(stats[(value, stat)], label, bits) for stat in ("mean", "std", "count"))
-                    # a MAP that a record lacks is a gap to flag; a tie-aware MAP is in every unseen record
-                    cells[label].append(_cell(mean, sd, n, _lookup(runs, label, bits) if value == "map" else n))
-    lines = ["| method | " + " | ".join(columns) + " |", "|" + "---|" * (len(columns) + 1)]
-    return lines + [f"| {label} | " + " | ".join(cells[label]) + " |" for label in rows]
+        what = {"map": f"MAP@{'all' if k >= int(part['n_db'].max()) else k}", "map_tie_aware": "tie-aware"}
+        for metric in what:
+            part_cells = cells(part, metric)
+            named = [f"{name} {int(b)} bits {what[metric]}" for b in part_cells["bits"]]
+            found.append(part_cells.assign(database=database, metric=metric, heading=named))
+        headings += [f"{name} {int(b)} bits {what[m]}" for b in sorted(part["bits"].unique()) for m in what]
+    return pd.concat(found, ignore_index=True), headings
+
+
+def seed_table(frame: pd.DataFrame) -> list[str]:
+    """Markdown rows: one per method (and search), columns database x bits x (MAP@K, tie-aware MAP@K), each
+    cell :func:`protocols.markdown.cell_text`; the best of a column bold where it rests on two seeds or
+    more; the legend of the marks used below."""
+    found, headings = table_cells(frame)
+    return cell_grid(found, row_order(frame), headings, "column", "heading", first="method", best_of="column")
 
 
 def differences(frame: pd.DataFrame) -> list[str]:
@@ -123,7 +120,7 @@ def differences(frame: pd.DataFrame) -> list[str]:
         both = paired_differences(part, REFERENCE, "map").merge(
             paired_differences(part, REFERENCE, "map_tie_aware"), on=["column", "bits"], how="outer",
             suffixes=("", "_ties"))
-        order = {label: i for i, label in enumerate(_row_order(part))}
+        order = {label: i for i, label in enumerate(row_order(part))}
         both = both.assign(row=[order.get(c, len(order)) for c in both["column"]])
         for r in both.sort_values(["row", "bits"], kind="stable").to_dict("records"):
             lines.append(f"| {r['column']} | {name} | {r['bits']} | {_difference(r, '')} | {_difference(r, '_ties')} |")
@@ -139,8 +136,7 @@ def _difference(row: dict, suffix: str) -> str:
     mean = row.get(f"difference{suffix}")
     if mean is None or pd.isna(mean):
         return "–"
-    se = row[f"se{suffix}"]
-    return f"{mean:+.4f}{'' if pd.isna(se) else f' ± {se:.4f}'} ({int(row[f'n{suffix}'])}): {row[f'verdict{suffix}']}"
+    return f"{difference_text(mean, row[f'se{suffix}'])} ({int(row[f'n{suffix}'])}): {row[f'verdict{suffix}']}"
 
 
 def unseen_markdown(frame: pd.DataFrame, dataset: str) -> str:
@@ -161,8 +157,9 @@ def unseen_markdown(frame: pd.DataFrame, dataset: str) -> str:
         f"({int(first['n_query'])} queries; class split seed {int(first['class_seed'])}, sha256 "
         f"{str(first['class_split_sha256'])[:12]}); split seed {int(first['seed'])}, split sha256 "
         f"{str(first['split_sha256'])[:12]}; {sizes}. unseen@unseen retrieves among the unseen classes only, "
-        "unseen@all among every item (the seen classes as distractors). Cells: mean ± sd (n training seeds); "
-        "tie-aware MAP@K (the expected AP over every order of tied items) beside MAP@K. "
+        "unseen@all among every item (the seen classes as distractors). Cells: mean ± sd (n training seeds), then "
+        "the marks of what a cell rests on (below the table); the best mean of a column is bold only where it rests "
+        "on two or more seeds; tie-aware MAP@K (the expected AP over every order of tied items) beside MAP@K. "
         f"Machine: {machine}; code: {', '.join(commits) or 'not recorded'}."
         + (f" {others} records of other seeds, class splits or K are in `{dataset}-unseen.csv`." if others else ""),
         "",

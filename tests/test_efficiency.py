@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 import common.files
-from protocols import efficiency
+from protocols import efficiency, efficiency_codes, efficiency_measure, efficiency_records
 
 COLUMNS = ["index", "params", "code_bits", "db_size", "topk", "ms_per_query", "ms_per_query_single", "recall",
            "map", "map_tie_aware", "ms_per_query_all_threads", "index_bytes", "peak_rss_mb", "build_s",
@@ -16,9 +16,9 @@ COLUMNS = ["index", "params", "code_bits", "db_size", "topk", "ms_per_query", "m
 
 def test_augmentation_is_seeded_and_keeps_range(synthetic):
     images = synthetic.X[:50]
-    a = efficiency.augment(images, efficiency.copy_rng(0, 1))
-    b = efficiency.augment(images, efficiency.copy_rng(0, 1))
-    c = efficiency.augment(images, efficiency.copy_rng(0, 2))
+    a = efficiency_codes.augment(images, efficiency_codes.copy_rng(0, 1))
+    b = efficiency_codes.augment(images, efficiency_codes.copy_rng(0, 1))
+    c = efficiency_codes.augment(images, efficiency_codes.copy_rng(0, 2))
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert a.shape == images.shape and a.min() >= 0 and a.max() <= 1
     assert not np.array_equal(a, np.clip(images, 0, 1))
@@ -34,10 +34,10 @@ def test_small_run_writes_every_column(tmp_path, monkeypatch):
     assert efficiency.main(argv) == 0
     # 16 bits, LSH as the baseline and one epoch are not Table II's defaults: the rows have their own
     # table, and the default one is not written
-    name = efficiency.table_name("synthetic", 16, "lsh", "hdhash", {"hdhash": "epochs=1", "lsh": ""})
+    name = efficiency_records.table_name("synthetic", 16, "lsh", "hdhash", {"hdhash": "epochs=1", "lsh": ""})
     assert name == "synthetic--16bits-baseline-lsh-hdhash-epochs-1"
     assert not (out / "efficiency" / "synthetic.csv").exists()
-    assert efficiency.table_name("synthetic", variants={"hdhash": "", "hashnet": ""}) == "synthetic"
+    assert efficiency_records.table_name("synthetic", variants={"hdhash": "", "hashnet": ""}) == "synthetic"
     frame = pd.read_csv(out / "efficiency" / f"{name}.csv")
     assert (frame["variant"] == str({"hdhash": "epochs=1"})).all()
     assert set(COLUMNS) <= set(frame.columns)
@@ -79,7 +79,7 @@ def test_numpy_scan_takes_ties_by_index_like_the_exhaustive_ranking():
 
     db = np.random.default_rng(0).integers(0, 4, (5000, 1), dtype=np.uint8)  # 2-bit spread: ties everywhere
     queries = db[:20]
-    scanned = efficiency.chunked(efficiency.numpy_scan(db, 300))(queries)
+    scanned = efficiency_measure.chunked(efficiency_measure.numpy_scan(db, 300))(queries)
     assert np.array_equal(scanned, HammingIndex(db).rank(queries, topk=300)[1])
 
 
@@ -90,12 +90,13 @@ def test_accuracy_tie_aware_completes_the_boundary_group_from_the_database():
     db = np.array([[0], [0], [0], [0], [0], [0], [255]], np.uint8)
     labels = np.eye(2, dtype=bool)[[0, 0, 0, 1, 1, 1, 0]]
     query, query_labels = db[:1], labels[:1]
-    shells = efficiency.distance_shells(query, db, query_labels, labels, 8)
+    shells = efficiency_measure.distance_shells(query, db, query_labels, labels, 8)
     assert shells[0][0, 0] == 6 and shells[1][0, 0] == 3 and shells[0][0, 8] == 1
     kth = np.array([0.0])
     # shells[1] counts relevance with the query's label (class 0): items 0, 1, 2 and 6 (at distance 8)
     for ids, id_order_map in (([[0, 1]], 1.0), ([[3, 4]], 0.0), ([[0, 3]], 1.0)):
-        recall, map_k, tie_aware = efficiency.accuracy(np.array(ids), query, db, query_labels, labels, kth, 2, shells)
+        recall, map_k, tie_aware = efficiency_measure.accuracy(np.array(ids), query, db, query_labels, labels, kth, 2,
+                                                               shells)
         assert recall == 1.0 and map_k == id_order_map and tie_aware == pytest.approx(13 / 20)
 
 

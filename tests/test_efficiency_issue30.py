@@ -10,7 +10,18 @@ import pandas as pd
 import pytest
 
 import common.files
-from protocols import efficiency, efficiency_checks, efficiency_frame, efficiency_report, efficiency_tables, runner
+from protocols import (
+    efficiency,
+    efficiency_checks,
+    efficiency_codes,
+    efficiency_frame,
+    efficiency_grid,
+    efficiency_measure,
+    efficiency_plan,
+    efficiency_records,
+    efficiency_tables,
+    runner,
+)
 from protocols.records import check_record
 from search import create_index
 
@@ -41,23 +52,24 @@ def test_faiss_flat_refuses_bad_settings_in_one_line(params, text):
 
 
 def test_the_grid_sweeps_what_a_user_tunes_and_every_setting_is_valid():
-    grid = {g.row: g for g in efficiency.default_grid(1000, (0.3, 1.0))}
-    flat = grid["faiss-flat"].settings(efficiency.Scale(10**6, 64, 1000))
+    grid = {g.row: g for g in efficiency_grid.default_grid(1000, (0.3, 1.0))}
+    flat = grid["faiss-flat"].settings(efficiency_grid.Scale(10**6, 64, 1000))
     assert flat[0][1][0] == {"use_heap": 1, "query_batch_size": 32}  # faiss's default first (paper.py reads it)
     assert {s["use_heap"] for s in flat[0][1]} == {0, 1} and len({s["query_batch_size"] for s in flat[0][1]}) == 3
-    ivf = grid["faiss-ivf"].settings(efficiency.Scale(10**6, 64, 1000))
+    ivf = grid["faiss-ivf"].settings(efficiency_grid.Scale(10**6, 64, 1000))
     assert [b["nlist"] for b, _ in ivf] == [1000, 4000, 16000]  # sqrt(n), 4 sqrt(n), 16 sqrt(n)
     assert all(s["nprobe"] <= b["nlist"] for b, searches in ivf for s in searches)
-    assert [b["hash_bits"] for b, _ in grid["faiss-hash"].settings(efficiency.Scale(10**6, 64, 1000))] == [16, 24, 32]
+    assert [b["hash_bits"] for b, _ in grid["faiss-hash"].settings(
+        efficiency_grid.Scale(10**6, 64, 1000))] == [16, 24, 32]
     assert [(b["nhash"], b["hash_bits"]) for b, _ in grid["faiss-multihash"].settings(
-        efficiency.Scale(10**6, 64, 1000))] == [(2, 32), (4, 16), (8, 8)]
-    assert [b["M"] for b, _ in grid["faiss-hnsw"].settings(efficiency.Scale(10**6, 64, 1000))] == [16, 32]
+        efficiency_grid.Scale(10**6, 64, 1000))] == [(2, 32), (4, 16), (8, 8)]
+    assert [b["M"] for b, _ in grid["faiss-hnsw"].settings(efficiency_grid.Scale(10**6, 64, 1000))] == [16, 32]
     # every setting at a small scale builds and searches through the one interface
     db = _codes(600, 2)
     for g in grid.values():
         if g.index is None or g.side != "baseline":
             continue
-        for build, searches in g.settings(efficiency.Scale(len(db), 16, 10)):
+        for build, searches in g.settings(efficiency_grid.Scale(len(db), 16, 10)):
             index = create_index(g.index, db, **dict(g.fixed), **build)
             for search in searches:
                 index.set_search_params(**search)
@@ -70,15 +82,15 @@ def test_recall_counts_items_tied_at_the_exact_kth_distance_and_empty_slots_as_m
     db = np.array([[0]] * 4 + [[255]] * 4, np.uint8)
     labels = np.eye(2, dtype=bool)[[0] * 8]
     query = db[:1]
-    shells = efficiency.distance_shells(query, db, labels[:1], labels, 8)
-    kth = efficiency.kth_distances(shells, 6)  # the 6th nearest is at distance 8
+    shells = efficiency_measure.distance_shells(query, db, labels[:1], labels, 8)
+    kth = efficiency_measure.kth_distances(shells, 6)  # the 6th nearest is at distance 8
     assert kth.tolist() == [8.0]
     for ids, expected in (([[0, 1, 2, 3, 4, 5]], 1.0), ([[0, 1, 2, 3, 7, 6]], 1.0),  # any tied items count
                           ([[0, 1, 2, 3, 4, -1]], 5 / 6)):  # an empty slot is a miss
-        recall, _, _ = efficiency.accuracy(np.array(ids), query, db, labels[:1], labels, kth, 6, shells)
+        recall, _, _ = efficiency_measure.accuracy(np.array(ids), query, db, labels[:1], labels, kth, 6, shells)
         assert recall == pytest.approx(expected)
-    kth_2 = efficiency.kth_distances(shells, 2)
-    recall, _, _ = efficiency.accuracy(np.array([[0, 4]]), query, db, labels[:1], labels, kth_2, 2, shells)
+    kth_2 = efficiency_measure.kth_distances(shells, 2)
+    recall, _, _ = efficiency_measure.accuracy(np.array([[0, 4]]), query, db, labels[:1], labels, kth_2, 2, shells)
     assert recall == 0.5  # an item beyond the exact K-th distance is not one of the top K
 
 
@@ -89,7 +101,7 @@ def test_shells_and_kth_distance_match_the_exhaustive_scan_with_the_labels_of_th
     base_labels = rng.random((50, 4)) < 0.4
     db, queries = _codes(400, 2, seed=4, spread=256), _codes(6, 2, seed=5, spread=256)
     query_labels = rng.random((6, 4)) < 0.5
-    items, relevant = efficiency.distance_shells(queries, db, query_labels, base_labels, 16)
+    items, relevant = efficiency_measure.distance_shells(queries, db, query_labels, base_labels, 16)
     distances = hamming_distances(queries, db).astype(int)
     tiled = np.tile(base_labels, (8, 1))  # code p is a copy of item p % 50
     rel = (query_labels.astype(int) @ tiled.T.astype(int)) > 0
@@ -97,7 +109,7 @@ def test_shells_and_kth_distance_match_the_exhaustive_scan_with_the_labels_of_th
         assert np.array_equal(items[q], np.bincount(distances[q], minlength=17))
         assert np.array_equal(relevant[q], np.bincount(distances[q], weights=rel[q], minlength=17).astype(int))
     faiss_kth = create_index("faiss-flat", db).search(queries, 30)[0][:, -1]
-    assert np.array_equal(efficiency.kth_distances((items, relevant), 30), faiss_kth)
+    assert np.array_equal(efficiency_measure.kth_distances((items, relevant), 30), faiss_kth)
 
 
 # -- the code-level generator ---------------------------------------------------------------------------
@@ -106,12 +118,12 @@ def test_flip_rates_are_the_share_of_encoded_copies_that_flip_each_bit():
     copies = [source, source ^ np.array([[0b10000000], [0]], np.uint8),
               source ^ np.array([[0b10000001], [0]], np.uint8)]
     codes = np.concatenate(copies + [source[:1]])  # a partial last copy: item 0 has 3 copies, item 1 has 2
-    rates, observed = efficiency.flip_rates(codes, 2)
+    rates, observed = efficiency_codes.flip_rates(codes, 2)
     assert observed.tolist() == [3, 2]
     assert rates[0].tolist() == pytest.approx([2 / 3, 0, 0, 0, 0, 0, 0, 1 / 3])
     assert rates[1].tolist() == [0] * 8
     with pytest.raises(ValueError, match="no full copy"):
-        efficiency.flip_rates(codes[:3], 2)
+        efficiency_codes.flip_rates(codes[:3], 2)
 
 
 def test_generated_codes_are_seeded_do_not_depend_on_the_range_asked_and_flip_at_the_rates():
@@ -120,9 +132,9 @@ def test_generated_codes_are_seeded_do_not_depend_on_the_range_asked_and_flip_at
     rates = np.zeros((500, 64), np.float32)
     rates[:, 5] = 0.5
     rates[:250, 60] = 0.1
-    whole = efficiency.generated_codes(source, rates, 0, 20_000, seed=7)
-    assert np.array_equal(efficiency.generated_codes(source, rates, 1234, 5678, seed=7), whole[1234:5678])
-    assert not np.array_equal(efficiency.generated_codes(source, rates, 0, 20_000, seed=8), whole)
+    whole = efficiency_codes.generated_codes(source, rates, 0, 20_000, seed=7)
+    assert np.array_equal(efficiency_codes.generated_codes(source, rates, 1234, 5678, seed=7), whole[1234:5678])
+    assert not np.array_equal(efficiency_codes.generated_codes(source, rates, 0, 20_000, seed=8), whole)
     flips = np.unpackbits(whole ^ np.tile(source, (40, 1)), axis=1)
     assert flips[:, [b for b in range(64) if b not in (5, 60)]].sum() == 0  # rate 0: never flipped
     assert flips[:, 5].mean() == pytest.approx(0.5, abs=0.02)
@@ -148,17 +160,17 @@ def test_scaled_codes_encode_up_to_generate_past_and_grow_the_rest(tmp_path, mon
     images = synthetic.part("database")[0]
     n = len(images)
     encoder = _Encoder()
-    encoded = efficiency.scaled_codes(encoder, images, 3 * n, seed=0, cache_key="k")
-    grown = efficiency.scaled_codes(_Encoder(), images, 5 * n, seed=0, cache_key="k", generate_past=3 * n)
+    encoded = efficiency_codes.scaled_codes(encoder, images, 3 * n, seed=0, cache_key="k")
+    grown = efficiency_codes.scaled_codes(_Encoder(), images, 5 * n, seed=0, cache_key="k", generate_past=3 * n)
     assert encoder.encoded == 3 * n and grown.shape == (5 * n, 2)
     assert np.array_equal(grown[:3 * n], encoded)  # the encoded prefix, from the cache
-    rates, _ = efficiency.flip_rates(encoded, n)
-    assert np.array_equal(grown[3 * n:], efficiency.generated_codes(encoded[:n], rates, 3 * n, 5 * n, 0))
+    rates, _ = efficiency_codes.flip_rates(encoded, n)
+    assert np.array_equal(grown[3 * n:], efficiency_codes.generated_codes(encoded[:n], rates, 3 * n, 5 * n, 0))
 
 
 # -- the plan: left out before any work, and why ---------------------------------------------------------
 def _plan(dataset, sizes, **settings):
-    return efficiency.make_plan(dataset, sizes, **settings)
+    return efficiency_plan.make_plan(dataset, sizes, **settings)
 
 
 def _left_out(plan, row, size):
@@ -166,7 +178,7 @@ def _left_out(plan, row, size):
 
 
 def test_the_plan_leaves_out_what_this_machine_cannot_run_with_the_reason(synthetic, monkeypatch):
-    monkeypatch.setattr(efficiency, "machine_memory_bytes", lambda: 24e9)  # the project's 24 GB machine
+    monkeypatch.setattr(efficiency_plan, "machine_memory_bytes", lambda: 24e9)  # the project's 24 GB machine
     plan = _plan(synthetic, [10**6, 10**7, 10**8], topk=1000, generate_past=10**6)
     assert all(reason is None for reason in _left_out(plan, "faiss-hnsw", 10**7).values())
     assert all("runs up to 10,000,000 codes" in reason for reason in _left_out(plan, "faiss-hnsw", 10**8).values())
@@ -177,7 +189,7 @@ def test_the_plan_leaves_out_what_this_machine_cannot_run_with_the_reason(synthe
     assert "GB" in _left_out(plan, "numpy-scan", 10**8)["{}"]
     assert all(b.left_out is None for b in plan.builds if b.grid.row in ("faiss-flat", "hdhash-tree"))
     assert plan.peak_bytes < 0.85 * 24e9
-    text = "\n".join(efficiency.describe_plan(plan))
+    text = "\n".join(efficiency_plan.describe_plan(plan))
     assert "left out: faiss-hnsw M=32" in text and "total: ~" in text
     # longer limits run more lists; the build (k-means and assigning every code) counts against the row's
     wider = _plan(synthetic, [10**8], topk=1000, generate_past=10**6, max_train_minutes=60)
@@ -295,7 +307,7 @@ def test_a_run_replaces_an_earlier_grids_rows_of_its_indexes_at_its_sizes(tmp_pa
                 "encoded_codes": encoded if encoded is not None else size, "timestamp": run}
 
     first, second = "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"
-    efficiency_report.store_rows([row("faiss-flat", "", 100, 1.0, 0, first),
+    efficiency_records.store_rows([row("faiss-flat", "", 100, 1.0, 0, first),
                                   row("faiss-ivf", "nprobe=1", 100, 0.5, 1, first),
                                   row("faiss-flat", "", 1000, 9.0, 0, first),
                                   row("faiss-hash", "nflip=0", 100, 0.1, 2, first)], tmp_path, "d")
@@ -304,11 +316,11 @@ def test_a_run_replaces_an_earlier_grids_rows_of_its_indexes_at_its_sizes(tmp_pa
                 row("faiss-flat", "use_heap=1", 100, 0.9, 0, second),
                 row("faiss-ivf", "nlist=10,nprobe=1", 100, 0.4, 1, second),
                 row("faiss-ivf", "nlist=10,nprobe=1", 1000, 0.3, 1, second, encoded=400)):
-        efficiency_report.store_rows([new], tmp_path, "d")
-    folder = efficiency_report.runs_folder(tmp_path, "d")
+        efficiency_records.store_rows([new], tmp_path, "d")
+    folder = efficiency_frame.runs_folder(tmp_path, "d")
     assert sorted(p.name for p in (folder / "superseded").glob("*.json")) == [
         "faiss-flat-default-n100-top10.json", "faiss-ivf-nprobe-1-n100-top10.json"]
-    frame = pd.read_csv(efficiency_report.rebuild_csv(tmp_path, "d"), keep_default_na=False)
+    frame = pd.read_csv(efficiency_records.rebuild_csv(tmp_path, "d"), keep_default_na=False)
     # the other size, the other index and the generated set beside the encoded one stay
     assert frame[["index", "params", "db_size"]].values.tolist() == [
         ["faiss-flat", "use_heap=0", 100], ["faiss-flat", "use_heap=1", 100], ["faiss-ivf", "nlist=10,nprobe=1", 100],
@@ -362,14 +374,14 @@ def test_a_small_run_times_every_flat_setting_and_leaves_slow_rows_out_with_the_
                    "--skip", "faiss-hnsw,faiss-multihash,faiss-hash,exhaustive-full,numpy-scan",
                    "--max-row-minutes", "1e-9", "--out", str(out)]
     assert efficiency.main(argv) == 0
-    name = efficiency.table_name("synthetic", 16, "lsh", "hdhash", {"hdhash": "epochs=1", "lsh": ""})
+    name = efficiency_records.table_name("synthetic", 16, "lsh", "hdhash", {"hdhash": "epochs=1", "lsh": ""})
     frame = pd.read_csv(out / "efficiency" / f"{name}.csv")
     flat = frame[frame["index"] == "faiss-flat"]
     assert len(flat) == 6 and flat["ms_per_query"].notna().all()  # the baseline is never left out for time
     assert (flat["ms_per_query_min"] <= flat["ms_per_query"]).all()
     assert (flat["ms_per_query"] <= flat["ms_per_query_max"]).all()
     assert flat["load_before"].notna().all() and (flat["recall"] == 1.0).all() and (flat["filled"] == 1.0).all()
-    assert (frame["encoded_codes"] == 3600).all() and (frame["generator"] == efficiency.GENERATOR).all()
+    assert (frame["encoded_codes"] == 3600).all() and (frame["generator"] == efficiency_codes.GENERATOR).all()
     gone = frame[frame["index"] != "faiss-flat"]
     assert len(gone) and gone["ms_per_query"].isna().all()
     assert gone["left_out"].str.contains("over --max-row-minutes 1e-09").all()

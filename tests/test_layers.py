@@ -152,19 +152,9 @@ def renderers():
     return found | {r for r in RENDERING if r.startswith("protocols.")}
 
 
-#: (importer, command) edges not untangled yet, each with why. Table II's library lives in the
-#: efficiency and efficiency_report commands and the pilot's in its command, which other engineers are
-#: changing this session; moving their library parts out (issue 31, next part) removes these lines.
+#: (importer, command) edges not untangled yet, each with why: none since issue 31 moved the libraries out
+#: of the commands (Table II's into protocols.efficiency_*)
 ALLOWED_COMMAND_IMPORTS = {
-    ("protocols.efficiency", "protocols.efficiency_report"): "stores and renders Table II's rows (Table II work)",
-    ("protocols.paper", "protocols.efficiency"): "--efficiency runs Table II where missing (run_efficiency)",
-    ("protocols.paper", "protocols.efficiency_report"): "stores that run's rows (write_efficiency_report)",
-    ("protocols.report", "protocols.efficiency_report"): "rebuilds Table II's CSV and tables (rebuild_csv, render)",
-    ("protocols.report", "protocols.pilot"): "rebuilds the pilot's views (write_pilot_report)",
-    ("protocols.paper_table2", "protocols.efficiency"): "names a variant's Table II (table_name)",
-    ("protocols.paper_table2", "protocols.efficiency_report"): "reads the paper's Table II (paper_table2)",
-    ("protocols.site_efficiency", "protocols.efficiency_report"): "Table II's series and Pareto front",
-    ("protocols.site_build", "protocols.efficiency_report"): "where Table II's records are (runs_folder)",
 }
 
 
@@ -190,6 +180,14 @@ def test_commands_do_not_import_commands():
 def test_renderers_do_not_import_commands():
     found = _imports_of_commands(renderers())
     assert not found - set(ALLOWED_COMMAND_IMPORTS), sorted(found - set(ALLOWED_COMMAND_IMPORTS))
+
+
+def test_matplotlib_is_drawn_in_one_module():
+    """Every matplotlib figure comes from protocols.plots, in one style (issue 31): a view that wants a
+    figure calls it, so no second plotting style grows elsewhere."""
+    found = {name for name, path in _sources().items()
+             for module, _, _ in imports(path) if module == "matplotlib" or module.startswith("matplotlib.")}
+    assert found == {"protocols.plots"}, sorted(found)
 
 
 def test_the_allowed_command_imports_are_all_still_needed():
@@ -280,9 +278,6 @@ OVERSIZE = {
     "search/kernels.py": "the compiled kernels themselves (numba) with their thin wrappers",
     "search/tree.py": "Table II work in progress by another engineer (search/*)",
     "search/tree.py::_rank_batch": "Table II work in progress by another engineer (search/*)",
-    "protocols/efficiency.py": "Table II work in progress by another engineer",
-    "protocols/efficiency.py::run_efficiency": "Table II work in progress by another engineer",
-    "protocols/efficiency.py::validate": "Table II work in progress by another engineer",
     "protocols/runner.py": "the unseen-class protocol is being added to it this session; parsing, running and "
                            "storing come apart next (issue 31)",
     "protocols/runner.py::run": "as runner.py",

@@ -161,3 +161,16 @@ def test_a_foreign_datasets_first_on_the_path_is_one_line(tmp_path):
     # from the checkout's root, the root comes first on the path: ours, whatever PYTHONPATH holds
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "listfile:NAME" in done.stdout, done.stderr
+
+
+def test_the_paper_command_names_your_dataset_as_every_command_does(mini, tmp_path, capsys):
+    """``protocols.paper --datasets listfile:NAME`` takes your own dataset under its name (it refused it)."""
+    from protocols import paper
+
+    out = tmp_path / "results"
+    assert paper.main(["--datasets", "listfile:mine", "--data-root", f"listfile:mine={mini}", "--methods", "lsh",
+                       "--bits", "16", "--dry-run", "--out", str(out), "--readme", "none"]) == 0
+    text = capsys.readouterr().out
+    assert "listfile-mine: available" in text and "1 to run: lsh@16" in text
+    assert paper.main(["--datasets", "listfile:../up", "--dry-run", "--out", str(out)]) == 2
+    assert "NAME of listfile:NAME becomes a folder name" in capsys.readouterr().err

@@ -5,22 +5,23 @@ import json
 import pandas as pd
 import pytest
 
-from protocols import pilot
+from protocols import pilot, pilot_plan, pilot_report, runner
+from protocols.runner import UsageError
 
 
 def _plan(**changes):
-    return dict(pilot.read_plan(), **changes)
+    return dict(pilot_plan.read_plan(), **changes)
 
 
 def test_every_entry_runs_at_each_factor_of_its_own_default_rate_without_early_stopping():
     plan = _plan()
-    jobs = pilot.pilot_jobs("fashion-mosaic", plan)
+    jobs = pilot_plan.pilot_jobs("fashion-mosaic", plan)
     assert len(jobs) == len(plan["methods"]) * len(plan["lr_factors"])
     for job in jobs:
         params = dict(job.params)
         assert params["epochs"] == plan["epochs"] and params["patience"] is None
         assert job.bits == plan["bits"] and job.train_seed == plan["train_seed"]
-        factor = params["lr"] / pilot.default_lr(job.method, job.bits)
+        factor = params["lr"] / pilot_plan.default_lr(job.method, job.bits)
         assert min(abs(factor - f) for f in plan["lr_factors"]) < 1e-3
     over_loss = [dict(j.params) for j in jobs if j.method == "hdhash" and "level_loss" in dict(j.params)]
     assert len(over_loss) == len(plan["lr_factors"])
@@ -28,14 +29,14 @@ def test_every_entry_runs_at_each_factor_of_its_own_default_rate_without_early_s
 
 
 def test_a_dataset_without_a_chosen_level_loss_is_refused():
-    with pytest.raises(pilot.UsageError, match="no level loss for digits"):
-        pilot.pilot_jobs("digits", _plan(), [pilot.OVER_LOSS])
+    with pytest.raises(UsageError, match="no level loss for digits"):
+        pilot_plan.pilot_jobs("digits", _plan(), [pilot_plan.OVER_LOSS])
 
 
 def test_first_epoch_within_half_a_percent_of_the_best():
-    assert pilot.first_within([0.5, 0.8, 0.996, 0.99, 1.0]) == 3
-    assert pilot.first_within([None, 0.2, 0.1]) == 2
-    assert pilot.first_within([]) is None
+    assert pilot_report.first_within([0.5, 0.8, 0.996, 0.99, 1.0]) == 3
+    assert pilot_report.first_within([None, 0.2, 0.1]) == 2
+    assert pilot_report.first_within([]) is None
 
 
 def _record(method, lr, history, **params):
@@ -54,9 +55,9 @@ def test_report_chooses_the_rate_with_the_best_validation_map(tmp_path):
     for i, record in enumerate(runs):
         (folder / f"r{i}.json").write_text(json.dumps(record))
     plan = _plan(hdhash_level_loss={"digits": "csq"}, lr_factors=[1 / 3, 1.0, 3.0])
-    paths = pilot.write_pilot_report(tmp_path, "digits", plan)
+    paths = pilot_report.write_pilot_report(tmp_path, "digits", plan)
     assert [p.suffix for p in paths] == [".csv", ".md", ".png"]
-    chosen = pilot.chosen_rates(pilot.pilot_frame(tmp_path, "digits")).set_index("method")
+    chosen = pilot_report.chosen_rates(pilot_report.pilot_frame(tmp_path, "digits")).set_index("method")
     assert chosen.loc["hashnet", "lr"] == 0.001 and chosen.loc["hashnet", "best_epoch"] == 2
     assert chosen.loc["hdhash[csq]", "lr_factor"] == 3.0
     table = (tmp_path / "pilot" / "digits.md").read_text()
@@ -75,10 +76,10 @@ def test_adequacy_counts_only_table1_runs_under_the_rule(tmp_path):
     table1 = tmp_path / "map" / "runs" / "digits"
     pilot_folder.mkdir(parents=True)
     table1.mkdir(parents=True)
-    lr = pilot.runner.scaled_lr("hashnet", 32, 3.0)
-    pilot_runs = [_record("hashnet", pilot.runner.scaled_lr("hashnet", 32, 1.0), [0.2, 0.5, 0.5]),
+    lr = runner.scaled_lr("hashnet", 32, 3.0)
+    pilot_runs = [_record("hashnet", runner.scaled_lr("hashnet", 32, 1.0), [0.2, 0.5, 0.5]),
                   _record("hashnet", lr, [0.3, 0.6, 0.8]),
-                  _record("dhn", pilot.runner.scaled_lr("dhn", 32, 1.0), [0.3, 0.6, 0.5])]
+                  _record("dhn", runner.scaled_lr("dhn", 32, 1.0), [0.3, 0.6, 0.5])]
     for i, record in enumerate(pilot_runs):
         (pilot_folder / f"r{i}.json").write_text(json.dumps(record))
     # under the rule (epochs 3, no early stopping, x3) it reached 0.797 = 99.6 % of the pilot's 0.8; the
@@ -89,17 +90,17 @@ def test_adequacy_counts_only_table1_runs_under_the_rule(tmp_path):
     (table1 / "old.json").write_text(json.dumps(old))
     budget = {"digits": {"epochs": 3, "patience": None, "lr_factor": {"hashnet": 3.0, "dhn": 1.0}}}
     plan = _plan(lr_factors=[1.0, 3.0])
-    frame = pilot.pilot_frame(tmp_path, "digits")
-    adequacy = pilot.rule_adequacy(tmp_path, "digits", frame, plan, budget).set_index("method")
+    frame = pilot_report.pilot_frame(tmp_path, "digits")
+    adequacy = pilot_report.rule_adequacy(tmp_path, "digits", frame, plan, budget).set_index("method")
     assert adequacy.loc["hashnet", "rule_val_map"] == 0.797
     assert abs(adequacy.loc["hashnet", "share"] - 0.797 / 0.8) < 1e-12
     assert pd.isna(adequacy.loc["dhn", "rule_val_map"])  # its run under the rule is not stored yet
-    table = "\n".join(pilot.adequacy_markdown(adequacy.reset_index(), "digits", budget["digits"]))
+    table = "\n".join(pilot_report.adequacy_markdown(adequacy.reset_index(), "digits", budget["digits"]))
     assert "| hashnet | x3 | x3 | 0.8000 | 0.7970 | 2 | 99.62% | yes |" in table
     assert "| dhn | x1 | x1 | 0.6000 |  |  |  |  |" in table
-    assert pilot.rule_adequacy(tmp_path, "digits", frame, plan, {}).empty
+    assert pilot_report.rule_adequacy(tmp_path, "digits", frame, plan, {}).empty
     budget["digits"]["lr_factor"]["hashnet"] = 1.0  # the rule's rate no longer matches the stored run
-    assert pd.isna(pilot.rule_adequacy(tmp_path, "digits", frame, plan, budget).set_index("method").loc[
+    assert pd.isna(pilot_report.rule_adequacy(tmp_path, "digits", frame, plan, budget).set_index("method").loc[
         "hashnet", "rule_val_map"])
 
 
@@ -111,3 +112,53 @@ def test_command_names_datasets_as_every_command_does(capsys):
     assert pilot.main(["--datasets", "listfile:mine", "--report-only"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no level loss for listfile-mine" in err[0]
+
+
+def test_the_edge_rule_tries_past_an_edge_until_the_best_is_inside():
+    """One rule for every method (pilot.json's edge_step, edge_extensions): a best at the top (bottom)
+    rate adds the rate x3 (/3) past it, at most twice per side; nothing is added on a guess."""
+    plan = _plan(lr_factors=[1 / 3, 1.0, 3.0, 9.0], edge_step=3.0, edge_extensions=2)
+    dnnh = {0.3333: 0.8856, 1.0: 0.9102, 3.0: 0.9126, 9.0: 0.9280}  # Fashion-MNIST's pilot
+    assert pilot_plan.rate_factors(plan, dnnh) == [1 / 3, 1.0, 3.0, 9.0, 27.0]
+    assert pilot_plan.rate_factors(plan, {**dnnh, 27.0: 0.93}) == [1 / 3, 1.0, 3.0, 9.0, 27.0, 81.0]
+    assert pilot_plan.rate_factors(plan, {**dnnh, 27.0: 0.93, 81.0: 0.94}) == [1 / 3, 1.0, 3.0, 9.0, 27.0, 81.0]
+    assert pilot_plan.rate_factors(plan, {**dnnh, 27.0: 0.92}) == [1 / 3, 1.0, 3.0, 9.0, 27.0]  # inside now
+    hashnet = {0.3333: 0.9234, 1.0: 0.9224, 3.0: 0.9337, 9.0: 0.9225}
+    assert pilot_plan.rate_factors(plan, hashnet) == [1 / 3, 1.0, 3.0, 9.0]
+    low = {0.3333: 0.95, 1.0: 0.9, 3.0: 0.8, 9.0: 0.7}
+    assert pilot_plan.rate_factors(plan, low)[0] == 1 / 9
+    assert pilot_plan.rate_factors(plan, {1.0: 0.9, 3.0: 0.8, 9.0: 0.95}) == [1 / 3, 1.0, 3.0, 9.0]  # x1/3 not run
+    assert pilot_plan.rate_factors(dict(plan, edge_extensions=0), dnnh) == [1 / 3, 1.0, 3.0, 9.0]
+
+
+def test_the_plan_adds_only_the_runs_the_edge_rule_asks_for():
+    plan = _plan()
+    stored = {"dnnh": {0.3333: 0.8856, 1.0: 0.9102, 3.0: 0.9126, 9.0: 0.9280},
+              "hashnet": {0.3333: 0.9234, 1.0: 0.9224, 3.0: 0.9337, 9.0: 0.9225}}
+    base = pilot_plan.pilot_jobs("fashion-mnist", plan)
+    jobs = pilot_plan.pilot_jobs("fashion-mnist", plan, stored=stored)
+    added = [j for j in jobs if j not in base]
+    assert len(jobs) == len(base) + 1 and [j.method for j in added] == ["dnnh"]
+    assert dict(added[0].params)["lr"] == runner.scaled_lr("dnnh", plan["bits"], 27.0)
+
+
+def test_the_report_shows_a_rate_past_the_edge_for_the_method_that_ran_it(tmp_path):
+    folder = tmp_path / "pilot" / "map" / "runs" / "digits"
+    folder.mkdir(parents=True)
+    runs = [_record(m, runner.scaled_lr(m, 32, f), [0.1, v])
+            for m, f, v in [("dnnh", 1 / 3, 0.4), ("dnnh", 1.0, 0.5), ("dnnh", 3.0, 0.6),
+                            ("hashnet", 1 / 3, 0.6), ("hashnet", 1.0, 0.7), ("hashnet", 3.0, 0.65)]]
+    for i, record in enumerate(runs):
+        (folder / f"r{i}.json").write_text(json.dumps(record))
+    plan = _plan(lr_factors=[1 / 3, 1.0, 3.0], edge_step=3.0, edge_extensions=2, methods=["dnnh", "hashnet"])
+    pilot_report.write_pilot_report(tmp_path, "digits", plan)
+    table = (tmp_path / "pilot" / "digits.md").read_text()
+    assert "| dnnh | 0.4000 | 0.5000 | 0.6000 | x3 (lr 0.003, 3 of 4 rates run) |" in table  # x9 is owed
+    assert "| hashnet | 0.6000 | 0.7000 | 0.6500 | x1 (lr 0.001) |" in table
+    (folder / "r9.json").write_text(json.dumps(_record("dnnh", runner.scaled_lr("dnnh", 32, 9.0), [0.1, 0.55])))
+    pilot_report.write_pilot_report(tmp_path, "digits", plan)
+    table = (tmp_path / "pilot" / "digits.md").read_text()
+    assert "| method | val MAP x1/3 | val MAP x1 | val MAP x3 | val MAP x9 | chosen |" in table
+    assert "and x9 where" in table
+    assert "| dnnh | 0.4000 | 0.5000 | 0.6000 | 0.5500 | x3 (lr 0.003) |" in table
+    assert "| hashnet | 0.6000 | 0.7000 | 0.6500 |  | x1 (lr 0.001) |" in table

@@ -10,7 +10,8 @@ only where no cell has a higher mean), the glossary and its tooltips, plots whos
 different with their legends outside and error bars drawn, tables that scroll inside the page, and
 ``python -m protocols.site --screenshots`` (``make screenshots``) taking every picture the README shows.
 A site built from records whose every string is a script payload (issue 29) must show the payload as
-text, with nothing injected.
+text, with nothing injected. A site with unseen-class records has Table U's page (issue 32), whose filter
+box and record pop-ups work as the other tables' do.
 Needs Debian's ``chromium`` and ``chromium-driver`` (``scripts/ensure-chromium.sh``, run by ``make
 test``) and selenium (the ``test`` extra); skipped, saying so, where they are missing, except under
 ``make test`` (what CI runs), which sets ``HASHBENCH_REQUIRE_BROWSER=1`` so that a missing browser
@@ -357,3 +358,50 @@ def test_hostile_records_show_as_text(browser, tmp_path):
             legend = browser.find_element(By.CSS_SELECTOR, "#plot-map .legend").text
             assert HOSTILE in legend, legend
         browser.save_screenshot(str(tmp_path / f"hostile-{pages.index(page)}.png"))
+
+
+# -- issue 32: Table U, the unseen-class protocol's page ---------------------------------------------------------
+def test_table_u_page_filters_and_opens_its_records(browser, digits, tmp_path, monkeypatch):
+    """A site with unseen-class records has Table U's page, linked from the index: it opens with no console
+    error, its filter box keeps one method's row, its headings carry the glossary's text, and a number opens
+    the records behind it, whose link leads to the record's row."""
+    from selenium.webdriver.common.by import By
+
+    import common.files
+    from protocols import runner
+    from protocols.site_build import build_site
+
+    monkeypatch.setattr(common.files, "CACHE_DIR", tmp_path / "cache")  # the split stays in the test's folder
+    out = tmp_path / "results"
+    for method, seeds in (("lsh", (0, 1)), ("itq", (0,))):
+        for seed in seeds:
+            runner.store(runner.run(digits, method, 16, train_seed=seed, protocol="unseen"), out)
+    build_site(out)
+    site = out / "site"
+    assert {p.name for p in site.glob("*.html")} == {"index.html", "glossary.html", "unseen-digits.html"}
+    _open(browser, site / "index.html")
+    assert browser.find_elements(By.CSS_SELECTOR, "table#unseen a[href='unseen-digits.html']")
+
+    _open(browser, site / "unseen-digits.html")
+    every = _visible(browser, "#table-u")
+    assert len(every) == 2
+    box = browser.find_element(By.CSS_SELECTOR, "input.filter[data-table='table-u']")
+    box.send_keys("itq")
+    kept = _visible(browser, "#table-u")
+    assert len(kept) == 1 and "itq" in kept[0] and "†" in kept[0], kept
+    assert browser.find_element(By.CSS_SELECTOR, ".filter-count[data-table='table-u']").text == "1 of 2 rows"
+    box.clear()
+    box.send_keys(" ")
+    heading = browser.find_elements(By.CSS_SELECTOR, "#table-u thead th")[1]
+    assert heading.text == "unseen@unseen 16 bits MAP@all" and "unseen classes only" in heading.get_attribute("title")
+
+    lsh = [c for c in browser.find_elements(By.CSS_SELECTOR, "#table-u td[data-records]")
+           if len(c.get_attribute("data-records").split()) == 2][0]
+    lsh.click()
+    links = _wait_for(browser, "#popup .record-link")
+    assert len(links) == 2 and "class_split_sha256" in browser.find_element(By.ID, "popup").text
+    target = links[0].get_attribute("href")
+    assert "unseen-digits.html#u-lsh-16-" in target, target
+    links[0].click()
+    _wait_for(browser, f"tr[id='{target.split('#', 1)[1]}']")
+    _no_console_errors(browser, site / "unseen-digits.html")

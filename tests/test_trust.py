@@ -457,7 +457,7 @@ def test_11_dirty_means_the_code_differs_not_the_results_a_grid_writes(tmp_path)
 
 
 def test_11_table_two_rows_are_records_and_a_partial_rerun_keeps_the_others(tmp_path):
-    from protocols.efficiency_report import rebuild_csv, store_rows
+    from protocols.efficiency_records import rebuild_csv, store_rows
 
     def row(index, params, size, ms, order):
         return {"index": index, "params": params, "db_size": size, "topk": 10, "ms_per_query": ms, "order": order}

@@ -5,7 +5,7 @@ import pytest
 
 import common.files
 from common.hamming import as_words, hamming_distances
-from protocols import efficiency, runner
+from protocols import efficiency, efficiency_plan, runner
 from search import create_index, list_indexes
 from search.base import MISSING_DISTANCE
 
@@ -195,9 +195,9 @@ def test_efficiency_sizes_beyond_this_machine_are_refused_with_an_estimate(capsy
 def test_efficiency_force_runs_a_plan_over_the_estimate(synthetic):
     sizes = [10**12]
     with pytest.raises(runner.UsageError, match="--force"):
-        efficiency.check_plan(synthetic, sizes, topk=50)
-    assert efficiency.check_plan(synthetic, sizes, topk=50, force=True) == 50
-    assert efficiency.check_plan(synthetic, [1000]) == 1000  # synthetic has no K of its own: 1000
+        efficiency_plan.check_plan(synthetic, sizes, topk=50)
+    assert efficiency_plan.check_plan(synthetic, sizes, topk=50, force=True) == 50
+    assert efficiency_plan.check_plan(synthetic, [1000]) == 1000  # synthetic has no K of its own: 1000
 
 
 @pytest.mark.parametrize("flag, text", [("--db-sizes", "1000,,2000"), ("--keep-ratios", "0.3,,1.0"),

@@ -84,7 +84,7 @@ def test_5_a_nan_map_is_warned_about_and_the_cell_says_how_many_seeds_remain(tmp
 
 
 def test_5_records_carry_a_schema_version_and_a_newer_one_is_skipped(tmp_path, capsys, lsh_records):
-    from protocols.efficiency_report import store_rows
+    from protocols.efficiency_records import store_rows
 
     assert all(r["schema_version"] == SCHEMA_VERSION for r in lsh_records)
     row = {"index": "exhaustive", "params": "", "db_size": 100, "topk": 10, "ms_per_query": 0.1, "dataset": "digits"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -196,7 +197,9 @@ def test_table_u_from_the_unseen_records_with_differences_to_hashnet(digits, tmp
             records = runner.run(digits, method, 16, train_seed=seed, params=FAST_DEEP, protocol="unseen")
             runner.store([dict(r, variant="") for r in records], tmp_path)
     written = build(tmp_path)
-    assert sorted(p.name for p in written) == ["digits-unseen.csv", "digits-unseen.md"]
+    site = tmp_path / "site"
+    assert sorted(p.name for p in written if site not in p.parents) == ["digits-unseen.csv", "digits-unseen.md"]
+    assert site / "unseen-digits.html" in written and not (site / "map-digits.html").exists()  # no Table I record
     assert not (tmp_path / "unseen" / "map" / "digits.md").exists()  # not read as a results root of Table I
     text = (tmp_path / "map" / "digits-unseen.md").read_text()
     assert "Table U" in text and "class split seed 0, sha256 " + class_split(10).sha256[:12] in text
@@ -216,6 +219,177 @@ def test_table_u_from_the_unseen_records_with_differences_to_hashnet(digits, tmp
     frame = pd.read_csv(tmp_path / "map" / "digits-unseen.csv")
     assert len(frame) == 3 * 3 * len(DATABASES) and set(frame["database"]) == set(DATABASES)
     assert set(frame["class_split_sha256"]) == {class_split(10).sha256}
+
+
+# -- Table U's cells are the Markdown module's, and the site shows them ---------------------------------------
+@pytest.fixture(scope="module")
+def unseen_store(tmp_path_factory, digits):
+    """Unseen-class records of digits: LSH over training seeds 0-2 at 16 and 32 bits, ITQ over 0-1 and SH over
+    seed 0 (a one-seed row) at 16 bits; and one standard record, so digits has a Table I page too."""
+    out = tmp_path_factory.mktemp("unseen-store") / "results"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(common.files, "CACHE_DIR", out.parent / "cache")
+        for method, bits, seeds in (("lsh", 16, (0, 1, 2)), ("lsh", 32, (0, 1, 2)), ("itq", 16, (0, 1)),
+                                    ("sh", 16, (0,))):
+            for seed in seeds:
+                runner.store(runner.run(digits, method, bits, train_seed=seed, protocol="unseen"), out)
+        runner.store(runner.run(digits, "lsh", 16), out)
+    return out
+
+
+def _unseen_records(out) -> dict[str, dict]:
+    folder = out / "unseen" / "map" / "runs" / "digits"
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+def _table_u_cells(text: str) -> dict[tuple[str, str], str]:
+    """``{(method, heading): cell}`` of the first Markdown table in ``text``."""
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    headings = lines[0].strip("| ").split(" | ")
+    rows = [line.strip("| ").split(" | ") for line in lines[1:] if not line.startswith("| method")]
+    return {(row[0], heading): value for row in rows for heading, value in zip(headings[1:], row[1:])}
+
+
+def test_table_u_cells_say_what_they_rest_on_and_bold_the_best_of_a_column(unseen_store):
+    """One cell format for every table (protocols.markdown): mean ± sd (n), the one-seed mark and its footnote,
+    the best of a column (a database, bits and metric) bold only over two seeds or more."""
+    import statistics
+
+    from protocols.unseen_tables import unseen_frame, unseen_markdown
+
+    text = unseen_markdown(unseen_frame(unseen_store, "digits"), "digits")
+    found = _table_u_cells(text.split("## Difference to")[0])
+    records = list(_unseen_records(unseen_store).values())
+    headings = {heading for _, heading in found}
+    assert len(headings) == 2 * 2 * 2  # (unseen@unseen, unseen@all) x (16, 32 bits) x (MAP@K, tie-aware MAP@K)
+    for heading in headings:
+        name, bits, _, metric = heading.split(" ", 3)
+        field = "map_tie_aware" if metric == "tie-aware" else "map"
+        means = {}
+        for method in ("itq", "lsh", "sh"):
+            values = [r[field] for r in records if r["method"] == method and r["bits"] == int(bits)
+                      and f"unseen@{r['database']}" == name]
+            shown = found[(method, heading)]
+            if not values:
+                assert shown == "–"
+                continue
+            means[method] = statistics.mean(values), len(values)
+            number = f"{means[method][0]:.4f}" + (f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else "")
+            assert shown.strip("*").removesuffix("†") == f"{number} ({len(values)})", (heading, method, shown)
+            assert shown.endswith("†") == (len(values) == 1) and not (len(values) == 1 and "**" in shown)
+        best = max(means.values())
+        bold = {m for m, (mean, n) in means.items() if mean == best[0] and n >= 2}
+        assert {m for m in means if found[(m, heading)].startswith("**")} == bold, (heading, means)
+    assert "† one training seed, so no spread: never bold, never called best." in text
+
+
+class _Page(HTMLParser):
+    """A page's tables (``{id: [(row id, [(cell attributes, text)])]}``), its links and its page data."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.tables, self.links, self.data, self._table, self._cell, self._script = {}, [], None, None, None, False
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table":
+            self._table = self.tables.setdefault(attrs.get("id"), [])
+        elif tag == "tr" and self._table is not None:
+            self._table.append((attrs.get("id"), []))
+        elif tag in ("td", "th") and self._table:
+            self._cell = [attrs, ""]
+        elif tag == "a":
+            self.links.append(attrs.get("href"))
+        self._script = tag == "script" and attrs.get("id") == "page-data"
+
+    def handle_endtag(self, tag):
+        self._script = False
+        if tag in ("td", "th") and self._cell is not None:
+            self._table[-1][1].append(tuple(self._cell))
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell[1] += data
+        if self._script:
+            self.data = json.loads(data)
+
+
+def _open(site, name: str) -> _Page:
+    return _Page((site / name).read_text(encoding="utf-8"))
+
+
+def test_the_site_has_a_table_u_page_only_where_unseen_records_are_stored(unseen_store, tmp_path):
+    """The site's Table U page: the Markdown table's cells (bold as there), each number opening its records on
+    the page, its downloads and filter box; linked from the index, Table I's page, the navigation, the glossary.
+    Without unseen-class records the site is the same, byte for byte, as one built without them ever."""
+    import shutil
+
+    import pandas as pd
+
+    from protocols.site_build import build_site
+    from protocols.unseen_tables import unseen_frame, unseen_markdown
+
+    out = tmp_path / "results"
+    shutil.copytree(unseen_store, out)
+    site = out / "site"
+    build_site(out)
+    records = _unseen_records(out)
+    page = _open(site, "unseen-digits.html")
+    markdown = _table_u_cells(unseen_markdown(unseen_frame(out, "digits"), "digits").split("## Difference to")[0])
+    head, *rows = page.tables["table-u"]
+    headings = [text for _, text in head[1]]
+    assert headings[0] == "method" and {h for _, h in markdown} == set(headings[1:])
+    assert [row[1][0][1].strip() for row in rows] == list(dict.fromkeys(method for method, _ in markdown))
+    clicked = set()
+    for _, cells in rows:
+        method = cells[0][1].strip()
+        for heading, (attrs, text) in zip(headings[1:], cells[1:]):
+            shown = markdown[(method, heading)]
+            assert text == shown.replace("**", ""), (method, heading, text, shown)
+            assert ("best" in attrs.get("class", "").split()) == shown.startswith("**")
+            name, bits, _, _ = heading.split(" ", 3)
+            behind = sorted(i for i, r in records.items() if r["method"] == method and r["bits"] == int(bits)
+                            and f"unseen@{r['database']}" == name)
+            assert sorted(attrs.get("data-records", "").split()) == behind
+            clicked.update(behind)
+    assert clicked == set(records)  # every record is behind a number of the table
+    anchors = {row_id for row_id, _ in page.tables["records"] if row_id}
+    assert anchors == {f"u-{i}" for i in records}
+    assert {i: entry["href"] for i, entry in page.data["records"].items()} == {
+        i: f"unseen-digits.html#u-{i}" for i in records}
+    html = (site / "unseen-digits.html").read_text(encoding="utf-8")
+    assert 'data-table="table-u"' in html and 'data-table="records"' in html  # the filter boxes
+    assert "data/unseen-digits.table-u.csv" in page.links and "data/unseen-digits.records.json" in page.links
+    assert "map-digits.html" in page.links and "glossary.html#unseen" in page.links
+    download = pd.read_csv(site / "data" / "unseen-digits.table-u.csv")
+    assert len(download) == 2 * 2 + 2 + 2 == len(json.loads((site / "data" / "unseen-digits.table-u.json").read_text()))
+    lsh = download[(download["column"] == "lsh") & (download["database"] == "unseen@all") & (download["bits"] == 32)]
+    values = [r["map"] for r in records.values() if r["method"] == "lsh" and r["bits"] == 32 and r["database"] == "all"]
+    assert abs(lsh["map_mean"].iloc[0] - sum(values) / 3) < 1e-6 and lsh["map_n"].iloc[0] == 3
+    assert len(pd.read_csv(site / "data" / "unseen-digits.records.csv")) == len(records)
+    # linked from the index, the dataset's Table I page and the navigation; its terms in the glossary
+    index = _open(site, "index.html")
+    assert "unseen-digits.html" in index.links and len(index.tables["unseen"]) == 2
+    assert "unseen-digits.html" in _open(site, "map-digits.html").links
+    glossary = _open(site, "glossary.html")
+    assert {"g-unseen-unseen", "g-unseen-all", "g-class-split"} <= {i for i, _ in glossary.tables["unseen-terms"]}
+    assert "unseen@unseen" in head[1][1][0]["title"]  # a heading's glossary text as its tooltip
+
+    # the records gone: the page, its downloads and every mention go, as if there had never been any
+    shutil.rmtree(out / "unseen")
+    build_site(out)
+    fresh = tmp_path / "fresh"
+    shutil.copytree(out / "map" / "runs", fresh / "map" / "runs")
+    build_site(fresh)
+    files = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}
+    assert files == {p.relative_to(fresh / "site").as_posix() for p in (fresh / "site").rglob("*") if p.is_file()}
+    assert all((site / name).read_bytes() == (fresh / "site" / name).read_bytes() for name in files)
+    assert not [name for name in files if "unseen" in name]
+    assert not [name for name in files if name.endswith(".html") and "unseen" in (site / name).read_text()]
 
 
 def _multilabel(digits) -> Dataset:
@@ -289,3 +463,11 @@ def test_bad_class_seed_is_one_line_and_writes_nothing(flags, message, tmp_path,
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_the_paper_table_points_at_table_u_where_unseen_records_are_stored(unseen_store, tmp_path):
+    from protocols.paper_tables import unseen_pointer
+
+    (line, _) = unseen_pointer(unseen_store, "digits")
+    assert "Table U" in line and "(../map/digits-unseen.md)" in line
+    assert unseen_pointer(unseen_store, "fashion-mnist") == [] and unseen_pointer(tmp_path, "digits") == []

@@ -1,0 +1,225 @@
+"""Table II's runs: :func:`run_efficiency`, the library call that measures every planned setting.
+
+It checks the plan (:mod:`protocols.efficiency_plan`), fits both methods and grows their codes to the
+largest size (:mod:`protocols.efficiency_codes`), then per planned index at each size builds it once
+and measures each of its settings (:func:`measure_setting`, with :mod:`protocols.efficiency_measure`),
+one index alive at a time; a row left out by the plan or by its warm-up carries the reason. The
+command (``python -m protocols.efficiency``) parses flags and stores the rows as they come.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from common.provenance import git_state, library_versions, machine_info, now_utc
+from common.threads import pin_threads
+from protocols.efficiency_codes import GENERATOR, Side, prepare_side
+from protocols.efficiency_grid import SCANS, GridRow, default_grid, setting_label
+from protocols.efficiency_measure import (
+    OtherCpu,
+    accuracy,
+    distance_shells,
+    kth_distances,
+    load_average,
+    peak_rss_mb,
+    probe_ms,
+    time_batched,
+    time_single,
+)
+from protocols.efficiency_plan import (
+    MAX_ROW_MINUTES,
+    MAX_TRAIN_MINUTES,
+    PlannedBuild,
+    checked_plan,
+    searches_per_setting,
+)
+
+
+@dataclass
+class Measure:
+    """What :func:`measure_setting` needs beside the search: the run's settings."""
+
+    topk: int
+    repeats: int
+    timing_queries: int
+    single_queries: int
+    all_threads: int
+    max_row_minutes: float
+
+
+def measure_setting(search, side: Side, size: int, kth, shells, y_query, m: Measure, always: bool = False) -> dict:
+    """One row's fields: first a probe of a tenth of the batch (the warm-up) and, unless ``always``,
+    the row left out (``left_out``, the measured reason) when its searches would take over
+    ``m.max_row_minutes``; then ms per query batched at one thread (median, min, max over the
+    repeats), at ``m.all_threads`` and one query at a time, recall, MAP@K, tie-aware MAP@K, the
+    share of the K slots filled, the load average before and after and the CPU other processes
+    used meanwhile. ``search(query_codes) -> ids`` (None: scores nothing, the popcount floor)."""
+    load_before, others = load_average(), OtherCpu()
+    queries = side.queries
+    warm_up = queries[: max(1, m.timing_queries // 10)]
+    search(warm_up[:1])  # a compiled search compiles (or loads its cache) on its first call: not the probe's
+    probe = probe_ms(search, warm_up)
+    searches = searches_per_setting(len(queries), m.repeats, m.timing_queries, m.single_queries)
+    if not always and probe * searches / 60000 > m.max_row_minutes:
+        return {"ms_per_query": None, "load_before": load_before, "load_after": load_average(),
+                "left_out": f"measured {probe:,.3g} ms/query on a warm-up of {len(warm_up)} queries: its "
+                            f"{searches:,} timed and scored searches would take ~{probe * searches / 60000:,.0f} min, "
+                            f"over --max-row-minutes {m.max_row_minutes:g}"}
+    batched = time_batched(search, queries[:m.timing_queries], m.repeats)
+    ms_all = float("nan")
+    if m.all_threads > 1:
+        pin_threads(m.all_threads)
+        try:
+            ms_all = time_batched(search, queries[:m.timing_queries], m.repeats).ms
+        finally:
+            pin_threads(1)
+    single = time_single(search, queries[:m.single_queries], m.repeats)
+    fields = {"ms_per_query": batched.ms, "ms_per_query_min": batched.low, "ms_per_query_max": batched.high,
+              "ms_per_query_all_threads": ms_all, "ms_per_query_single": single.ms,
+              "ms_per_query_single_min": single.low, "ms_per_query_single_max": single.high,
+              "recall": float("nan"), "map": float("nan"), "map_tie_aware": float("nan"), "filled": float("nan")}
+    ids = search(queries)
+    if ids is not None:  # the popcount floor ranks nothing
+        recall, map_k, tie_aware = accuracy(ids, queries, side.codes[:size], y_query, side.labels, kth, m.topk,
+                                            shells)
+        fields.update(recall=recall, map=map_k, map_tie_aware=tie_aware, filled=float(np.mean(ids >= 0)))
+    fields.update(load_before=load_before, load_after=load_average(), other_cpu_cores=others.cores())
+    return fields
+
+
+def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, seed: int = 0,
+                   baseline: str = "hashnet", tree_method: str = "hdhash", keep_ratios=(0.05, 0.1, 0.2, 0.3, 0.5, 1.0),
+                   params: dict | None = None, repeats: int = 5, timing_queries: int = 200, single_queries: int = 200,
+                   skip=(), grid: list[GridRow] | None = None, progress: bool = True,
+                   all_threads: int | None = None, force: bool = False, generate_past: int | None = None,
+                   max_row_minutes: float = MAX_ROW_MINUTES, max_train_minutes: float = MAX_TRAIN_MINUTES,
+                   on_row=None) -> list[dict]:
+    """Table II's rows for ``dataset`` (a loaded :class:`datasets.Dataset`) at each database size,
+    one per setting of every grid row (:func:`protocols.efficiency_grid.default_grid` unless ``grid``),
+    the left-out ones included with their reason; batched searches are timed at one thread and at
+    ``all_threads`` (default: every core). Codes past ``generate_past`` are generated
+    (:func:`protocols.efficiency_codes.scaled_codes`). The plan is checked first
+    (:func:`protocols.efficiency_plan.check_plan`; ``force`` runs one over this machine's estimate).
+    ``on_row(row)`` is called with each row as soon as it is measured (the command stores it, so a
+    run of many hours that dies keeps what it measured)."""
+    from tqdm import tqdm
+
+    all_threads = all_threads or os.cpu_count() or 1
+    grid = [g for g in (grid or default_grid(topk or dataset.topk or 1000, keep_ratios, tree_method, seed))
+            if g.row not in set(skip)]
+    plan = checked_plan(dataset, sizes, force=force, bits=bits, topk=topk, repeats=repeats,
+                        timing_queries=timing_queries, single_queries=single_queries, generate_past=generate_past,
+                        grid=grid, max_row_minutes=max_row_minutes, max_train_minutes=max_train_minutes,
+                        all_threads=all_threads)
+    y_query = dataset.part("query")[1]
+    sides = {"baseline": prepare_side(dataset, baseline, bits, max(sizes), seed, params or {}, generate_past),
+             "tree": prepare_side(dataset, tree_method, bits, max(sizes), seed, params or {}, generate_past)}
+    pin_threads(1)  # training may use every core; the timings use one (and all_threads beside it)
+    m = Measure(plan.topk, repeats, min(timing_queries, len(y_query)), min(single_queries, len(y_query)), all_threads,
+                max_row_minutes)
+    context = _context(dataset, seed, len(y_query), m)
+    rows, exact = [], {}
+    order = {}  # per size, the rows in the grid's order
+    bar = tqdm(total=sum(len(b.searches) for b in plan.builds), desc="efficiency", unit="row", file=sys.stderr,
+               disable=not progress)
+    for planned in plan.builds:
+        side, key = sides[planned.grid.side], (planned.grid.side, planned.size)
+        if key not in exact:  # the exact shells and K-th distances that accuracy is measured against
+            exact[key] = _exact_distances(side, planned.size, y_query, m)
+        built = _built(planned, side, m.topk)
+        for setting in planned.searches:
+            order[planned.size] = order.get(planned.size, -1) + 1
+            fields = _setting_fields(planned, setting, built, side, exact[key], y_query, m)
+            rows.append({**_row_identity(planned, setting, side, m.topk), **fields, **context,
+                         "order": order[planned.size]})
+            if on_row is not None:
+                on_row(rows[-1])
+            bar.update()
+        del built  # one index alive at a time bounds memory
+    bar.close()
+    return rows
+
+
+def _context(dataset, seed: int, n_query: int, m: Measure) -> dict:
+    """What every row of a run shares: the dataset and split, the run's settings, the machine, the
+    library versions, the commit and when it started measuring."""
+    return {"dataset": dataset.name, "topk": m.topk, "seed": seed, "split_sha256": dataset.split_sha256,
+            "repeats": m.repeats, "timing_queries": m.timing_queries, "single_queries": m.single_queries,
+            "n_query": n_query, "threads": 1, "threads_all": m.all_threads, **machine_info(),
+            **library_versions(), "git_commit": git_state()["commit"], "timestamp": now_utc()}
+
+
+def _exact_distances(side: Side, size: int, y_query, m: Measure):
+    """``(K-th distances, shells)`` of ``side``'s queries against its first ``size`` codes
+    (:func:`protocols.efficiency_measure.distance_shells`, on every core; not timed)."""
+    codes = side.codes[:size]
+    pin_threads(m.all_threads)
+    try:
+        shells = distance_shells(side.queries, codes, y_query, side.labels, 8 * codes.shape[1])
+    finally:
+        pin_threads(1)
+    return kth_distances(shells, m.topk), shells
+
+
+@dataclass
+class Built:
+    """One planned index (or reference scan) as built: ``search(query_codes) -> ids`` (None where the
+    plan left it out), the index (None for a scan), its build seconds and its bytes (a scan's: the
+    codes')."""
+
+    search: object = None
+    index: object = None
+    build_s: float = 0.0
+    nbytes: float = 0.0
+
+
+def _built(planned: PlannedBuild, side: Side, topk: int) -> Built:
+    """Build ``planned``'s index (timed) over ``side``'s codes at its size, or set up its scan."""
+    from search import create_index
+
+    codes, g = side.codes[:planned.size], planned.grid
+    if planned.left_out:
+        return Built(nbytes=codes.nbytes)
+    if g.index is None:
+        return Built(SCANS[g.row](codes, topk), nbytes=codes.nbytes)
+    start = time.perf_counter()
+    index = create_index(g.index, codes, **dict(g.fixed), **planned.build, **side.build.get(g.index, {}))
+    build_s = time.perf_counter() - start
+    return Built(lambda q, index=index: index.search(q, topk)[1], index, build_s, index.nbytes)
+
+
+def _row_identity(planned: PlannedBuild, setting: dict, side: Side, topk: int) -> dict:
+    """The fields that name a row: index, setting, codes, size, K and where its codes come from."""
+    encoded = min(planned.size, side.encoded)
+    return {"index": planned.grid.row, "params": setting_label(planned.build, setting),
+            "build_params": setting_label(planned.build, {}), "code_bits": side.code_bits, "method": side.method,
+            "db_size": planned.size, "topk": topk, "encoded_codes": encoded,
+            "generator": GENERATOR if encoded < planned.size else None}
+
+
+def _setting_fields(planned: PlannedBuild, setting: dict, built: Built, side: Side, exact, y_query,
+                    m: Measure) -> dict:
+    """One setting's measured fields (:func:`measure_setting`) with the index's bytes, the peak RSS so
+    far and the build time, and for the tree what its search visited; a build the plan left out: its
+    reason alone."""
+    if planned.left_out:
+        return {"ms_per_query": None, "left_out": planned.left_out}
+    if built.index is not None and setting:
+        built.index.set_search_params(**setting)
+    kth, shells = exact
+    fields = measure_setting(built.search, side, planned.size, kth, shells, y_query, m, planned.grid.always)
+    fields.update(index_bytes=int(built.nbytes), bytes_per_item=built.nbytes / planned.size,
+                  peak_rss_mb=peak_rss_mb(), build_s=built.build_s, candidates_visited=None,
+                  codes_scanned=None, distances_computed=None, nodes_expanded=None)
+    if planned.grid.index == "tree" and not fields.get("left_out"):  # the last search ran every query
+        index = built.index
+        fields.update(codes_scanned=float(np.mean(index.last_scanned)),
+                      distances_computed=float(np.mean(index.last_distances)),
+                      nodes_expanded=float(np.mean(index.last_expanded)),
+                      # the keep rule's set, not timed
+                      candidates_visited=float(np.mean(index.candidates(side.queries))))
+    return fields

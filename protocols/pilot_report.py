@@ -1,0 +1,211 @@
+"""The training-budget pilot's views, from its stored records alone (``<out>/pilot/map/runs/<dataset>/``).
+
+:func:`write_pilot_report` writes ``<out>/pilot/<dataset>.{csv,md,png}``: per method and learning rate
+the best validation MAP, its epoch and the first epoch within 0.5 % of it; the chosen learning rate
+(best validation MAP, never the queries); validation MAP against epoch, one line per method at its
+chosen rate (:func:`protocols.plots.plot_pilot`); and, once the training-budget rule names the
+dataset, the rule's adequacy beside it (``<dataset>-adequacy.csv``). ``python -m protocols.pilot``
+runs the plan (:mod:`protocols.pilot_plan`) and rebuilds these after every run; ``python -m
+protocols.report`` rebuilds them with everything else.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from common.files import atomic_write_text
+from protocols import runner
+from protocols.pilot_plan import OVER_LOSS, default_lr, rate_factors, read_plan, same_factor
+from protocols.plots import plot_pilot
+
+PROG = "python -m protocols.pilot"
+#: the pilot's folder inside the results folder (its runs: ``<out>/pilot/map/runs/<dataset>/``)
+PILOT = "pilot"
+#: a budget is enough for a method when it reaches this share of its best pilot validation MAP
+ENOUGH = 0.995
+
+
+def pilot_label(record: dict) -> str:
+    """A record's row: the method, ``hdhash[<loss>]`` for HDHash over another method's loss (the rule's key)."""
+    return runner.budget_label(record["method"], record.get("params"))
+
+
+def first_within(history: list, share: float = ENOUGH) -> int | None:
+    """The first epoch (1-based) whose validation MAP is at least ``share`` of the history's best."""
+    values = [v for v in history if v is not None]
+    if not values:
+        return None
+    best = max(values)
+    return next(i + 1 for i, v in enumerate(history) if v is not None and v >= share * best)
+
+
+def pilot_frame(out, dataset: str) -> pd.DataFrame:
+    """One row per stored pilot run (its default search): label, learning rate and factor, the
+    validation MAP's best, best epoch and first epoch within 0.5 % of it, and the history."""
+    rows = []
+    for record in runner.stored(Path(out) / PILOT, dataset):
+        history = record.get("val_map_history")
+        if not record.get("default_search", True) or not isinstance(history, list) or not history:
+            continue
+        lr = (record.get("params") or {}).get("lr")
+        values = [v for v in history if v is not None]
+        rows.append({
+            "method": pilot_label(record), "lr": lr,
+            "lr_factor": round(lr / default_lr(record["method"], int(record["bits"])), 4),
+            "best_val_map": max(values) if values else None,
+            "best_epoch": (record.get("fit_info") or {}).get("epoch"), "epochs_run": len(history),
+            "epoch_within_0.5pct": first_within(history), "val_map_at_30": history[29] if len(history) >= 30 else None,
+            "map": record.get("map"), "topk": record.get("topk"), "bits": record["bits"],
+            "train_s": record.get("train_s"), "git_commit": (record.get("git") or {}).get("commit"),
+            "history": history,
+        })
+    frame = pd.DataFrame(rows)
+    return frame.sort_values(["method", "lr"], kind="stable").reset_index(drop=True) if len(frame) else frame
+
+
+def chosen_rates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per method, the run at the learning rate with the best validation MAP."""
+    if frame.empty:
+        return frame
+    return frame.loc[frame.groupby("method")["best_val_map"].idxmax()].reset_index(drop=True)
+
+
+def best_by_factor(frame: pd.DataFrame) -> dict[str, dict[float, float]]:
+    """Per method label, its learning-rate factors run and the best validation MAP at each: what the
+    plan's edge rule reads (:func:`protocols.pilot_plan.rate_factors`)."""
+    if frame.empty:
+        return {}
+    return {label: dict(zip(part["lr_factor"], part["best_val_map"])) for label, part in frame.groupby("method")}
+
+
+def factors_shown(frame: pd.DataFrame, plan: dict) -> list[float]:
+    """The table's rate columns: the plan's factors and every factor a stored run has (past an edge)."""
+    factors = list(plan["lr_factors"])
+    for factor in frame["lr_factor"] if not frame.empty else []:
+        if not any(same_factor(factor, f) for f in factors):
+            factors.append(float(factor))
+    return sorted(factors)
+
+
+def rule_adequacy(out, dataset: str, frame: pd.DataFrame, plan: dict, budget: dict | None = None) -> pd.DataFrame:
+    """The training-budget rule's adequacy (issue 28, step 3): per method the pilot chose a rate for,
+    the best validation MAP of its Table I run under the rule (``<out>/map/runs/<dataset>/``, the
+    plan's bits and training seed, split seed 0) as a share of its best pilot validation MAP. Empty
+    when the rule (``protocols/settings/training_budget.json``) does not name ``dataset``.
+
+    A Table I record counts only when its epochs, patience and learning rate are the rule's (a record
+    stored before the rule, with the old defaults, says ``variant`` "" too)."""
+    budget = runner.training_budget() if budget is None else budget
+    rule = budget.get(dataset)
+    if not rule or frame.empty:
+        return pd.DataFrame()
+    runs = {}
+    for record in runner.stored(out, dataset):
+        if (record.get("default_search", True) and int(record["bits"]) == plan["bits"] and record.get("seed") == 0
+                and record.get("train_seed", record.get("seed")) == plan["train_seed"]
+                and isinstance(record.get("val_map_history"), list)):
+            runs.setdefault(pilot_label(record), []).append(record)
+    rows = []
+    for _, best in chosen_rates(frame).iterrows():
+        label, method = best["method"], best["method"].split("[")[0]
+        factor = (rule.get("lr_factor") or {}).get(label)
+        lr = None if factor is None else runner.scaled_lr(method, plan["bits"], factor)
+        under = [r for r in runs.get(label, []) if lr is not None and (r.get("params") or {}).get("lr") == lr
+                 and (r.get("params") or {}).get("epochs") == rule.get("epochs")
+                 and (r.get("params") or {}).get("patience") == rule.get("patience")]
+        history = [v for v in under[0]["val_map_history"] if v is not None] if under else []
+        reached = max(history) if history else None
+        rows.append({"method": label, "rule_lr_factor": factor, "pilot_lr_factor": best["lr_factor"],
+                     "pilot_best_val_map": best["best_val_map"], "rule_val_map": reached,
+                     "rule_epochs_run": len(under[0]["val_map_history"]) if under else None,
+                     "rule_best_epoch": (under[0].get("fit_info") or {}).get("epoch") if under else None,
+                     "share": None if reached is None else reached / best["best_val_map"]})
+    return pd.DataFrame(rows)
+
+
+def adequacy_markdown(adequacy: pd.DataFrame, dataset: str, rule: dict) -> list[str]:
+    patience = "no early stopping" if rule.get("patience") is None else f"patience {rule['patience']}"
+    lines = ["", f"## The rule's adequacy: {rule.get('epochs')} epochs, {patience}", "",
+             "The rule (`protocols/settings/training_budget.json`) must bring every method to at least "
+             f"{ENOUGH:.1%} of its best pilot validation MAP; measured on its Table I run under the rule "
+             f"(`map/runs/{dataset}/`, same bits and seeds as the pilot). An empty cell: that run is not stored yet.",
+             "", "| method | rule's rate | pilot's best rate | pilot best val MAP | val MAP under the rule "
+             "| best epoch | share | enough |", "|---|---|---|---|---|---|---|---|"]
+    for _, row in adequacy.iterrows():
+        rate = "not in the rule" if row["rule_lr_factor"] is None or pd.isna(row["rule_lr_factor"]) else \
+            f"x{factor_text(row['rule_lr_factor'])}"
+        reached = row["rule_val_map"] is not None and not pd.isna(row["rule_val_map"])
+        share = row["share"] if reached else None
+        lines.append("| " + " | ".join([
+            row["method"], rate, f"x{factor_text(row['pilot_lr_factor'])}", f"{row['pilot_best_val_map']:.4f}",
+            f"{row['rule_val_map']:.4f}" if reached else "", str(int(row["rule_best_epoch"])) if reached else "",
+            f"{share:.2%}" if reached else "", ("yes" if share >= ENOUGH else "**no**") if reached else ""]) + " |")
+    return lines
+
+
+def pilot_markdown(frame: pd.DataFrame, dataset: str, plan: dict, adequacy: pd.DataFrame | None = None,
+                   rule: dict | None = None) -> str:
+    factors, bests = factors_shown(frame, plan), best_by_factor(frame)
+    extended = [f for f in factors if not any(same_factor(f, g) for g in plan["lr_factors"])]
+    past_edge = (f" (and x{', x'.join(factor_text(f) for f in extended)} where a method's best lay at an edge of "
+                 f"the rates: the plan's edge rule, `protocols/pilot_plan.py`)") if extended else ""
+    lines = [f"# Training-budget pilot: {dataset}, {plan['bits']} bits, training seed {plan['train_seed']}", "",
+             f"Each deep method trained {plan['epochs']} epochs without early stopping (cosine schedule over the "
+             f"whole run) at its default learning rate times {', '.join(factor_text(f) for f in plan['lr_factors'])}"
+             f"{past_edge}; validation MAP is the trainer's (held-out "
+             "training images ranked against the rest; never the queries). The chosen rate has the best validation "
+             f"MAP. 'within 0.5 %': the first epoch whose validation MAP is at least {ENOUGH:.1%} of the run's best "
+             "(under this schedule, not a shorter one). MAP@K on the queries is shown for information only. Built by "
+             f"`{PROG} --report-only` from the records in `pilot/map/runs/{dataset}/`.", ""]
+    head = ["method"] + [f"val MAP x{factor_text(f)}" for f in factors] + [
+        "chosen", "best epoch", "within 0.5 %", "val MAP at epoch 30", "MAP@K (chosen)", "train s (chosen)"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    chosen = chosen_rates(frame).set_index("method")
+    for method in chosen.index:
+        runs = frame[frame["method"] == method]
+        cells = [method]
+        for factor in factors:
+            match = runs[[same_factor(f, factor) for f in runs["lr_factor"]]]
+            cells.append(f"{match['best_val_map'].iloc[0]:.4f}" if len(match) else "")
+        row, wanted = chosen.loc[method], rate_factors(plan, bests.get(method, {}))
+        so_far = f", {len(runs)} of {len(wanted)} rates run" if len(runs) < len(wanted) else ""
+        cells += [f"x{factor_text(row['lr_factor'])} (lr {row['lr']:g}{so_far})", str(row["best_epoch"]),
+                  str(row["epoch_within_0.5pct"]),
+                  "" if pd.isna(row["val_map_at_30"]) else f"{row['val_map_at_30']:.4f}",
+                  "" if row["map"] is None else f"{row['map']:.4f}", f"{row['train_s']:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    missing = sorted(set(plan["methods"]) - {m.split("[")[0] if "[" not in m else OVER_LOSS for m in chosen.index})
+    if missing:
+        lines += ["", f"Not yet run: {', '.join(missing)}."]
+    if adequacy is not None and not adequacy.empty:
+        lines += adequacy_markdown(adequacy, dataset, rule)
+    return "\n".join(lines) + "\n"
+
+
+def factor_text(factor: float) -> str:
+    return "1/3" if abs(factor - 1 / 3) < 1e-3 else "1/9" if abs(factor - 1 / 9) < 1e-3 else f"{factor:g}"
+
+
+def write_pilot_report(out, dataset: str, plan: dict | None = None) -> list[Path]:
+    """``<out>/pilot/<dataset>.{csv,md,png}`` from the stored pilot records; nothing when none."""
+    plan = plan or read_plan()
+    frame = pilot_frame(out, dataset)
+    if frame.empty:
+        return []
+    folder = Path(out) / PILOT
+    budget = runner.training_budget()
+    adequacy = rule_adequacy(out, dataset, frame, plan, budget)
+    csv = frame.drop(columns=["history"]).to_csv(index=False, float_format="%.6g")
+    markdown = pilot_markdown(frame, dataset, plan, adequacy, budget.get(dataset))
+    paths = [atomic_write_text(folder / f"{dataset}.csv", csv),
+             atomic_write_text(folder / f"{dataset}.md", markdown)]
+    if not adequacy.empty:
+        paths.append(atomic_write_text(folder / f"{dataset}-adequacy.csv",
+                                       adequacy.to_csv(index=False, float_format="%.6g")))
+    chosen = chosen_rates(frame)
+    chosen["legend"] = [f"{m} (lr x{factor_text(f)})" for m, f in zip(chosen["method"], chosen["lr_factor"])]
+    paths.append(plot_pilot(chosen, folder / f"{dataset}.png",
+                            f"{dataset}: validation MAP per epoch at each method's chosen learning rate "
+                            f"({plan['bits']} bits, seed {plan['train_seed']})"))
+    return paths
