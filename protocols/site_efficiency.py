@@ -121,7 +121,10 @@ def _threads(row) -> str:
 
 def _speed_plot(plot_id, points, accuracy, label, size, pareto_front) -> dict:
     traces = []
-    for name, group in points.groupby("index", sort=False):
+    # one line per index build (IVF's nlist, HNSW's M, ...): its search parameter's sweep, as the PNG draws
+    # it; records from before builds were named have none (one line per index)
+    builds = points.get("build_params", pd.Series("", index=points.index)).fillna("").astype(str)
+    for (name, build), group in points.groupby([points["index"], builds], sort=False):
         group = group[group[accuracy].notna()]  # in the grid's order: the swept parameter rising
         if not len(group):
             continue
@@ -129,7 +132,7 @@ def _speed_plot(plot_id, points, accuracy, label, size, pareto_front) -> dict:
                  f"{fmt(r[accuracy], 4)}<br>threads {_threads(r)}<br>database {size:,} codes"
                  for r in group.to_dict("records")]
         traces.append({"type": "scatter", "mode": "lines+markers" if len(group) > 1 else "markers",
-                       "name": plot_text(name),
+                       "name": plot_text(f"{name} ({build})" if build else name),
                        "x": [page_number(v) for v in group["ms_per_query"]],
                        "y": [page_number(v) for v in group[accuracy]],
                        "text": texts, "customdata": [[i] for i in group["record_id"]],

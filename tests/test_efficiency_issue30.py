@@ -396,3 +396,27 @@ def test_a_small_run_times_every_flat_setting_and_leaves_slow_rows_out_with_the_
     from protocols.site import build_site  # the site reads the left-out records too
 
     assert build_site(out)
+
+
+def test_the_site_draws_one_line_per_index_build_as_the_png_does(tmp_path):
+    """Table II's site plot joins the points of one build (IVF at one nlist) by a line, never two builds:
+    a line from nlist=1000's sweep into nlist=4000's would read as one setting's trade-off."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from protocols.site_efficiency import efficiency_page
+
+    source = Path(__file__).resolve().parent.parent / "results" / "efficiency" / "runs" / "fashion-mnist"
+    target = tmp_path / "efficiency" / "runs" / "fashion-mnist"
+    target.mkdir(parents=True)
+    ivf = sorted(source.glob("faiss-ivf-*-n10000-*.json"))
+    assert len(ivf) >= 4
+    for i, path in enumerate(ivf[:4]):  # two builds of two nprobe settings each
+        record = json.loads(path.read_text())
+        record["build_params"] = "nlist=100" if i < 2 else "nlist=400"
+        (target / path.name).write_text(json.dumps(record))
+    shutil.copy(next(source.glob("faiss-flat-*-n10000-*.json")), target)
+    plot = efficiency_page(tmp_path, "fashion-mnist").data["plots"][0]
+    names = [trace["name"] for trace in plot["data"] if trace["name"].startswith("faiss-ivf")]
+    assert names == ["faiss-ivf (nlist=100)", "faiss-ivf (nlist=400)"]
