@@ -128,6 +128,7 @@ MEASURED = (r"\b0\.\d{3,}\b", r"\d+(?:\.\d+)?\s?%", r"\b\d+(?:\.\d+)?\s?(?:s|ms|
 SETTINGS = {
     "0.5 %": "the pilot's definition of 'within 0.5 % of its best' (protocols/settings/pilot.json's rule)",
     "24 h": "protocols.efficiency's refusal threshold for a plan's estimated time (a flag's default)",
+    "99%": "Table II's headline criterion, tie-aware MAP@K within 99% of faiss flat's (efficiency_tables)",
 }
 
 
