@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -314,6 +314,110 @@ def past_half(epochs_done: int, epochs: int) -> bool:
     return epochs_done > epochs // 2
 
 
+@dataclass
+class _Progress:
+    """What a run has done so far: besides the weights, optimiser and RNG states, what a checkpoint
+    keeps (:func:`_restore_checkpoint`'s keys). ``seconds``: the training time of the epochs done
+    before this process (0 unless resumed)."""
+
+    epochs_done: int = 0
+    step: int = 0
+    since_best: int = 0
+    best_map: float = -math.inf
+    best_epoch: int = 0
+    best_state: dict | None = None
+    losses: list = field(default_factory=list)
+    val_maps: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    @classmethod
+    def restored(cls, saved: dict) -> _Progress:
+        return cls(epochs_done=saved["epochs_done"], step=saved["step"], since_best=saved["since_best"],
+                   best_map=saved["best_map"], best_epoch=saved["best_epoch"], best_state=saved["best_state"],
+                   losses=list(saved["losses"]), val_maps=list(saved["val_maps"]), seconds=float(saved["seconds"]))
+
+    def end_epoch(self, loss: float, val_map: float, model: HashModel, validated: bool, epochs: int,
+                  patience: int | None) -> bool:
+        """Record an epoch and keep its weights where its validation MAP is the best so far (without a
+        validation part every epoch's, so the last is kept); True where early stopping ends the run."""
+        self.epochs_done += 1
+        self.losses.append(loss)
+        self.val_maps.append(val_map)
+        if not validated or val_map > self.best_map:
+            self.best_map, self.best_epoch, self.since_best = val_map, self.epochs_done, 0
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return False
+        self.since_best += 1
+        return may_stop(self.epochs_done, epochs, self.since_best, patience)
+
+    def checkpointed(self, seconds_here: float) -> dict:
+        """The progress as a checkpoint holds it (the best weights on the CPU), after ``seconds_here``
+        of training in this process."""
+        return {"epochs_done": self.epochs_done, "step": self.step, "since_best": self.since_best,
+                "best_map": self.best_map, "best_epoch": self.best_epoch, "losses": self.losses,
+                "val_maps": self.val_maps,
+                "best_state": None if self.best_state is None else {k: v.cpu() for k, v in self.best_state.items()},
+                "seconds": self.seconds + seconds_here}
+
+
+def _batches_for(method, model: HashModel, X, labels: np.ndarray, train_pos, device, lazy: bool):
+    """``(batches, module trained)``: the training part's batches, prepared once, with the seeded
+    generator that shuffles and augments them; the model is moved to ``device``."""
+    generator = torch.Generator().manual_seed(int(method.random_state))
+    model.to(device)
+    y_train = torch.as_tensor(labels[train_pos]).float().to(device)
+    inputs, trained, max_shift = _training_inputs(method, model, X, train_pos, device, lazy)
+    batch_size = min(int(method.batch_size), len(train_pos))
+    steps_per_epoch = len(train_pos) // batch_size  # the last incomplete batch is dropped
+    total_steps = steps_per_epoch * int(method.epochs)
+    return _Batches(inputs, y_train, batch_size, steps_per_epoch, total_steps, lazy, max_shift, generator), trained
+
+
+def _validator(method, model: HashModel, X, labels: np.ndarray, train_pos, val_pos, batches: _Batches, device):
+    """The validation step as a function of no arguments: the held-out part's codes ranked against
+    the rest of the training part's (:func:`validation_map`); NaN without a held-out part. With a
+    frozen backbone both are coded from its features, the held-out part's computed here, once."""
+    from datasets.images import take
+
+    if not len(val_pos):
+        return lambda: float("nan")
+    coded = model.head if method.freeze_backbone else model
+    if method.freeze_backbone:
+        val_inputs = forward_in_batches(model.backbone, take(X, val_pos), device)
+    else:
+        val_inputs = take(X, val_pos)
+
+    def codes_of(part_X):
+        return forward_in_batches(coded, part_X, device, post=method.codes_from_outputs).numpy()
+
+    def validate() -> float:
+        # the training images are taken afresh each epoch rather than held as a second copy
+        db_inputs = batches.inputs if method.freeze_backbone else take(X, train_pos)
+        return validation_map(codes_of(val_inputs), labels[val_pos], codes_of(db_inputs), labels[train_pos])
+
+    return validate
+
+
+def _keep_best(model: HashModel, progress: _Progress, n_val: int, device, started: float,
+               resumed_at: int | None) -> dict:
+    """Put the chosen epoch's weights back (in eval mode); the run's facts for ``fit_info`` and its
+    loss and validation histories."""
+    if progress.best_state is not None:
+        model.load_state_dict(progress.best_state)
+    model.eval()
+    return {
+        "epoch": progress.best_epoch,
+        "epochs_run": len(progress.losses),
+        "val_map": None if not n_val else round(float(progress.best_map), 6),
+        "n_val": int(n_val),
+        "device": device.type,
+        "train_seconds": round(progress.seconds + time.perf_counter() - started, 3),
+        **({"resumed_at_epoch": resumed_at} if resumed_at is not None else {}),
+        "loss_history": [round(float(v), 6) for v in progress.losses],
+        "val_map_history": [None if math.isnan(v) else round(float(v), 6) for v in progress.val_maps],
+    }
+
+
 def train(method, model: HashModel, X: np.ndarray, labels: np.ndarray, device: torch.device,
           checkpoint: Checkpoint | None = None, resume: dict | None = None) -> dict:
     """Train ``model`` in place with ``method``'s head, loss and optimiser; keep the best epoch.
@@ -329,7 +433,7 @@ def train(method, model: HashModel, X: np.ndarray, labels: np.ndarray, device: t
     """
     from tqdm.auto import tqdm
 
-    from datasets.images import is_lazy, take
+    from datasets.images import is_lazy
 
     keep_freed_memory()  # faster epochs on CPU (measured in common.allocator)
     started = time.perf_counter()
@@ -339,89 +443,34 @@ def train(method, model: HashModel, X: np.ndarray, labels: np.ndarray, device: t
     labels = np.asarray(labels)
     train_pos, val_pos = split_validation(len(X), method.val_fraction, method.random_state)
     method.prepare(labels[train_pos])
-
-    generator = torch.Generator().manual_seed(int(method.random_state))
-    model.to(device)
-    y_train = torch.as_tensor(labels[train_pos]).float().to(device)
-
-    inputs, trained, max_shift = _training_inputs(method, model, X, train_pos, device, lazy)
-    n_train = len(train_pos)
-    batch_size = min(int(method.batch_size), n_train)
-    steps_per_epoch = n_train // batch_size  # the last incomplete batch is dropped
-    total_steps = steps_per_epoch * int(method.epochs)
-    optimizer, scheduler = method.configure_optimizer(model, total_steps)
-    batches = _Batches(inputs, y_train, batch_size, steps_per_epoch, total_steps, lazy, max_shift, generator)
-
-    def codes_of(part_X):
-        if method.freeze_backbone:
-            return forward_in_batches(model.head, part_X, device, post=method.codes_from_outputs).numpy()
-        return forward_in_batches(model, part_X, device, post=method.codes_from_outputs).numpy()
-
-    if len(val_pos) and method.freeze_backbone:
-        val_inputs = forward_in_batches(model.backbone, take(X, val_pos), device)
-    else:
-        val_inputs = take(X, val_pos)
-
-    best = {"map": -math.inf, "epoch": 0, "state": None}
-    losses, val_maps = [], []
-    step, since_best, start_epoch, seconds_before = 0, 0, 0, 0.0
+    batches, trained = _batches_for(method, model, X, labels, train_pos, device, lazy)
+    optimizer, scheduler = method.configure_optimizer(model, batches.total_steps)
+    validate = _validator(method, model, X, labels, train_pos, val_pos, batches, device)
+    progress = _Progress()
     if resume is not None:
-        done = _restore_checkpoint(resume, method, model, optimizer, scheduler, batches, device)
-        best = {"map": done["best_map"], "epoch": done["best_epoch"], "state": done["best_state"]}
-        losses, val_maps = list(done["losses"]), list(done["val_maps"])
-        step, since_best, start_epoch = done["step"], done["since_best"], done["epochs_done"]
-        seconds_before = float(done["seconds"])
+        progress = _Progress.restored(_restore_checkpoint(resume, method, model, optimizer, scheduler, batches, device))
+    start_epoch, epochs = progress.epochs_done, int(method.epochs)
     last_saved = time.perf_counter()
-    bar = tqdm(range(start_epoch, int(method.epochs)), desc=f"{method.name} {method.nbits}b", leave=False,
-               disable=not method.progress, unit="epoch", initial=start_epoch, total=int(method.epochs))
+    bar = tqdm(range(start_epoch, epochs), desc=f"{method.name} {method.nbits}b", leave=False,
+               disable=not method.progress, unit="epoch", initial=start_epoch, total=epochs)
     for epoch in bar:
         trained.train()
         if method.freeze_backbone:
             model.backbone.eval()
-        loss, step = _train_epoch(method, trained, batches, optimizer, scheduler, device, epoch, step)
-        losses.append(loss)
-
-        if len(val_pos):
-            val_map = validation_map(codes_of(val_inputs), labels[val_pos],
-                                     codes_of(inputs if method.freeze_backbone else take(X, train_pos)),
-                                     labels[train_pos])
-        else:
-            val_map = float("nan")
-        val_maps.append(val_map)
-        bar.set_postfix(loss=f"{losses[-1]:.4f}", val_map=f"{val_map:.3f}")
-        # without a validation set the last epoch is kept
-        if not len(val_pos) or val_map > best["map"]:
-            best = {"map": val_map, "epoch": epoch + 1,
-                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
-            since_best = 0
-        else:
-            since_best += 1
-            if may_stop(epoch + 1, int(method.epochs), since_best, method.patience):
-                break
-        if (checkpoint is not None and epoch + 1 < int(method.epochs)
+        loss, progress.step = _train_epoch(method, trained, batches, optimizer, scheduler, device, epoch, progress.step)
+        val_map = validate()
+        bar.set_postfix(loss=f"{loss:.4f}", val_map=f"{val_map:.3f}")
+        if progress.end_epoch(loss, val_map, model, bool(len(val_pos)), epochs, method.patience):
+            break
+        if (checkpoint is not None and epoch + 1 < epochs
                 and time.perf_counter() - last_saved >= CHECKPOINT_SECONDS):
-            if not _save_checkpoint(checkpoint, method, model, optimizer, scheduler, batches, device, {
-                "epochs_done": epoch + 1, "step": step, "since_best": since_best, "best_map": best["map"],
-                "best_epoch": best["epoch"], "losses": losses, "val_maps": val_maps,
-                "best_state": None if best["state"] is None else {k: v.cpu() for k, v in best["state"].items()},
-                "seconds": seconds_before + time.perf_counter() - started}):
+            if not _save_checkpoint(checkpoint, method, model, optimizer, scheduler, batches, device,
+                                    progress.checkpointed(time.perf_counter() - started)):
                 checkpoint = None  # warned once; the run goes on without checkpoints
             last_saved = time.perf_counter()
     bar.close()
-    if best["state"] is not None:
-        model.load_state_dict(best["state"])
-    model.eval()
-    return {
-        "epoch": best["epoch"],
-        "epochs_run": len(losses),
-        "val_map": None if not len(val_pos) else round(float(best["map"]), 6),
-        "n_val": int(len(val_pos)),
-        "device": device.type,
-        "train_seconds": round(seconds_before + time.perf_counter() - started, 3),
-        **({"resumed_at_epoch": start_epoch} if resume is not None else {}),
-        "loss_history": [round(float(v), 6) for v in losses],
-        "val_map_history": [None if math.isnan(v) else round(float(v), 6) for v in val_maps],
-    }
+    return _keep_best(model, progress, len(val_pos), device, started,
+                      resumed_at=start_epoch if resume is not None else None)
 
 
 def lr_lambda(schedule: str, total_steps: int, milestones=()):

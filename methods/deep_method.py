@@ -320,23 +320,8 @@ class DeepHashMethod(HashMethod):
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.random_state))
-            started = time.perf_counter()
-            saved = _load_cached(path) if self.cache and path.is_file() else None
-            if saved is not None and _stopped_too_soon(saved.get("fit_info"), int(self.epochs)):
-                _warn(f"ignoring cached model {path}: it stopped early in the first half of its epochs, which "
-                      "the trainer no longer does (deep.trainer.may_stop); training again")
-                saved = None
-            if saved is not None and saved.get("config") == stored_config:
-                model = self.build_model(X.shape, pretrained=False)
-                try:
-                    model.load_state_dict(saved["state_dict"])
-                    info = dict(saved.get("fit_info") or {}, cached=True, cache_path=str(path),
-                                cache_load_seconds=round(time.perf_counter() - started, 3))
-                    return self._set_fitted(model.to(device).eval(), info, device)
-                except (RuntimeError, KeyError, TypeError) as exc:
-                    _warn(f"ignoring cached model {path}: its weights do not fit {self.name}'s network "
-                          f"({one_line(exc)[:120]}); training again")
-                torch.manual_seed(int(self.random_state))  # the failed load must not change the trained model
+            if self._fit_from_cache(path, stored_config, X.shape, device):
+                return self
             checkpoint = (trainer.Checkpoint(self.checkpoint_path(path), stored_config)
                           if self.cache else None)
             resume = checkpoint.read() if checkpoint is not None else None
@@ -363,6 +348,31 @@ class DeepHashMethod(HashMethod):
                 _warn(f"could not write the model cache {path} ({exc.strerror or exc}); the trained model is kept "
                       "in memory for this run only")
         return self._set_fitted(model, info, device)
+
+    def _fit_from_cache(self, path: Path, stored_config: dict, X_shape, device: torch.device) -> bool:
+        """Take the model cached at ``path`` if it is this configuration's and loads; False where it
+        must be trained (no file, or one it cannot use: warned in one line). A failed load seeds torch
+        again, so the model trained next is the one an empty cache gives."""
+        started = time.perf_counter()
+        saved = _load_cached(path) if self.cache and path.is_file() else None
+        if saved is not None and _stopped_too_soon(saved.get("fit_info"), int(self.epochs)):
+            _warn(f"ignoring cached model {path}: it stopped early in the first half of its epochs, which "
+                  "the trainer no longer does (deep.trainer.may_stop); training again")
+            saved = None
+        if saved is None or saved.get("config") != stored_config:
+            return False
+        model = self.build_model(X_shape, pretrained=False)
+        try:
+            model.load_state_dict(saved["state_dict"])
+            info = dict(saved.get("fit_info") or {}, cached=True, cache_path=str(path),
+                        cache_load_seconds=round(time.perf_counter() - started, 3))
+            self._set_fitted(model.to(device).eval(), info, device)
+            return True
+        except (RuntimeError, KeyError, TypeError) as exc:
+            _warn(f"ignoring cached model {path}: its weights do not fit {self.name}'s network "
+                  f"({one_line(exc)[:120]}); training again")
+        torch.manual_seed(int(self.random_state))  # the failed load must not change the trained model
+        return False
 
     def _set_fitted(self, model, info, device):
         self.loss_history_ = info.pop("loss_history", [])

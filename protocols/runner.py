@@ -411,6 +411,25 @@ def fit(dataset, method: str, bits: int, seed: int = 0, params: dict | None = No
     return model, time.perf_counter() - start
 
 
+def score_search(model, mode, evaluation: Evaluation, queries, y_query, db_codes, y_db, topk: int | None,
+                 bits: int) -> dict:
+    """The fields of a record that one search of one view gives: the index ``mode`` names built on
+    the view's database codes, its metrics at the view's MAP@K (:func:`resolve_topk`), its time and size."""
+    from protocols.metrics import score_index
+
+    view = evaluation.view
+    view_codes, view_labels = ((db_codes, y_db) if evaluation.positions is None else
+                               (db_codes[evaluation.positions], y_db[evaluation.positions]))
+    topk_view = resolve_topk(view, topk)
+    start = time.perf_counter()
+    index = model.build_index(view_codes, mode)
+    metrics = score_index(index, queries, y_query, view_labels, topk_view, nbits=bits)
+    search_s = time.perf_counter() - start
+    return {"search": mode.label, "default_search": mode == model.searches[0], "topk": topk_view, **metrics,
+            **evaluation.fields, "search_s": round(search_s, 3), "index_bytes": int(index.nbytes),
+            "n_db": len(view_labels), "n_train": len(view.split.train)}
+
+
 def run(dataset, method: str, bits: int, *, seed: int = 0, train_seed: int | None = None, params: dict | None = None,
         topk: int | None = None, data_root=None, features: str = "alexnet-fc7", device: str | None = None,
         save_codes=None, protocol: str = "standard", class_seed: int = 0) -> list[dict]:
@@ -421,7 +440,6 @@ def run(dataset, method: str, bits: int, *, seed: int = 0, train_seed: int | Non
     of its databases from one trained model (:func:`evaluations`): one record per database and search."""
     train_seed = seed if train_seed is None else train_seed
     from methods import get_method_class
-    from protocols.metrics import score_index
 
     dataset = load(dataset, data_root, seed)
     params = dict(params or {}, **({"device": device} if device else {}))
@@ -444,25 +462,15 @@ def run(dataset, method: str, bits: int, *, seed: int = 0, train_seed: int | Non
 
     records = []
     for evaluation, mode in ((e, m) for e in scored for m in model.searches):
-        view = evaluation.view
-        view_codes, view_labels = ((db_codes, y_db) if evaluation.positions is None else
-                                   (db_codes[evaluation.positions], y_db[evaluation.positions]))
-        topk_view = resolve_topk(view, topk)
-        start = time.perf_counter()
-        index = model.build_index(view_codes, mode)
-        metrics = score_index(index, queries, y_query, view_labels, topk_view, nbits=bits)
-        search_s = time.perf_counter() - start
+        searched = score_search(model, mode, evaluation, queries, y_query, db_codes, y_db, topk, bits)
         fit_info = model.fit_info
         records.append({
-            "dataset": dataset.name, "method": method, "bits": bits, "search": mode.label,
-            "default_search": mode == model.searches[0], "topk": topk_view, **metrics, **evaluation.fields,
+            "dataset": dataset.name, "method": method, "bits": bits, **searched,
             "train_s": round(training_seconds(fit_info, train_s), 3),
-            "fit_wall_s": round(train_s, 3), "encode_s": round(encode_s, 3), "search_s": round(search_s, 3),
-            "index_bytes": int(index.nbytes), "seed": seed, "train_seed": train_seed,
+            "fit_wall_s": round(train_s, 3), "encode_s": round(encode_s, 3), "seed": seed, "train_seed": train_seed,
             "split_sha256": dataset.split_sha256,
             **{key: dataset.info[key] for key in ("data_sha256", "features") if key in dataset.info},
-            "n_query": len(y_query), "n_db": len(view_labels), "n_train": len(view.split.train),
-            "params": model.get_params(),
+            "n_query": len(y_query), "params": model.get_params(),
             "variant": variant_of(method, bits, model.get_params(), dataset.name),
             "fit_info": fit_info,
             # a deep run's validation MAP after every epoch: whether its budget was enough (protocols.pilot)

@@ -344,10 +344,12 @@ class TreeIndex(Index):
             batch = int(np.clip(batch * _BATCH_ELEMENTS / max(work, 1), 1, 4096))
         return distances, order
 
-    def _rank_batch(self, query_levels, query_words, item_words, start, stop, k, order, distances) -> int:
-        """Rank queries ``start:stop`` into ``order`` / ``distances``; returns the largest step size."""
+    def _descend(self, query_levels, start: int, stop: int):
+        """The keep rule over the branching levels for queries ``start:stop``: ``(query, lo, hi,
+        largest step)``, one entry per surviving level-(K-1) node and query (sorted by query, then
+        node) with the node's items ``[lo, hi)`` of the layout; counts ``last_nodes_visited``."""
         n_batch = stop - start
-        work = n_batch * k
+        work = 0
         # surviving (query, node) pairs at the current level, sorted by query then node
         pair_query = np.arange(n_batch)
         pair_node = np.zeros(n_batch, np.int64)  # the root
@@ -376,10 +378,16 @@ class TreeIndex(Index):
                 keep = np.flatnonzero(dist <= threshold[pair])
                 query, child, item_lo, item_hi = query[keep], child[keep], item_lo[keep], item_hi[keep]
             pair_query, pair_node, pair_lo, pair_hi = query, child, item_lo, item_hi
+        return pair_query, pair_lo, pair_hi, work
+
+    def _rank_batch(self, query_levels, query_words, item_words, start, stop, k, order, distances) -> int:
+        """Rank queries ``start:stop`` into ``order`` / ``distances``; returns the largest step size."""
+        n_batch = stop - start
+        pair_query, item_lo, item_hi, nodes_work = self._descend(query_levels, start, stop)
+        work = max(n_batch * k, nodes_work)
 
         # leaves: scan the items under the surviving nodes with the full code; merging adjacent
         # ranges of one query first makes the expansion cheap where whole runs of siblings survive
-        item_lo, item_hi = pair_lo, pair_hi
         counts = item_hi - item_lo
         reached = np.bincount(pair_query, counts, n_batch).astype(np.int64)
         self.last_visited[start:stop] = reached
