@@ -102,14 +102,26 @@ def tie_aware_average_precision(group_sizes: np.ndarray, group_relevant: np.ndar
     return ap
 
 
+def hypergeometric_pmf(n: int, r: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(h, P(h))``: the relevant count h among m draws without replacement from n items of which r
+    are relevant, over its support. From the ratio P(h + 1) / P(h) = (r - h)(m - h) / ((h + 1)(n - r
+    - m + h + 1)), summed in logs from the support's start and normalised: exact to ~1e-13 and fast
+    for any n, where scipy's ``hypergeom.pmf`` took ~50 ms a call on groups of ~10^4 items (which made
+    Table II's tie-aware MAP at 10^6 codes cost a minute a row)."""
+    lo, hi = max(0, m - (n - r)), min(m, r)
+    h = np.arange(lo, hi + 1, dtype=np.float64)
+    steps = h[:-1]
+    ratio = (r - steps) * (m - steps) / ((steps + 1.0) * (n - r - m + steps + 1.0))
+    log_p = np.concatenate([[0.0], np.cumsum(np.log(ratio))])
+    p = np.exp(log_p - log_p.max())
+    return h, p / p.sum()
+
+
 def _straddling_ap(total, hits, s, rel_s, n, r, k) -> float:
     """E[(total + T) / (R_s + h)] over h ~ hypergeometric: the first m = K - s slots of a tie group
     of n items with r relevant (see :func:`tie_aware_average_precision`)."""
-    from scipy.stats import hypergeom
-
     m = k - s
-    h = np.arange(max(0.0, m - (n - r)), min(m, r) + 1.0)
-    p = hypergeom.pmf(h, int(n), int(r), int(m))
+    h, p = hypergeometric_pmf(int(n), int(r), int(m))
     harmonic = float(_harmonic_between(s, s + m))
     later = m - (s + 1.0) * harmonic
     pair = (h - 1.0) / (m - 1.0) if m > 1 else np.zeros_like(h)

@@ -196,3 +196,21 @@ def test_scorer_reports_tie_aware_map_from_the_full_ranking():
     expected = _brute_force_tie_aware(relevant, np.array([0, 0, 1, 1, 2]), 3)
     assert result["map_tie_aware"] == pytest.approx(expected)
     assert result["map_tie_aware"] != pytest.approx(result["map"])  # id order is one tie-break of several
+
+
+def test_hypergeometric_pmf_is_exact_over_its_support():
+    """The tie-aware AP's straddling group draws its relevant count from this pmf (common/ranking.py):
+    checked against exact rational arithmetic, degenerate supports included."""
+    from fractions import Fraction
+    from math import comb
+
+    from common.ranking import hypergeometric_pmf
+
+    rng = np.random.default_rng(0)
+    cases = [(1, 1, 1), (3, 0, 2), (5, 5, 3), (10, 3, 10), (7, 4, 1)]
+    cases += [(int(n), int(rng.integers(0, n + 1)), int(rng.integers(1, n + 1))) for n in rng.integers(1, 2000, 40)]
+    for n, r, m in cases:
+        h, p = hypergeometric_pmf(n, r, m)
+        assert h[0] == max(0, m - (n - r)) and h[-1] == min(m, r) and len(h) == len(p)
+        exact = np.array([float(Fraction(comb(r, int(x)) * comb(n - r, m - int(x)), comb(n, m))) for x in h])
+        assert p == pytest.approx(exact, rel=1e-10, abs=1e-15), (n, r, m)
