@@ -172,6 +172,9 @@ def _hostile_values(values: dict) -> dict:
             value = value + [site_render.Row([site_render.Cell(tuple(parts), HOSTILE, (HOSTILE,), "")], HOSTILE)]
         elif key == "sections":  # (database size, its plots)
             value = [(HOSTILE, plot_ids) for _, plot_ids in value]
+        elif key == "tables":  # Table U's: {table id: (headers, rows)}, every header and a row of every part
+            value = {name: ([HOSTILE] * len(headers), _hostile_values({"rows": rows})["rows"])
+                     for name, (headers, rows) in value.items()}
         elif key in ("paper_rows", "line_styles"):
             value = [(HOSTILE,) * len(value[0])]
         hostile[key] = value
@@ -185,14 +188,35 @@ def test_templates_escape_every_value(tmp_path):
              site_efficiency.efficiency_page(out, "fashion-mnist"),
              site_leaderboard.leaderboard_page(out, ["fashion-mnist"]), site_glossary.glossary_page()]
     for page in pages:
-        values = _hostile_values(page.values)
-        data = {"plots": [], "records": {HOSTILE: {"href": HOSTILE, "fields": {"n_query": HOSTILE}}}}
-        html = site_render.render_page(site_render.Page(HOSTILE, page.template, values, data), [(HOSTILE, HOSTILE)])
-        parsed = _Elements()
-        parsed.feed(html)
-        tags = [tag for tag, _ in parsed.elements]
-        assert "img" not in tags and tags.count("script") == 3, (page.template, tags)
-        assert not [(tag, a) for tag, attrs in parsed.elements for a in attrs if a.startswith("on")], page.template
-        assert parsed.comments == 0, page.template
-        assert HOSTILE in "".join(parsed.text), f"{page.template}: the payload does not show as text"
-        assert json.loads(parsed.scripts[-1]) == data
+        _assert_escaped(page)
+
+
+def _assert_escaped(page) -> None:
+    """``page`` rendered with every value hostile shows the payload as text and runs none of it."""
+    values = _hostile_values(page.values)
+    data = {"plots": [], "records": {HOSTILE: {"href": HOSTILE, "fields": {"n_query": HOSTILE}}}}
+    html = site_render.render_page(site_render.Page(HOSTILE, page.template, values, data), [(HOSTILE, HOSTILE)])
+    parsed = _Elements()
+    parsed.feed(html)
+    tags = [tag for tag, _ in parsed.elements]
+    assert "img" not in tags and tags.count("script") == 3, (page.template, tags)
+    assert not [(tag, a) for tag, attrs in parsed.elements for a in attrs if a.startswith("on")], page.template
+    assert parsed.comments == 0, page.template
+    assert HOSTILE in "".join(parsed.text), f"{page.template}: the payload does not show as text"
+    assert json.loads(parsed.scripts[-1]) == data
+
+
+def test_the_table_u_page_escapes_every_value(tmp_path, monkeypatch):
+    """Table U's page (issue 32) under the same hostile values: built from unseen-class records of digits."""
+    import common.files
+    from protocols import runner
+    from protocols.site_unseen import unseen_page
+
+    monkeypatch.setattr(common.files, "CACHE_DIR", tmp_path / "cache")
+    out = tmp_path / "results"
+    digits = runner.load("digits")
+    for seed in (0, 1):
+        runner.store(runner.run(digits, "lsh", 16, train_seed=seed, protocol="unseen"), out)
+    page = unseen_page(out, "digits")
+    assert page is not None and page.template == "unseen.html"
+    _assert_escaped(page)
