@@ -230,7 +230,6 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from protocols import runner
     from protocols.cli import run_command
-    from protocols.efficiency_grid import default_grid
     from protocols.efficiency_plan import describe_plan, make_plan
     from protocols.efficiency_records import rebuild_csv, store_rows, table_name
     from protocols.efficiency_run import run_efficiency
@@ -244,13 +243,11 @@ def main(argv=None) -> int:
         dataset = runner.load(args.dataset, args.data_root, args.seed)
         variants = settings.pop("variants")
         if args.dry_run:
-            grid = [g for g in default_grid(settings["topk"] or dataset.topk or 1000, settings["keep_ratios"],
-                                            settings["tree_method"], settings["seed"])
-                    if g.row not in set(settings["skip"])]
             plan = make_plan(dataset, settings["sizes"], bits=settings["bits"], topk=settings["topk"],
                              repeats=settings["repeats"], timing_queries=settings["timing_queries"],
                              single_queries=settings["single_queries"], generate_past=settings["generate_past"],
-                             grid=grid, max_row_minutes=settings["max_row_minutes"],
+                             keep_ratios=settings["keep_ratios"], tree_method=settings["tree_method"],
+                             seed=settings["seed"], skip=settings["skip"], max_row_minutes=settings["max_row_minutes"],
                              max_train_minutes=settings["max_train_minutes"])
             print("\n".join(describe_plan(plan)))
             return

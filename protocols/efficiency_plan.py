@@ -163,7 +163,7 @@ def make_plan(dataset, sizes, *, bits: int = 64, topk: int | None = None, repeat
               timing_queries: int = 200, single_queries: int = 200, generate_past: int | None = None,
               grid: list[GridRow] | None = None, keep_ratios=(0.05, 0.1, 0.2, 0.3, 0.5, 1.0),
               tree_method: str = "hdhash", seed: int = 0, max_row_minutes: float = MAX_ROW_MINUTES,
-              max_train_minutes: float = MAX_TRAIN_MINUTES, all_threads: int | None = None) -> Plan:
+              max_train_minutes: float = MAX_TRAIN_MINUTES, all_threads: int | None = None, skip=()) -> Plan:
     """The run's plan for ``dataset``: K (``topk``, else the dataset's, else 1000), every index and
     setting per size, those left out before any work (a size past the row's ``max_size``, an index
     that would not fit in :data:`MEMORY_SHARE` of this machine's memory beside the codes, IVF lists
@@ -193,7 +193,8 @@ def make_plan(dataset, sizes, *, bits: int = 64, topk: int | None = None, repeat
         if generate_past >= max(sizes):
             raise UsageError(f"--generate-past {generate_past:,} is not below the largest --db-sizes "
                              f"{max(sizes):,}: nothing would be generated; leave it out to encode every code")
-    grid = grid or default_grid(k, keep_ratios, tree_method, seed)
+    # the rows the run measures: ``grid`` (default: Table II's at this K) less the ``skip``ped ones
+    grid = [g for g in (grid or default_grid(k, keep_ratios, tree_method, seed)) if g.row not in set(skip)]
     threads = all_threads or os.cpu_count() or 1
     largest = max(sizes)
     encoded = largest if generate_past is None else min(largest, generate_past)

@@ -18,7 +18,7 @@ import numpy as np
 from common.provenance import git_state, library_versions, machine_info, now_utc
 from common.threads import pin_threads
 from protocols.efficiency_codes import GENERATOR, Side, prepare_side
-from protocols.efficiency_grid import SCANS, GridRow, default_grid, setting_label
+from protocols.efficiency_grid import SCANS, GridRow, setting_label
 from protocols.efficiency_measure import (
     OtherCpu,
     accuracy,
@@ -109,11 +109,10 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
     from tqdm import tqdm
 
     all_threads = all_threads or os.cpu_count() or 1
-    grid = [g for g in (grid or default_grid(topk or dataset.topk or 1000, keep_ratios, tree_method, seed))
-            if g.row not in set(skip)]
     plan = checked_plan(dataset, sizes, force=force, bits=bits, topk=topk, repeats=repeats,
                         timing_queries=timing_queries, single_queries=single_queries, generate_past=generate_past,
-                        grid=grid, max_row_minutes=max_row_minutes, max_train_minutes=max_train_minutes,
+                        grid=grid, keep_ratios=keep_ratios, tree_method=tree_method, seed=seed, skip=skip,
+                        max_row_minutes=max_row_minutes, max_train_minutes=max_train_minutes,
                         all_threads=all_threads)
     y_query = dataset.part("query")[1]
     sides = {"baseline": prepare_side(dataset, baseline, bits, max(sizes), seed, params or {}, generate_past),

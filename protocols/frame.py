@@ -18,7 +18,7 @@ import pandas as pd
 
 from protocols.published import method_rank
 from protocols.records import read_records_by_id
-from protocols.runner import changed_params, record_threads, runs_folder, training_seconds, variant_of
+from protocols.runner import changed_params, record_threads, runs_folder, runs_root, training_seconds, variant_of
 
 #: leading CSV columns (PROTOCOL.md / the map issue); everything else in a record follows
 MAP_COLUMNS = [
@@ -48,6 +48,12 @@ DERIVED = ("record_id", "training_seed", "column", *PROVENANCE, "schedule", "blo
 def read_map_records(out, dataset: str) -> dict[str, dict]:
     """``{record id: record}`` of every readable MAP record of ``dataset`` under ``out``."""
     return read_records_by_id(runs_folder(out, dataset), required=REQUIRED)
+
+
+def stored_datasets(out) -> list[str]:
+    """The datasets with a folder of MAP records under ``out`` (``<out>/map/runs/<dataset>/``), sorted."""
+    runs = runs_root(out)
+    return sorted(p.name for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []
 
 
 def records_frame(out, dataset: str) -> pd.DataFrame:

@@ -128,12 +128,16 @@ def settings(args) -> PaperRun:
     bits, shared = runner.parse_bits(args.bits), runner.parse_params(args.param)
     # listfile:NAME is stored as listfile-NAME, as every command names it; an unknown name: one line
     names = [dataset_name(name) for name in runner.parse_names(args.datasets, "--datasets")]
+
+    def stored_name(text: str) -> str:  # a name another flag gives: your own dataset as it is stored
+        return dataset_name(text) if text.startswith("listfile:") else text
+
     roots = {}
     for item in args.data_root:
         if "=" not in item:
             raise UsageError(f"--data-root takes DATASET=DIR, got {item!r}")
         key, value = item.split("=", 1)
-        key = dataset_name(key.strip()) if key.strip().startswith("listfile:") else key.strip()
+        key = stored_name(key.strip())
         if key not in names:
             raise UsageError(f"--data-root names {key!r}, which is not among --datasets ({', '.join(names)})")
         roots[key] = value
@@ -149,8 +153,8 @@ def settings(args) -> PaperRun:
         runner.check_writable(args.out, "--out")
     return PaperRun(methods, bits, shared, names, roots, seed=args.seed, out=args.out, features=args.features,
                     device=args.device, threads=args.threads,
-                    efficiency=[dataset_name(d.strip()) if d.strip().startswith("listfile:") else d.strip()
-                                for d in args.efficiency.split(",") if d.strip()], efficiency_sizes=sizes,
+                    efficiency=[stored_name(d.strip()) for d in args.efficiency.split(",") if d.strip()],
+                    efficiency_sizes=sizes,
                     dry_run=args.dry_run, no_run=args.no_run, readme=args.readme,
                     train_seeds=train_seeds, workers=workers, scheduler=scheduler)
 

@@ -38,14 +38,13 @@ def planned_jobs(out, plan: dict, datasets: list[str], entries: list[str]) -> li
             for job in pilot_jobs(name, plan, entries, best_by_factor(pilot_frame(out, name)))]
 
 
-def run_until_inside(args, plan: dict, datasets: list[str], entries: list[str]) -> None:
-    """Run what is not stored; then again what the edge rule adds from the new runs, until it adds
-    nothing (or a run fails: the command says so and stops, a rerun resumes)."""
+def run_until_inside(args, plan: dict, datasets: list[str], entries: list[str], jobs: list) -> None:
+    """Run what of ``jobs`` is not stored; then again what the edge rule adds from the new runs, until it
+    adds nothing (or a run fails: the command says so and stops, a rerun resumes)."""
     from protocols import grid
 
     while True:
         todo = []
-        jobs = planned_jobs(args.out, plan, datasets, entries)
         for name in datasets:
             part, done = grid.pending([j for j in jobs if j.dataset == name], Path(args.out) / PILOT,
                                       runner.load(name), workers=args.workers, scheduler=args.scheduler)
@@ -63,6 +62,7 @@ def run_until_inside(args, plan: dict, datasets: list[str], entries: list[str]) 
             print(f"{PROG}: {len(result.failures)} runs failed (each said why above); the others are stored",
                   file=sys.stderr)
             return
+        jobs = planned_jobs(args.out, plan, datasets, entries)
 
 
 def build_parser():
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
             runner.check_jobs(runner.method_classes([job.method]), [job.bits], dict(job.params))
         runner.check_writable(Path(args.out) / PILOT, "--out")
         if not args.report_only:
-            run_until_inside(args, plan, datasets, entries)
+            run_until_inside(args, plan, datasets, entries, jobs)
         for name in datasets:
             for path in write_pilot_report(args.out, name, plan):
                 print(path)

@@ -95,8 +95,10 @@ def build(out, readme: str = "none") -> list[Path]:
     from protocols.efficiency_frame import runs_folder
     from protocols.efficiency_records import rebuild_csv
     from protocols.efficiency_views import render
+    from protocols.frame import stored_datasets
     from protocols.paper_plan import BUILTIN, PAPER, probe
     from protocols.pilot_report import PILOT, write_pilot_report
+    from protocols.runner import runs_root
     from protocols.seeds import write_summary
     from protocols.site_build import build_site
     from protocols.tables import rebuild_tables, write_map_report
@@ -109,34 +111,31 @@ def build(out, readme: str = "none") -> list[Path]:
     # their views are their own, below)
     roots = [out] + sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")
                            and p.name not in (PILOT, UNSEEN)
-                           and ((p / "map" / "runs").is_dir() or (p / "sweeps").is_dir()))
+                           and (runs_root(p).is_dir() or (p / "sweeps").is_dir()))
     for root in roots:
-        runs = root / "map" / "runs"
-        for dataset in sorted(p.name for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []:
+        for dataset in stored_datasets(root):
             written += write_map_report(root, dataset)
         written += rebuild_tables(root / "sweeps")
-    pilot_runs = out / PILOT / "map" / "runs"
-    for dataset in sorted(p.name for p in pilot_runs.iterdir() if p.is_dir()) if pilot_runs.is_dir() else []:
+    for dataset in stored_datasets(out / PILOT):
         written += write_pilot_report(out, dataset)
-    unseen_runs = out / UNSEEN / "map" / "runs"  # Table U, map/<dataset>-unseen.{csv,md}: nothing when none stored
-    for dataset in sorted(p.name for p in unseen_runs.iterdir() if p.is_dir()) if unseen_runs.is_dir() else []:
+    for dataset in stored_datasets(out / UNSEEN):  # Table U, map/<dataset>-unseen.{csv,md}: nothing when none stored
         written += write_unseen_report(out, dataset)
     for folder in sorted(p for p in (out / "seeds").iterdir() if p.is_dir()) if (out / "seeds").is_dir() else []:
         written += write_summary(folder)
     # every dataset with a CSV or with row records (a dataset whose first records just landed has no CSV yet)
-    runs_root = runs_folder(out, "x").parent
+    efficiency_runs = runs_folder(out, "x").parent  # Table II's: efficiency/runs/<table>/
     names = {csv.stem for csv in (out / "efficiency").glob("*.csv")}
-    names |= {p.name for p in runs_root.iterdir() if p.is_dir()} if runs_root.is_dir() else set()
+    names |= {p.name for p in efficiency_runs.iterdir() if p.is_dir()} if efficiency_runs.is_dir() else set()
     for name in sorted(names):
         if runs_folder(out, name).is_dir():  # the CSV is derived from the row records
             written.append(rebuild_csv(out, name))
         written += render(out, name)
-    if (out / "map" / "runs").is_dir():
+    if runs_root(out).is_dir():
         datasets, texts = {}, {}
         for name in dict.fromkeys([*BUILTIN, *PAPER]):
             datasets[name], texts[name] = probe(name)
         written += paper_tables.rebuild_tables(out, 0, datasets, texts, readme=readme)
-    if (out / "map" / "runs").is_dir() or (out / "efficiency" / "runs").is_dir() or unseen_runs.is_dir():
+    if runs_root(out).is_dir() or efficiency_runs.is_dir() or runs_root(out / UNSEEN).is_dir():
         written += build_site(out)  # results/site/, from the same records
     return written
 

@@ -43,13 +43,12 @@ def minutes(rows: pd.DataFrame) -> float:
 
 
 def where_ran(rows: pd.DataFrame) -> str:
-    """``"AMD EPYC (2 cores): 40 records, cpu; ..."``: each machine with its count of records and devices."""
-    if rows.empty:
-        return "nowhere"
+    """``"AMD EPYC (2 cores): 40 records on cpu; ..."``: each machine with its count of records and devices
+    (``rows``: a frame of :func:`protocols.frame.records_frame`, whose ``device`` is never empty)."""
     parts = []
-    machines = rows["machine"].fillna("a machine the records do not name") if "machine" in rows else None
-    for machine, group in (rows.groupby(machines, sort=True) if machines is not None else [("?", rows)]):
-        devices = sorted(set(group["device"].fillna("cpu"))) if "device" in group else ["cpu"]
+    # the frame's provenance columns (protocols.frame): a record that names no machine is one of its own
+    for machine, group in rows.groupby(rows["machine"].fillna("a machine the records do not name"), sort=True):
+        devices = sorted(set(group["device"]))
         parts.append(f"{machine}: {len(group)} record{'s' if len(group) != 1 else ''} on {', '.join(devices)}")
     return "; ".join(parts)
 
@@ -60,8 +59,8 @@ def time_table(rows: pd.DataFrame, methods: list[str], bits: list[int]) -> list[
     stored = [m for m in methods if (rows["method"] == m).any()]
     if not stored:
         return []
-    per_cell = cells(rows.assign(column=rows["method"]), "train_s", ("column", "bits"))
-    return cell_grid(per_cell, stored, [b for b in bits if (rows["bits"] == b).any()], "column", "bits",
+    per_cell = cells(rows, "train_s", ("method", "bits"))
+    return cell_grid(per_cell, stored, [b for b in bits if (rows["bits"] == b).any()], "method", "bits",
                      digits=0, bold=False, first="training s")
 
 

@@ -486,8 +486,13 @@ def run(dataset, method: str, bits: int, *, seed: int = 0, train_seed: int | Non
 
 
 # -- storing ----------------------------------------------------------------------------------------
+def runs_root(out) -> Path:
+    """Where a results folder keeps its MAP records, one folder per dataset: ``<out>/map/runs/``."""
+    return Path(out) / "map" / "runs"
+
+
 def runs_folder(out, dataset: str) -> Path:
-    return Path(out) / "map" / "runs" / dataset
+    return runs_root(out) / dataset
 
 
 def protocol_root(out, protocol: str = "standard") -> Path:

@@ -16,9 +16,9 @@ import math
 
 import pandas as pd
 
-from protocols.frame import BULKY, read_map_records
+from protocols.frame import BULKY, read_map_records, stored_datasets
 from protocols.markdown import MARKS, best_cells, marks_of
-from protocols.runner import protocol_root, runs_folder
+from protocols.runner import protocol_root
 from protocols.site_map import cell_data, label_parts, mean_sort, method_swatches, value_parts
 from protocols.site_render import Page, Part, Row, cell, fmt, link, machine_text, page_number
 from protocols.site_terms import term_title
@@ -41,8 +41,7 @@ RECORD_HEADERS = ["record", "method", "bits", "searched among", "split seed", "c
 
 def unseen_sets(out) -> list[str]:
     """The datasets with a folder of unseen-class records under ``out`` (``unseen/map/runs/<dataset>/``)."""
-    root = runs_folder(protocol_root(out, UNSEEN), "x").parent
-    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return stored_datasets(protocol_root(out, UNSEEN))
 
 
 def unseen_page(out, dataset: str) -> Page | None:
