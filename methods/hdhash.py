@@ -73,7 +73,9 @@ def on_loss_schedule(level_loss: str, nbits: int = 32) -> dict:
     """HDHash's parameters over ``level_loss`` on that loss's own schedule: ``level_loss`` plus the
     trainer settings where the loss's method trains otherwise than HDHash does by default (DPSH: its
     authors' 150 epochs without early stopping; the other three train as HDHash does). The runs of
-    this variant are the "HDHash over <loss>" row of Table I's "beyond the paper" block."""
+    this variant are the "HDHash over <loss>" row of Table I's "beyond the paper" block on a dataset
+    the training-budget rule does not list; where it does, the rule trains it as every deep method
+    (``protocols.runner.beyond_schedule``)."""
     params = {"level_loss": level_loss}
     if level_loss == "hashnet":
         return params

@@ -48,7 +48,7 @@ import os
 import sys
 from pathlib import Path
 
-from protocols.efficiency_frame import LOADED_PER_CORE
+from protocols.efficiency_frame import LOADED_PER_CORE, runs_folder
 from protocols.efficiency_measure import load_average
 from protocols.efficiency_plan import MAX_ROW_MINUTES, MAX_TRAIN_MINUTES
 
@@ -95,6 +95,10 @@ def build_parser():
     parser.add_argument("--require-quiet", action="store_true",
                         help="refuse to start on a loaded machine (load average above "
                              f"{LOADED_PER_CORE} per core): timings there are not valid")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows an earlier (stopped) run of this table stored under the same commit, a "
+                             "clean tree, machine, libraries, settings and codes; measure only the index builds it "
+                             "had not finished (one with any setting missing is measured again whole)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan (every setting per size, what is "
                                                               "left out and why, time and memory estimates) and "
                                                               "stop before fitting anything")
@@ -226,18 +230,32 @@ def check_quiet() -> None:
                          f"{LOADED_PER_CORE} per core): timings would not be valid; stop the other work first")
 
 
+def check_clean() -> None:
+    """``--resume`` keeps rows by their commit: a one-line refusal where the tracked files differ
+    from it (the rows measured now would not be that commit's code)."""
+    from common.provenance import git_state
+    from protocols.runner import UsageError
+
+    git = git_state()
+    if git["commit"] is None or git["dirty"]:
+        raise UsageError("--resume: the working tree differs from its commit (or is not a git checkout); a resumed "
+                         "run keeps rows by commit, so run it from a clean checkout (e.g. a git worktree)")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from protocols import runner
     from protocols.cli import run_command
     from protocols.efficiency_plan import describe_plan, make_plan
-    from protocols.efficiency_records import rebuild_csv, store_rows, table_name
+    from protocols.efficiency_records import read_records_by_name, rebuild_csv, store_rows, table_name
     from protocols.efficiency_run import run_efficiency
     from protocols.efficiency_views import render
 
     def work():
         settings = validate(args)
         runner.check_writable(Path(args.out) / "efficiency", "--out")
+        if args.resume:
+            check_clean()
         if args.require_quiet:
             check_quiet()
         dataset = runner.load(args.dataset, args.data_root, args.seed)
@@ -258,7 +276,8 @@ def main(argv=None) -> int:
                 row["variant"] = {k: v for k, v in variants.items() if v}
             store_rows([row], Path(args.out), name)
 
-        run_efficiency(dataset, settings.pop("sizes"), **settings, on_row=keep)
+        stored = read_records_by_name(runs_folder(Path(args.out), name)) if args.resume else None
+        run_efficiency(dataset, settings.pop("sizes"), **settings, on_row=keep, resume=stored)
         for path in [rebuild_csv(Path(args.out), name), *render(Path(args.out), name)]:
             print(path)
 

@@ -75,6 +75,13 @@ def store_rows(rows: list[dict], out, dataset: str) -> list[Path]:
     return written
 
 
+def read_records_by_name(folder) -> dict[str, dict]:
+    """Every valid row record in ``folder`` by :func:`record_name` (what ``--resume`` looks up)."""
+    from protocols.records import read_records
+
+    return {record_name(r): r for r in read_records(folder, required=("index", "params", "db_size", "topk"))}
+
+
 def rebuild_csv(out, dataset: str) -> Path:
     """``efficiency/<dataset>.csv`` from every stored row record, by database size (encoded codes
     before generated ones), then grid order."""

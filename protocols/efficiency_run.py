@@ -8,6 +8,7 @@ command (``python -m protocols.efficiency``) parses flags and stores the rows as
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
@@ -37,6 +38,7 @@ from protocols.efficiency_plan import (
     checked_plan,
     searches_per_setting,
 )
+from protocols.efficiency_records import record_name
 
 
 @dataclass
@@ -97,7 +99,7 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
                    skip=(), grid: list[GridRow] | None = None, progress: bool = True,
                    all_threads: int | None = None, force: bool = False, generate_past: int | None = None,
                    max_row_minutes: float = MAX_ROW_MINUTES, max_train_minutes: float = MAX_TRAIN_MINUTES,
-                   on_row=None) -> list[dict]:
+                   on_row=None, resume: dict | None = None) -> list[dict]:
     """Table II's rows for ``dataset`` (a loaded :class:`datasets.Dataset`) at each database size,
     one per setting of every grid row (:func:`protocols.efficiency_grid.default_grid` unless ``grid``),
     the left-out ones included with their reason; batched searches are timed at one thread and at
@@ -105,7 +107,10 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
     (:func:`protocols.efficiency_codes.scaled_codes`). The plan is checked first
     (:func:`protocols.efficiency_plan.check_plan`; ``force`` runs one over this machine's estimate).
     ``on_row(row)`` is called with each row as soon as it is measured (the command stores it, so a
-    run of many hours that dies keeps what it measured)."""
+    run of many hours that dies keeps what it measured). ``resume`` (stored records by
+    :func:`protocols.efficiency_records.record_name`, ``--resume``): an index build whose every setting
+    an earlier run stored under the same code, machine, settings and codes (:func:`kept_rows`) is not
+    measured again; its rows are neither returned nor passed to ``on_row``."""
     from tqdm import tqdm
 
     all_threads = all_threads or os.cpu_count() or 1
@@ -121,35 +126,87 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
     m = Measure(plan.topk, repeats, min(timing_queries, len(y_query)), min(single_queries, len(y_query)), all_threads,
                 max_row_minutes)
     context = _context(dataset, seed, len(y_query), m)
-    rows, exact = [], {}
+    rows, exact, fingerprints, kept = [], {}, {}, 0
     order = {}  # per size, the rows in the grid's order
     bar = tqdm(total=sum(len(b.searches) for b in plan.builds), desc="efficiency", unit="row", file=sys.stderr,
                disable=not progress)
     for planned in plan.builds:
         side, key = sides[planned.grid.side], (planned.grid.side, planned.size)
+        if key not in fingerprints:
+            fingerprints[key] = codes_sha256(side.codes[:planned.size])
+        identity = {**context, "codes_sha256": fingerprints[key]}
+        first = order.get(planned.size, -1) + 1
+        order[planned.size] = first + len(planned.searches) - 1
+        if resume is not None and kept_rows(planned, side, m.topk, identity, resume) is not None:
+            kept += len(planned.searches)
+            bar.update(len(planned.searches))
+            continue
         if key not in exact:  # the exact shells and K-th distances that accuracy is measured against
             exact[key] = _exact_distances(side, planned.size, y_query, m)
-        built = _built(planned, side, m.topk)
-        for setting in planned.searches:
-            order[planned.size] = order.get(planned.size, -1) + 1
-            fields = _setting_fields(planned, setting, built, side, exact[key], y_query, m)
-            rows.append({**_row_identity(planned, setting, side, m.topk), **fields, **context,
-                         "order": order[planned.size]})
-            if on_row is not None:
-                on_row(rows[-1])
-            bar.update()
-        del built  # one index alive at a time bounds memory
+        rows += _measure_build(planned, side, exact[key], identity, first, y_query, m, on_row, bar)
     bar.close()
+    if resume is not None and progress:
+        print(f"--resume: kept {kept} of {kept + len(rows)} rows an earlier run of commit "
+              f"{str(context['git_commit'])[:10]} stored; measured {len(rows)}", file=sys.stderr)
     return rows
+
+
+def _measure_build(planned: PlannedBuild, side: Side, exact, identity: dict, first: int, y_query, m: Measure, on_row,
+                   bar) -> list[dict]:
+    """Build ``planned``'s index once and measure each of its settings: rows numbered from ``first`` in
+    the grid's order, each passed to ``on_row`` as soon as it is measured. The index goes when this
+    returns: one alive at a time bounds memory."""
+    built = _built(planned, side, m.topk)
+    rows = []
+    for i, setting in enumerate(planned.searches):
+        fields = _setting_fields(planned, setting, built, side, exact, y_query, m)
+        rows.append({**_row_identity(planned, setting, side, m.topk), **fields, **identity, "order": first + i})
+        if on_row is not None:
+            on_row(rows[-1])
+        bar.update()
+    return rows
+
+
+#: what a stored row must share with this run for ``--resume`` to keep it: the same code (a clean
+#: tree at one commit), machine, libraries, split, settings, limits and codes
+RESUME_FIELDS = ("git_commit", "git_dirty", "dataset", "split_sha256", "seed", "topk", "repeats", "timing_queries",
+                 "single_queries", "n_query", "threads", "threads_all", "max_row_minutes", "cpu", "cores", "platform",
+                 "python", "numpy", "torch", "faiss", "sklearn", "index", "params", "build_params", "method",
+                 "code_bits", "db_size", "encoded_codes", "generator", "codes_sha256")
+
+
+def codes_sha256(codes: np.ndarray) -> str:
+    """The SHA-256 of a database's codes, stored in every row: a resumed run keeps only rows measured
+    on the very codes it searches."""
+    return hashlib.sha256(np.ascontiguousarray(codes)).hexdigest()
+
+
+def kept_rows(planned: PlannedBuild, side: Side, topk: int, identity: dict, stored: dict) -> list[dict] | None:
+    """The stored records a resumed run keeps for ``planned``: one per setting, each equal to this
+    run on every :data:`RESUME_FIELDS` (``identity``: the run's context and the codes' hash); None
+    where any setting's is missing or differs, and the build is measured again whole (so an index's
+    rows at a size come from one run). A dirty tree keeps nothing."""
+    if identity.get("git_dirty") is not False or identity.get("git_commit") is None:
+        return None
+    records = []
+    for setting in planned.searches:
+        expected = {**_row_identity(planned, setting, side, topk), **identity}
+        record = stored.get(record_name(expected))
+        if record is None or any(record.get(k) != expected.get(k) for k in RESUME_FIELDS):
+            return None
+        records.append(record)
+    return records
 
 
 def _context(dataset, seed: int, n_query: int, m: Measure) -> dict:
     """What every row of a run shares: the dataset and split, the run's settings, the machine, the
-    library versions, the commit and when it started measuring."""
+    library versions, the commit (and whether the tree differed from it) and when it started measuring."""
+    git = git_state()
     return {"dataset": dataset.name, "topk": m.topk, "seed": seed, "split_sha256": dataset.split_sha256,
             "repeats": m.repeats, "timing_queries": m.timing_queries, "single_queries": m.single_queries,
-            "n_query": n_query, "threads": 1, "threads_all": m.all_threads, **machine_info(),
-            **library_versions(), "git_commit": git_state()["commit"], "timestamp": now_utc()}
+            "n_query": n_query, "threads": 1, "threads_all": m.all_threads, "max_row_minutes": m.max_row_minutes,
+            **machine_info(), **library_versions(), "git_commit": git["commit"], "git_dirty": git["dirty"],
+            "timestamp": now_utc()}
 
 
 def _exact_distances(side: Side, size: int, y_query, m: Measure):

@@ -83,6 +83,18 @@ def _load_text(rows: pd.DataFrame) -> str:
                f"marked {LOADED_MARK}: their times are not valid" if marked else "; no row timed on a loaded machine"))
 
 
+def _runs_text(rows: pd.DataFrame) -> str:
+    """Which runs measured a size's rows (a run is its start ``timestamp``): one, or several (a resumed
+    run beside the stopped one, or indexes rerun alone), where the ratios between rows span runs."""
+    stamps = rows["timestamp"].dropna().unique() if "timestamp" in rows else []
+    commits = sorted({str(c)[:7] for c in rows["git_commit"].dropna()}) if "git_commit" in rows else []
+    of = f"commit {', '.join(commits)}" if commits else "commit not recorded"
+    if len(stamps) <= 1:
+        return f"one run ({of})"
+    return (f"{len(stamps)} runs ({of}; started {min(stamps)} to {max(stamps)}): a stopped run resumed or indexes "
+            "rerun alone, so ratios between rows of different runs are not from one run")
+
+
 def markdown(frame: pd.DataFrame, dataset: str) -> str:
     """``efficiency/<dataset>.md`` from the prepared frame (:func:`protocols.efficiency_frame.prepared`)."""
     sizes = sorted(frame["db_size"].unique(), reverse=True)
@@ -115,7 +127,7 @@ def markdown(frame: pd.DataFrame, dataset: str) -> str:
     for size in sizes:
         rows = size_rows[int(size)]
         lines += ["", f"## {int(size):,} codes", "",
-                  f"Codes: {_codes_text(rows)}. Machine: {_load_text(rows)}.", ""]
+                  f"Codes: {_codes_text(rows)}. Machine: {_load_text(rows)}. Measured in {_runs_text(rows)}.", ""]
         lines += headline_lines(rows, int(size))
         lines += against_faiss_lines(rows)
         lines += left_out_lines(rows)

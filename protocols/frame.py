@@ -208,25 +208,31 @@ def table_view(frame: pd.DataFrame) -> tuple[int, int]:
 
 def is_beyond(row) -> bool:
     """A row of Table I's "beyond the paper" block: a method after the paper (``beyond_paper``), or
-    HDHash over one of their losses per level on that loss's schedule
-    (:func:`methods.hdhash.on_loss_schedule`) and every other parameter at its default."""
+    HDHash over one of their losses per level on the schedule the block trains it with on the row's
+    dataset (:func:`protocols.runner.beyond_schedule`: the training-budget rule where it lists the
+    dataset, else that loss's own) and every other parameter at its default."""
     from methods import UnknownMethodError, get_method_class
+    from protocols.runner import training_budget
 
     try:
         if get_method_class(row["method"]).beyond_paper:
             return not row.get("variant")
     except UnknownMethodError:
         return False
-    return row["method"] == "hdhash" and row.get("variant") in _hdhash_beyond_variants(int(row["bits"]))
+    dataset = row.get("dataset") if isinstance(row.get("dataset"), str) else None
+    rule = json.dumps(training_budget().get(dataset), sort_keys=True)
+    return row["method"] == "hdhash" and row.get("variant") in _hdhash_beyond_variants(int(row["bits"]), dataset, rule)
 
 
 @functools.lru_cache(maxsize=None)
-def _hdhash_beyond_variants(bits: int) -> frozenset[str]:
-    from methods import create_method
-    from methods.hdhash import LEVEL_LOSSES, on_loss_schedule
+def _hdhash_beyond_variants(bits: int, dataset: str | None, rule: str) -> frozenset[str]:
+    """The variants of HDHash's beyond-block rows at ``bits`` on ``dataset`` (``rule``: the dataset's
+    training-budget entry as JSON, so a changed rule is not answered from the cache)."""
+    from methods.hdhash import LEVEL_LOSSES
+    from protocols.runner import beyond_schedule, create_for
 
-    defaults = create_method("hdhash", nbits=bits).get_params()
-    return frozenset(variant_of("hdhash", bits, defaults | on_loss_schedule(loss, bits))
+    return frozenset(variant_of("hdhash", bits, create_for(dataset, "hdhash", bits,
+                                                           beyond_schedule(loss, bits, dataset)).get_params(), dataset)
                      for loss in LEVEL_LOSSES if loss != "hashnet")
 
 

@@ -125,22 +125,21 @@ def dataset_block(view: pd.DataFrame, name: str, with_paper: bool, stored_only: 
     return table(header, rows) + legend(used)
 
 
-def beyond_rows() -> list[tuple[str, str, dict]]:
-    """``(row label, method, --param)`` of Table I's "beyond the paper" block: every method after the
-    paper (``beyond_paper``), then HDHash trained with each of their losses per level, on that loss's
-    schedule (DPSH's 150 epochs without early stopping; :func:`methods.hdhash.on_loss_schedule`)."""
+def beyond_rows() -> list[tuple[str, str]]:
+    """``(row label, method)`` of Table I's "beyond the paper" block: every method after the paper
+    (``beyond_paper``), then HDHash trained with each of their losses per level (which runs are those
+    rows: :func:`protocols.frame.is_beyond`)."""
     from methods import list_methods
-    from methods.hdhash import LEVEL_LOSSES, on_loss_schedule
+    from methods.hdhash import LEVEL_LOSSES
 
-    rows = [(method, method, {}) for method in list_methods(beyond=True)]
-    return rows + [(f"hdhash [level_loss={loss}]", "hdhash", on_loss_schedule(loss)) for loss in LEVEL_LOSSES
-                   if loss != "hashnet"]
+    rows = [(method, method) for method in list_methods(beyond=True)]
+    return rows + [(f"hdhash [level_loss={loss}]", "hdhash") for loss in LEVEL_LOSSES if loss != "hashnet"]
 
 
 def beyond_frame(frames: dict, datasets: dict, bits, seed: int) -> pd.DataFrame:
     """:func:`table1_frame`'s rows of the "beyond the paper" block, labelled by :func:`beyond_rows`
     (no paper figures: the paper has none); only rows with a stored run."""
-    frame = table1_frame(frames, datasets, [label for label, _, _ in beyond_rows()], bits, seed, block="beyond")
+    frame = table1_frame(frames, datasets, [label for label, _ in beyond_rows()], bits, seed, block="beyond")
     if frame.empty:
         return frame
     return frame[frame.groupby(["dataset", "method"])["map"].transform(lambda v: v.notna().any())]
@@ -152,9 +151,15 @@ def beyond_block(frame: pd.DataFrame, name: str) -> list[str]:
         return []
     return ([f"### {name}: beyond the paper", "",
              "Methods after the HDHash paper (not in its Table I; the same protocol, split and MAP@K), and HDHash "
-             "with their losses per level (`--param level_loss=<name>`, on that method's schedule: DPSH's adds "
-             "`--param epochs=150 --param patience=None`); mean ± sd (n training seeds).", ""]
+             f"with their losses per level (`--param level_loss=<name>`; {_beyond_schedule_text(name)}); mean ± sd "
+             "(n training seeds).", ""]
             + dataset_block(frame, name, with_paper=False, stored_only=True) + [""])
+
+
+def _beyond_schedule_text(name: str) -> str:
+    if name in runner.training_budget():
+        return f"trained under the training-budget rule as every deep method of {name}"
+    return "on that method's schedule: DPSH's adds `--param epochs=150 --param patience=None`"
 
 
 def unseen_pointer(out, name: str) -> list[str]:

@@ -233,6 +233,18 @@ def budget_params(dataset: str | None, method: str, bits: int, params: dict | No
     return rule
 
 
+def beyond_schedule(level_loss: str, bits: int, dataset: str | None = None) -> dict:
+    """HDHash's parameters over ``level_loss`` in Table I's "beyond the paper" block on ``dataset``: on
+    a dataset the training-budget rule lists, ``level_loss`` alone (the rule trains it as every deep
+    method, its rate from the rule's ``hdhash[<loss>]``); elsewhere that loss's own schedule
+    (:func:`methods.hdhash.on_loss_schedule`: DPSH's 150 epochs without early stopping)."""
+    from methods.hdhash import on_loss_schedule
+
+    if dataset and dataset in training_budget():
+        return {"level_loss": level_loss}
+    return on_loss_schedule(level_loss, bits)
+
+
 def scaled_lr(method: str, bits: int, factor: float) -> float:
     """``method``'s default learning rate times ``factor``, to 4 significant digits (so x 1/3 reads
     0.0003333 in a record's variant): the pilot's rates and the budget rule's."""

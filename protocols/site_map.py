@@ -16,8 +16,17 @@ from __future__ import annotations
 import json
 import math
 
-from protocols.frame import BULKY, column_order, frame_of, other_search, read_map_records, table_view
-from protocols.markdown import MARKS, marks_of
+from protocols.frame import (
+    BULKY,
+    REFERENCE,
+    column_order,
+    frame_of,
+    other_search,
+    read_map_records,
+    table_view,
+    train_seeds,
+)
+from protocols.markdown import MARKS, difference_text, marks_of
 from protocols.published import paper_table1
 from protocols.site_render import (
     Page,
@@ -34,7 +43,7 @@ from protocols.site_render import (
     swatch,
 )
 from protocols.site_terms import column_title, term_title
-from protocols.stats import cells, spread
+from protocols.stats import cells, paired_differences, spread
 from protocols.style import FAMILIES, column_style, column_styles
 from protocols.unseen_tables import unseen_records
 
@@ -96,10 +105,15 @@ def map_page(out, dataset: str) -> Page | None:
         "metrics_headers": ["method", "bits"] + [h for _, h in METRICS] + ["seeds"],
         "metrics_rows": _metric_rows(order, bits, stats),
     }
+    compared = view[view["block"] != "variant"]
+    values["differences_headers"], values["differences_rows"], difference_data = difference_table(
+        compared, order, (("map", "MAP@K"), ("map_tie_aware", "tie-aware MAP@K")))
     summaries = {i: {"href": f"{records_page}#r-{i}", "fields": {k: v for k, v in records[i].items()
                                                                    if k not in BULKY}} for i in view["record_id"]}
     downloads = {"table1": _table1_data(order, bits, stats["map"], view, defaults, published),
                  "metrics": _metric_data(order, bits, stats)}
+    if difference_data:
+        downloads["differences"] = difference_data
     return Page(f"{dataset}: Table I", "map.html", values, {"plots": plots, "records": summaries}, downloads)
 
 
@@ -184,6 +198,37 @@ def _table1(order, bits, stats, view, defaults, published):
                 cells_.append(cell(fmt(theirs), sort="" if theirs is None else f"{theirs:.6f}", cls="paper"))
         rows.append(Row(cells_))
     return headers, rows, used
+
+
+def difference_table(part, order, metrics, first: tuple = ()) -> tuple[list[str], list[Row], list[dict]]:
+    """Each column's difference to HashNet's (:data:`protocols.frame.REFERENCE`) per code length, paired
+    over the training seeds both have (:func:`protocols.stats.paired_differences`), one column per
+    ``(field, heading)`` of ``metrics``: ``+mean ± SE (n pairs): verdict``; ``first``: leading
+    ``(heading, value)`` cells of every row (Table U's database). Nothing where fewer than two training
+    seeds or no HashNet row are stored. Returns the headers, the rows and the download's rows."""
+    if part.empty or not (part["column"] == REFERENCE).any() or train_seeds(part).nunique() < 2:
+        return [], [], []
+    found = {field: {(d["column"], int(d["bits"])): d for d in paired_differences(part, REFERENCE, field)
+                     .to_dict("records")} for field, _ in metrics if field in part}
+    keys = sorted({k for by_key in found.values() for k in by_key},
+                  key=lambda k: (order.index(k[0]) if k[0] in order else len(order), k[0], k[1]))
+    headers = [h for h, _ in first] + ["method", "bits"] + [f"{h} minus {REFERENCE}" for f, h in metrics if f in found]
+    rows, data = [], []
+    for label, b in keys:
+        cells_ = [cell(v) for _, v in first] + [cell(*label_parts(label), sort=label), cell(b, sort=b)]
+        entry = {h: v for h, v in first} | {"column": label, "bits": b}
+        for field in found:
+            d = found[field].get((label, b))
+            text = "–" if d is None else (f"{difference_text(d['difference'], d['se'])} ({int(d['n'])}): "
+                                          f"{d['verdict']}")
+            cells_.append(cell(text, sort="" if d is None else f"{d['difference']:+.6f}"))
+            entry.update({f"{field}_difference": None if d is None else d["difference"],
+                          f"{field}_se": None if d is None or math.isnan(d["se"]) else d["se"],
+                          f"{field}_pairs": None if d is None else int(d["n"]),
+                          f"{field}_verdict": None if d is None else d["verdict"]})
+        rows.append(Row(cells_))
+        data.append(entry)
+    return headers, rows, data
 
 
 def _metric_rows(order, bits, stats) -> list[Row]:

@@ -19,7 +19,7 @@ import pandas as pd
 from protocols.frame import BULKY, read_map_records, stored_datasets
 from protocols.markdown import MARKS, best_cells, marks_of
 from protocols.runner import protocol_root
-from protocols.site_map import cell_data, label_parts, mean_sort, method_swatches, value_parts
+from protocols.site_map import cell_data, difference_table, label_parts, mean_sort, method_swatches, value_parts
 from protocols.site_render import Page, Part, Row, cell, fmt, link, machine_text, page_number
 from protocols.site_terms import term_title
 from protocols.unseen_tables import (
@@ -74,6 +74,9 @@ def unseen_page(out, dataset: str) -> Page | None:
         "tables": tables, "marks": [MARKS[key] for key in MARKS if key in used],
         "record_headers": RECORD_HEADERS, "record_rows": _record_rows(frame, records),
     }
+    values["differences_headers"], values["differences_rows"], differences = _differences(view[default])
+    if differences:
+        downloads["differences"] = differences
     summaries = {i: {"href": f"{name}#u-{i}", "fields": {k: v for k, v in r.items() if k not in BULKY}}
                  for i, r in records.items()}
     downloads["records"] = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
@@ -106,6 +109,18 @@ def _table(part: pd.DataFrame, used: set) -> tuple[list[str], list[Row], list[di
                              **cell_data(ours[1], "map_tie_aware"),
                              "records": list(next(c["records"] for c in ours if c is not None))})
     return ["method", *headings], rows, data
+
+
+def _differences(part: pd.DataFrame) -> tuple[list[str], list[Row], list[dict]]:
+    """Table U's paired differences to HashNet per database (:func:`protocols.site_map.difference_table`,
+    as ``map/<dataset>-unseen.md`` has them), MAP@K's and tie-aware MAP@K's."""
+    headers, rows, data = [], [], []
+    for database, name in DATABASE_LABELS.items():
+        found = part[part["database"] == database]
+        h, r, d = difference_table(found, row_order(found), (("map", "MAP@K"), ("map_tie_aware", "tie-aware MAP@K")),
+                                   first=(("database", name),))
+        headers, rows, data = h or headers, rows + r, data + d
+    return headers, rows, data
 
 
 def _record_rows(frame: pd.DataFrame, records: dict) -> list[Row]:

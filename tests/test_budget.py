@@ -57,3 +57,22 @@ def test_the_committed_rule_names_known_datasets_methods_and_values():
         assert entry.get("patience") is None or entry["patience"] >= 1
         assert set(entry.get("lr_factor", {})) <= labels
         assert all(factor > 0 for factor in entry.get("lr_factor", {}).values())
+
+
+def test_under_the_rule_hdhash_over_a_loss_is_beyond_on_the_rules_schedule_not_the_losss(rule):
+    """Where the rule lists a dataset every deep method trains under it, HDHash over DPSH's loss too:
+    its beyond-the-paper row is the run with the level loss alone, and DPSH's own 150 epochs without
+    early stopping is a variant there (and still the row on a dataset the rule does not list)."""
+    from protocols.frame import is_beyond
+
+    assert runner.beyond_schedule("dpsh", 16, "digits") == {"level_loss": "dpsh"}
+    assert runner.beyond_schedule("dpsh", 16, "fashion-mnist") == {"level_loss": "dpsh", "epochs": 150,
+                                                                   "patience": None}
+    params = runner.create_for("digits", "hdhash", 16, {"level_loss": "csq"}).get_params()
+    assert params["epochs"] == 2 and params["lr"] == 0.0005  # the rule's epochs and hdhash[csq]'s factor
+    row = {"method": "hdhash", "bits": 16, "dataset": "digits"}
+    assert is_beyond(dict(row, variant=runner.variant_of("hdhash", 16, params, "digits")))
+    assert is_beyond(dict(row, variant="level_loss='dpsh'"))
+    assert not is_beyond(dict(row, variant="epochs=150,level_loss='dpsh',patience=None"))
+    assert is_beyond(dict(row, dataset="fashion-mnist", variant="epochs=150,level_loss='dpsh',patience=None"))
+    assert not is_beyond(dict(row, dataset="fashion-mnist", variant="level_loss='dpsh'"))

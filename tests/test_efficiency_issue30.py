@@ -398,6 +398,53 @@ def test_a_small_run_times_every_flat_setting_and_leaves_slow_rows_out_with_the_
     assert build_site(out)
 
 
+def test_resume_keeps_a_stopped_runs_builds_and_measures_only_what_is_missing_or_differs(tmp_path, monkeypatch,
+                                                                                          capsys):
+    """``--resume`` after a run of many hours was stopped: the builds it finished are kept as they are
+    (same commit, clean tree, settings and codes), a build with any setting missing or measured
+    otherwise is measured again whole, and a dirty tree is refused in one line before any work."""
+    from protocols import efficiency_run
+
+    monkeypatch.setattr(common.files, "CACHE_DIR", tmp_path / "cache")
+    clean = {"commit": "c0ffee" * 6 + "abcd", "dirty": False}
+    monkeypatch.setattr(efficiency_run, "git_state", lambda: clean)
+    monkeypatch.setattr("common.provenance.git_state", lambda: clean)
+    out = tmp_path / "results"
+    argv = ARGV + ["--db-sizes", "3000", "--topk", "50", "--repeats", "1", "--timing-queries", "5",
+                   "--single-queries", "2", "--skip", "faiss-hnsw,faiss-multihash,faiss-hash,faiss-ivf,hdhash-tree,"
+                   "hdhash-tree-budget,hdhash-flat,exhaustive-full", "--tree-method", "hdhash", "--param", "epochs=1",
+                   "--param", "progress=False", "--out", str(out)]
+    assert efficiency.main(argv) == 0
+    name = efficiency_records.table_name("synthetic", 16, "lsh", "hdhash", {"hdhash": "epochs=1", "lsh": ""})
+    runs = out / "efficiency" / "runs" / name
+    first = {p.name: json.loads(p.read_text()) for p in runs.glob("*.json")}
+    assert len(first) >= 8 and all(r["git_dirty"] is False and len(r["codes_sha256"]) == 64 for r in first.values())
+
+    capsys.readouterr()
+    assert efficiency.main(argv + ["--resume"]) == 0  # everything stored: nothing measured again
+    assert {p.name: json.loads(p.read_text()) for p in runs.glob("*.json")} == first
+    assert f"kept {len(first)} of {len(first)} rows" in capsys.readouterr().err
+
+    flat = sorted(runs.glob("faiss-flat-*.json"))
+    flat[0].unlink()  # the run stopped inside faiss flat's build: all six of its settings are measured again
+    changed = runs / "numpy-scan-default-n3000-top50.json"
+    record = json.loads(changed.read_text())
+    changed.write_text(json.dumps(record | {"codes_sha256": "0" * 64}))  # measured on other codes
+    assert efficiency.main(argv + ["--resume"]) == 0
+    again = {p.name: json.loads(p.read_text()) for p in runs.glob("*.json")}
+    remeasured = {name for name in again if again[name]["timestamp"] != first[name]["timestamp"]}
+    assert remeasured == {p.name for p in flat} | {changed.name}
+    assert again[changed.name]["codes_sha256"] == first[changed.name]["codes_sha256"]
+    text = (out / "efficiency" / f"{runs.name}.md").read_text()
+    assert "Measured in 2 runs (commit c0ffeec" in text
+
+    monkeypatch.setattr("common.provenance.git_state", lambda: {"commit": clean["commit"], "dirty": True})
+    capsys.readouterr()
+    assert efficiency.main(argv + ["--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--resume: the working tree differs from its commit" in err
+
+
 def test_the_site_draws_one_line_per_index_build_as_the_png_does(tmp_path):
     """Table II's site plot joins the points of one build (IVF at one nlist) by a line, never two builds:
     a line from nlist=1000's sweep into nlist=4000's would read as one setting's trade-off."""

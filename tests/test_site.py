@@ -215,6 +215,19 @@ def test_every_table_downloads_as_csv_and_json(site, browser):
         assert (sort == "") == pd.isna(row["map_mean"]) and (not sort or abs(float(sort) - row["map_mean"]) < 1e-5)
     records = pd.read_csv(site / "data" / "records-fashion-mnist.records.csv")
     assert len(records) == len(list((site.parent / "map" / "runs" / "fashion-mnist").glob("*.json")))
+    # the paired differences to HashNet: each the mean over the training seeds both columns have
+    from protocols.frame import frame_of, read_map_records, train_seeds
+
+    frame = frame_of(read_map_records(site.parent, "fashion-mnist"))
+    frame = frame.assign(pair=train_seeds(frame))
+    differences = pd.read_csv(site / "data" / "map-fashion-mnist.differences.csv")
+    for column in ("lsh", "hdhash"):
+        ours, ref = ([frame[(frame["column"] == c) & (frame["bits"] == 16)].set_index("pair")["map"]
+                     for c in (column, "hashnet")])
+        both = ours.index.intersection(ref.index)
+        row = differences[(differences["column"] == column) & (differences["bits"] == 16)].iloc[0]
+        assert row["map_pairs"] == len(both) >= 2
+        assert abs(row["map_difference"] - (ours[both] - ref[both]).mean()) < 1e-6  # the CSV keeps 6 digits
 
 
 def _visible(driver, table: str) -> list[str]:

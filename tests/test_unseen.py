@@ -214,7 +214,16 @@ def test_table_u_from_the_unseen_records_with_differences_to_hashnet(digits, tmp
         for name in ("unseen@unseen", "unseen@all"):
             assert f"| {method} | {name} | 16 | " in differences
     assert "read it by tie-aware MAP" in text
+    # the site's Table U page shows the same paired differences, cell for cell, and downloads them
+    shown = [[c[1].strip() for c in cells] for _, cells in _open(site, "unseen-digits.html").tables["differences"]]
+    assert shown[0] == ["database", "method", "bits", "MAP@K minus hashnet", "tie-aware MAP@K minus hashnet"]
+    markdown_rows = [line.strip("| ").split(" | ") for line in differences.splitlines() if line.startswith("| ")
+                     and " ± " in line]
+    assert sorted([m, d, b, x, y] for d, m, b, x, y in shown[1:]) == sorted(markdown_rows)
+    assert len(shown) - 1 == 2 * len(DATABASES)
     import pandas as pd
+
+    assert len(pd.read_csv(site / "data" / "unseen-digits.differences.csv")) == 2 * len(DATABASES)
 
     frame = pd.read_csv(tmp_path / "map" / "digits-unseen.csv")
     assert len(frame) == 3 * 3 * len(DATABASES) and set(frame["database"]) == set(DATABASES)
