@@ -21,8 +21,10 @@ from protocols.efficiency_grid import GridRow, Scale, default_grid, setting_labe
 
 # What the plan (:func:`make_plan`, :func:`check_plan`) estimates with: costs measured for Table II
 # on this project's 2-core AMD EPYC at one thread (results/efficiency/*.csv, the stored run at
-# 10,000 to 1,000,000 codes; the slower of Fashion-MNIST and fashion-mosaic), rounded up. They refuse
-# or leave out what cannot run here and size a run; they are not timings.
+# 10,000 to 1,000,000 codes; the slower of Fashion-MNIST and fashion-mosaic), rounded up; IVF's
+# training, MultiHash's per-setting factors and the per-query overhead recalibrated on the 2-core
+# Intel Xeon's Fashion-MNIST run of 2026-12-06 (the plan had put it at 24 min; it took 38). They
+# refuse or leave out what cannot run here and size a run; they are not timings.
 #: encoding one database image through a model, per pixel (70,000 Fashion-MNIST images of 784 pixels
 #: in 5.1-30 s, 20,000 fashion-mosaic images of 3,136 pixels in 9-27 s: 0.1-0.5 us a pixel); both
 #: methods encode every encoded code (the copies are cached: a rerun encodes nothing)
@@ -53,7 +55,11 @@ TREE_BYTES_PER_CODE, TREE_BUILD_BYTES_PER_CODE = 12, 100
 #: 20.7 s at nlist=4,000) and its assignment per code and list
 BUILD_S_PER_CODE = {"faiss-flat": 1e-9, "hamming": 0.0, "faiss-hash": 60e-9, "faiss-multihash": 80e-9,
                     "tree": 0.25e-6, "faiss-hnsw": 46e-6}
-IVF_TRAIN_S_PER_NLIST2, IVF_ADD_S_PER_CODE_LIST = 1.3e-6, 0.5e-9
+IVF_TRAIN_S_PER_NLIST2, IVF_ADD_S_PER_CODE_LIST = 3.0e-6, 0.5e-9
+#: what every search costs beside its scan (a call into faiss or numba, the ids it returns, Python):
+#: at 10,000 codes the flat scans' rows took ~0.2 ms a query over their ~0.015 ms scan (2-core Intel
+#: Xeon, Fashion-MNIST Table II of 2026-12-06)
+SEARCH_S_PER_QUERY = 0.2e-3
 #: the share of this machine's memory a plan may count on
 MEMORY_SHARE = 0.85
 #: the longest estimated run accepted without --force
@@ -69,16 +75,22 @@ def flat_seconds(size: int, topk: int) -> float:
     return (FLAT_S_PER_CODE + FLAT_S_PER_CODE_PER_K * topk) * size
 
 
-def search_seconds(g: GridRow, size: int, topk: int) -> float:
-    """The estimated seconds of one query of a row of ``g``: ``("scan", s)`` s per code; ``("flat",
-    r)`` r times faiss's flat scan; ``("graph", r)`` r times the flat scan of 1,000,000 codes, growing
-    with log n (a graph walk)."""
+def search_seconds(g: GridRow, size: int, topk: int, build: dict | None = None, setting: dict | None = None) -> float:
+    """The estimated seconds of one query of a row of ``g`` (at ``build`` and search ``setting``, where
+    its cost depends on them): ``("scan", s)`` s per code; ``("flat", r)`` r times faiss's flat scan;
+    ``("graph", r)`` r times the flat scan of 1,000,000 codes, growing with log n (a graph walk); ``r``
+    a function of ``(build, setting)`` where it is (MultiHash's layout and flips); plus
+    :data:`SEARCH_S_PER_QUERY`."""
     kind, factor = g.cost
+    if callable(factor):
+        factor = factor(build or {}, setting or {})
     if kind == "scan":
-        return factor * size
-    if kind == "graph":
-        return factor * flat_seconds(min(size, 10**6), topk) * max(1.0, math.log(size) / math.log(10**6))
-    return factor * flat_seconds(size, topk)
+        seconds = factor * size
+    elif kind == "graph":
+        seconds = factor * flat_seconds(min(size, 10**6), topk) * max(1.0, math.log(size) / math.log(10**6))
+    else:
+        seconds = factor * flat_seconds(size, topk)
+    return SEARCH_S_PER_QUERY + seconds
 
 
 def build_estimate(g: GridRow, build: dict, size: int) -> tuple[float, float, float]:
@@ -212,8 +224,8 @@ def make_plan(dataset, sizes, *, bits: int = 64, topk: int | None = None, repeat
         for g in grid:
             for build, searches in g.settings(Scale(size, bits, k)):
                 index_bytes, build_s, train_s = build_estimate(g, build, size)
-                search_s = sum(min(search_seconds(g, size, k) * per_setting,
-                                   math.inf if g.always else 60 * max_row_minutes) for _ in searches)
+                search_s = sum(min(search_seconds(g, size, k, build, setting) * per_setting,
+                                   math.inf if g.always else 60 * max_row_minutes) for setting in searches)
                 reason = left_out_reason(g, build, size, plan, index_bytes, build_s, train_s, max_row_minutes,
                                          max_train_minutes)
                 plan.builds.append(PlannedBuild(size, g, build, searches, reason, index_bytes, build_s, search_s))

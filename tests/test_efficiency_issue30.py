@@ -192,9 +192,9 @@ def test_the_plan_leaves_out_what_this_machine_cannot_run_with_the_reason(synthe
     text = "\n".join(efficiency_plan.describe_plan(plan))
     assert "left out: faiss-hnsw M=32" in text and "total: ~" in text
     # longer limits run more lists; the build (k-means and assigning every code) counts against the row's
-    wider = _plan(synthetic, [10**8], topk=1000, generate_past=10**6, max_train_minutes=60)
-    assert "its build would take ~68 min here" in _left_out(wider, "faiss-ivf", 10**8)['{"nlist": 40000}']
-    wider = _plan(synthetic, [10**8], topk=1000, generate_past=10**6, max_train_minutes=60, max_row_minutes=120)
+    wider = _plan(synthetic, [10**8], topk=1000, generate_past=10**6, max_train_minutes=90)
+    assert "its build would take ~113 min here" in _left_out(wider, "faiss-ivf", 10**8)['{"nlist": 40000}']
+    wider = _plan(synthetic, [10**8], topk=1000, generate_past=10**6, max_train_minutes=90, max_row_minutes=150)
     assert _left_out(wider, "faiss-ivf", 10**8)['{"nlist": 40000}'] is None
 
 
