@@ -28,7 +28,7 @@ from pathlib import Path
 from protocols import runner
 from protocols.cli import run_command
 from protocols.pilot_plan import OVER_LOSS, PLAN, pilot_jobs, read_plan
-from protocols.pilot_report import PILOT, PROG, best_by_factor, pilot_frame, write_pilot_report
+from protocols.pilot_report import PILOT, PROG, best_by_factor, pilot_frame, proposed_rule, write_pilot_report
 from protocols.runner import UsageError
 
 
@@ -65,6 +65,23 @@ def run_until_inside(args, plan: dict, datasets: list[str], entries: list[str], 
         jobs = planned_jobs(args.out, plan, datasets, entries)
 
 
+def propose(out, plan: dict, datasets: list[str]) -> None:
+    """``--propose-rule``: the rule's entries the complete pilots support, as the settings file's JSON;
+    a line on stderr per dataset whose pilot is not complete."""
+    import json
+
+    entries = {}
+    for name in datasets:
+        entry, missing = proposed_rule(out, name, plan)
+        if entry is None:
+            print(f"{name}: the pilot is not complete ({missing} planned runs not stored): no rule to propose",
+                  file=sys.stderr)
+        else:
+            entries[name] = entry
+    if entries:
+        print(json.dumps(entries, indent=2))
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="fashion-mnist,fashion-mosaic",
@@ -77,6 +94,10 @@ def build_parser():
     parser.add_argument("--out", default="results", help="results folder (default: results)")
     parser.add_argument("--report-only", action="store_true", help="rebuild the pilot's tables and figures from "
                                                                      "the stored records; run nothing")
+    parser.add_argument("--propose-rule", action="store_true",
+                        help="print, per dataset whose pilot is complete, the training-budget rule's entry it "
+                             "supports (protocols/settings/training_budget.json: the pilot's epochs, no early "
+                             "stopping, each method's rate factor with the best validation MAP); run nothing")
     return parser
 
 
@@ -101,6 +122,8 @@ def main(argv=None) -> int:
         for job in jobs:
             runner.check_jobs(runner.method_classes([job.method]), [job.bits], dict(job.params))
         runner.check_writable(Path(args.out) / PILOT, "--out")
+        if args.propose_rule:
+            return propose(args.out, plan, datasets)
         if not args.report_only:
             run_until_inside(args, plan, datasets, entries, jobs)
         for name in datasets:

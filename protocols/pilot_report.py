@@ -16,7 +16,7 @@ import pandas as pd
 
 from common.files import atomic_write_text
 from protocols import runner
-from protocols.pilot_plan import OVER_LOSS, default_lr, rate_factors, read_plan, same_factor
+from protocols.pilot_plan import OVER_LOSS, default_lr, method_and_params, rate_factors, read_plan, same_factor
 from protocols.plots import plot_pilot
 
 PROG = "python -m protocols.pilot"
@@ -69,6 +69,27 @@ def chosen_rates(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame
     return frame.loc[frame.groupby("method")["best_val_map"].idxmax()].reset_index(drop=True)
+
+
+def proposed_rule(out, dataset: str, plan: dict) -> tuple[dict | None, int]:
+    """The training-budget rule's entry for ``dataset`` that its pilot supports (issue 28, step 2):
+    ``{"epochs": the pilot's, "patience": None, "lr_factor": {label: the factor with the best
+    validation MAP}}``, the factor as the plan's edge rule wrote it (1/3, not 0.3333); and the number of
+    the plan's runs (with what its edge rule adds) not stored yet: the entry is None until that is 0.
+    The committed rule must equal it (tests/test_pilot.py): a rate is the pilot's, never typed."""
+    frame = pilot_frame(out, dataset)
+    stored, missing, factors = best_by_factor(frame), 0, {}
+    for entry in plan["methods"]:
+        method, extra = method_and_params(entry, dataset, plan)
+        label = runner.budget_label(method, extra)
+        wanted = rate_factors(plan, stored.get(label, {}))
+        missing += sum(not any(same_factor(f, g) for g in stored.get(label, {})) for f in wanted)
+        factors[label] = wanted
+    if missing:
+        return None, missing
+    chosen = chosen_rates(frame).set_index("method")["lr_factor"]
+    lr_factor = {label: next(f for f in wanted if same_factor(f, chosen[label])) for label, wanted in factors.items()}
+    return {"epochs": plan["epochs"], "patience": None, "lr_factor": dict(sorted(lr_factor.items()))}, 0
 
 
 def best_by_factor(frame: pd.DataFrame) -> dict[str, dict[float, float]]:

@@ -162,3 +162,45 @@ def test_the_report_shows_a_rate_past_the_edge_for_the_method_that_ran_it(tmp_pa
     assert "and x9 where" in table
     assert "| dnnh | 0.4000 | 0.5000 | 0.6000 | 0.5500 | x3 (lr 0.003) |" in table
     assert "| hashnet | 0.6000 | 0.7000 | 0.6500 |  | x1 (lr 0.001) |" in table
+
+
+def test_the_rule_proposed_is_the_pilots_choice_once_every_planned_run_is_stored(tmp_path, capsys):
+    folder = tmp_path / "pilot" / "map" / "runs" / "digits"
+    folder.mkdir(parents=True)
+    runs = [_record(m, runner.scaled_lr(m, 32, f), [0.1, v])
+            for m, f, v in [("dnnh", 1 / 3, 0.4), ("dnnh", 1.0, 0.5), ("dnnh", 3.0, 0.6),
+                            ("hashnet", 1 / 3, 0.6), ("hashnet", 1.0, 0.7), ("hashnet", 3.0, 0.65)]]
+    for i, record in enumerate(runs):
+        (folder / f"r{i}.json").write_text(json.dumps(record))
+    plan = _plan(lr_factors=[1 / 3, 1.0, 3.0], edge_step=3.0, edge_extensions=2, methods=["dnnh", "hashnet"])
+    assert pilot_report.proposed_rule(tmp_path, "digits", plan) == (None, 1)  # DNNH's best is at x3, an edge: x9 owed
+    (folder / "r9.json").write_text(json.dumps(_record("dnnh", runner.scaled_lr("dnnh", 32, 9.0), [0.1, 0.55])))
+    entry, missing = pilot_report.proposed_rule(tmp_path, "digits", plan)
+    assert missing == 0 and entry == {"epochs": plan["epochs"], "patience": None,
+                                      "lr_factor": {"dnnh": 3.0, "hashnet": 1.0}}
+    (folder / "r0.json").write_text(json.dumps(_record("dnnh", runner.scaled_lr("dnnh", 32, 1 / 3), [0.1, 0.9])))
+    entry, _ = pilot_report.proposed_rule(tmp_path, "digits", plan)  # best at x1/3 now: x1/9 is owed
+    assert entry is None
+    (folder / "r10.json").write_text(json.dumps(_record("dnnh", runner.scaled_lr("dnnh", 32, 1 / 9), [0.1, 0.3])))
+    entry, _ = pilot_report.proposed_rule(tmp_path, "digits", plan)
+    assert entry["lr_factor"]["dnnh"] == 1 / 3  # the plan's factor itself, not the record's rounded 0.3333
+
+
+def test_the_committed_rule_is_the_pilots_choice_for_every_dataset_it_lists():
+    """The rule's rates are the pilot's (a complete pilot's best validation MAP per method), never
+    typed: a rule entry for a dataset whose stored pilot supports another, or is not complete, fails."""
+    from pathlib import Path
+
+    results = Path(__file__).resolve().parent.parent / "results"
+    for dataset, entry in runner.training_budget().items():
+        proposed, missing = pilot_report.proposed_rule(results, dataset, pilot_plan.read_plan())
+        assert missing == 0, f"{dataset}: the rule lists it but {missing} pilot runs are not stored"
+        assert entry == proposed, dataset
+
+
+def test_propose_rule_says_what_is_missing_before_the_pilot_is_complete(tmp_path, capsys):
+    plan = pilot_plan.read_plan()
+    assert pilot.main(["--datasets", "fashion-mosaic", "--propose-rule", "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    missing = len(plan["methods"]) * len(plan["lr_factors"])
+    assert captured.out == "" and f"fashion-mosaic: the pilot is not complete ({missing} planned runs" in captured.err
