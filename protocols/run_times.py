@@ -77,8 +77,15 @@ def timing_lines(rows: pd.DataFrame, seed: int, methods: list[str], bits: list[i
     if demo is not None:
         demo_methods, demo_bits = demo
         again = first[first["method"].isin(demo_methods) & first["bits"].isin(demo_bits)]
-        if len(again):
-            text += (f"; `make demo` reruns {len(again)} of them ({', '.join(demo_methods)} at "
-                     f"{', '.join(str(b) for b in demo_bits)} bits, seed {seed}), which took {minutes(again):.1f} min")
+        # a row stored with other parameters than today's defaults (a rule or default changed since) is
+        # not what the demo runs now
+        current = again[~again["stale"]] if "stale" in again else again
+        if len(current):
+            text += (f"; `make demo` reruns {len(current)} of them ({', '.join(demo_methods)} at "
+                     f"{', '.join(str(b) for b in demo_bits)} bits, seed {seed}), which took "
+                     f"{minutes(current):.1f} min")
+        elif len(again):
+            text += (f"; `make demo` ({', '.join(demo_methods)} at {', '.join(str(b) for b in demo_bits)} bits, "
+                     f"seed {seed}) runs them with today's defaults, under which none is stored yet")
     lines = [text + f". They ran on {where_ran(rows)}. Training seconds per run:", ""]
     return lines + time_table(rows, methods, bits) + [""]
