@@ -123,6 +123,9 @@ def test_5_store_refuses_names_that_are_not_plain(tmp_path, field, value):
 # -- 6. an interrupted report leaves the previous derived set (or, killed while replacing it, the next one) --
 DRIVER = """
 import os, signal, sys
+# a shell starts a background job with SIGINT ignored, and Python then installs no KeyboardInterrupt
+# handler: the Ctrl-C case must not depend on how the suite was launched
+signal.signal(signal.SIGINT, signal.default_int_handler)
 limit, how = int(sys.argv[2]), sys.argv[4]
 calls, real = [0], os.replace
 def counting(src, dst):  # every file the report writes, and every move of its commit, is an os.replace
