@@ -23,18 +23,29 @@ MAKEFILE = Path(__file__).resolve().parent.parent / "Makefile"
 STAGES = ("train_s", "encode_s", "search_s")
 
 
-def demo_settings(makefile: Path = MAKEFILE) -> tuple[list[str], list[int]]:
-    """The methods and code lengths ``make demo`` runs (the Makefile's ``DEMO_METHODS`` and ``DEMO_BITS``),
-    so the README's figure for the demo follows the Makefile."""
+def demo_settings(makefile: Path = MAKEFILE) -> tuple[list[str], list[int], int]:
+    """The methods, code lengths and workers ``make demo`` runs with (the Makefile's ``DEMO_METHODS``,
+    ``DEMO_BITS`` and ``DEMO_WORKERS``, 1 where it sets none), so the README's figure for the demo
+    follows the Makefile."""
     text = makefile.read_text()
 
-    def value(name: str) -> str:
+    def value(name: str) -> str | None:
         found = re.search(rf"^{name}\s*\?=\s*(\S+)\s*$", text, re.M)
-        if found is None:
-            raise ValueError(f"{makefile} sets no {name}")
-        return found[1]
+        return None if found is None else found[1]
 
-    return value("DEMO_METHODS").split(","), [int(b) for b in value("DEMO_BITS").split(",")]
+    methods, bits, workers = value("DEMO_METHODS"), value("DEMO_BITS"), value("DEMO_WORKERS")
+    if methods is None or bits is None:
+        raise ValueError(f"{makefile} sets no {'DEMO_METHODS' if methods is None else 'DEMO_BITS'}")
+    return methods.split(","), [int(b) for b in bits.split(",")], int(workers or 1)
+
+
+def wall_minutes(rows: pd.DataFrame, workers: int) -> float:
+    """The minutes ``rows``' runs take on ``workers`` workers side by side: the longest worker when each
+    run goes, longest first, to the worker with the least so far (how a grid's workers take them)."""
+    loads = [0.0] * max(1, workers)
+    for run in sorted((minutes(rows.iloc[[i]]) for i in range(len(rows))), reverse=True):
+        loads[loads.index(min(loads))] += run
+    return max(loads)
 
 
 def minutes(rows: pd.DataFrame) -> float:
@@ -75,7 +86,8 @@ def timing_lines(rows: pd.DataFrame, seed: int, methods: list[str], bits: list[i
     text = (f"Its {len(rows)} records took {minutes(rows):.1f} min of fit + encode + search in all "
             f"({minutes(first):.1f} min for training seed {seed}'s {len(first)})")
     if demo is not None:
-        demo_methods, demo_bits = demo
+        demo_methods, demo_bits, *more = demo
+        workers = more[0] if more else 1
         again = first[first["method"].isin(demo_methods) & first["bits"].isin(demo_bits)]
         # a row stored with other parameters than today's defaults (a rule or default changed since) is
         # not what the demo runs now
@@ -84,6 +96,8 @@ def timing_lines(rows: pd.DataFrame, seed: int, methods: list[str], bits: list[i
             text += (f"; `make demo` reruns {len(current)} of them ({', '.join(demo_methods)} at "
                      f"{', '.join(str(b) for b in demo_bits)} bits, seed {seed}), which took "
                      f"{minutes(current):.1f} min")
+            if workers > 1 and len(current) > 1:
+                text += f" ({wall_minutes(current, workers):.1f} min on its {workers} workers side by side)"
         elif len(again):
             text += (f"; `make demo` ({', '.join(demo_methods)} at {', '.join(str(b) for b in demo_bits)} bits, "
                      f"seed {seed}) runs them with today's defaults, under which none is stored yet")

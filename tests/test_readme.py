@@ -183,7 +183,12 @@ def test_the_generated_block_says_what_the_records_cost(tmp_path):
            "stored yet." in text and "reruns" not in text
     # the demo's share follows the Makefile's variables, which the demo target runs with
     (tmp_path / "Makefile").write_text("DEMO_METHODS ?= hdhash,dpsh\nDEMO_BITS ?= 32\n")
-    assert demo_settings(tmp_path / "Makefile") == (["hdhash", "dpsh"], [32])
+    assert demo_settings(tmp_path / "Makefile") == (["hdhash", "dpsh"], [32], 1)
+    (tmp_path / "Makefile").write_text("DEMO_METHODS ?= hdhash,dpsh\nDEMO_BITS ?= 32\nDEMO_WORKERS ?= 2\n")
+    assert demo_settings(tmp_path / "Makefile") == (["hdhash", "dpsh"], [32], 2)
+    # runs side by side: the longest worker's share (2.1 and 2.0 min on one worker each, not 4.1)
+    text = "\n".join(timing_lines(rows, 0, ["hashnet"], [32, 64], demo=(["hashnet"], [32, 64], 2)))
+    assert "which took 4.1 min (2.1 min on its 2 workers side by side)" in text
     demo_line = re.search(r"^demo:.*\n\t(.*)$", (ROOT / "Makefile").read_text(), re.M)[1]
     assert "--methods $(DEMO_METHODS)" in demo_line and "--bits $(DEMO_BITS)" in demo_line
     assert demo_settings()[0] and demo_settings()[1]
