@@ -76,6 +76,13 @@ def difference_text(difference, se) -> str:
     return signed(difference) + ("" if pd.isna(se) else f" ± {se:.4f}")
 
 
+def paired_text(difference, se, n, verdict) -> str:
+    """A paired difference with its pairs and verdict: ``+mean ± SE (n): verdict``; ``–`` where none."""
+    if difference is None or pd.isna(difference):
+        return "–"
+    return f"{difference_text(difference, se)} ({int(n)}): {verdict}"
+
+
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
     """The lines of a Markdown table."""
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + \

@@ -69,16 +69,26 @@ def rate_factors(plan: dict, best_by_factor: dict[float, float]) -> list[float]:
             return factors
 
 
+def planned_rates(dataset: str, plan: dict, entries=None, stored: dict | None = None) -> list[tuple]:
+    """Per entry of the plan, ``(method, its added parameters, its label in the rule, the factors it
+    trains at)``: the plan's factors and what the edge rule adds from ``stored`` (label -> {factor: best
+    validation MAP}, :func:`protocols.pilot_report.best_by_factor`; :func:`rate_factors`)."""
+    rates = []
+    for entry in entries or plan["methods"]:
+        method, extra = method_and_params(entry, dataset, plan)
+        label = runner.budget_label(method, extra)
+        rates.append((method, extra, label, rate_factors(plan, (stored or {}).get(label, {}))))
+    return rates
+
+
 def pilot_jobs(dataset: str, plan: dict, entries=None, stored: dict | None = None) -> list:
-    """One :class:`protocols.grid.Job` per (entry, learning-rate factor), entry by entry; ``stored``
-    (label -> {factor: best validation MAP}, :func:`protocols.pilot_report.best_by_factor`) adds the
-    rates past an edge (:func:`rate_factors`)."""
+    """One :class:`protocols.grid.Job` per (entry, learning-rate factor) of :func:`planned_rates`,
+    entry by entry."""
     from protocols import grid
 
     jobs = []
-    for entry in entries or plan["methods"]:
-        method, extra = method_and_params(entry, dataset, plan)
-        for factor in rate_factors(plan, (stored or {}).get(runner.budget_label(method, extra), {})):
+    for method, extra, _, factors in planned_rates(dataset, plan, entries, stored):
+        for factor in factors:
             lr = runner.scaled_lr(method, plan["bits"], factor)
             params = dict(extra, epochs=plan["epochs"], patience=None, lr=lr)
             jobs.append(grid.Job(dataset, method, plan["bits"], 0, plan["train_seed"], tuple(sorted(params.items()))))

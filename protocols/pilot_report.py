@@ -16,7 +16,7 @@ import pandas as pd
 
 from common.files import atomic_write_text
 from protocols import runner
-from protocols.pilot_plan import OVER_LOSS, default_lr, method_and_params, rate_factors, read_plan, same_factor
+from protocols.pilot_plan import OVER_LOSS, default_lr, planned_rates, rate_factors, read_plan, same_factor
 from protocols.plots import plot_pilot
 
 PROG = "python -m protocols.pilot"
@@ -78,13 +78,10 @@ def proposed_rule(out, dataset: str, plan: dict) -> tuple[dict | None, int]:
     the plan's runs (with what its edge rule adds) not stored yet: the entry is None until that is 0.
     The committed rule must equal it (tests/test_pilot.py): a rate is the pilot's, never typed."""
     frame = pilot_frame(out, dataset)
-    stored, missing, factors = best_by_factor(frame), 0, {}
-    for entry in plan["methods"]:
-        method, extra = method_and_params(entry, dataset, plan)
-        label = runner.budget_label(method, extra)
-        wanted = rate_factors(plan, stored.get(label, {}))
-        missing += sum(not any(same_factor(f, g) for g in stored.get(label, {})) for f in wanted)
-        factors[label] = wanted
+    stored = best_by_factor(frame)
+    factors = {label: wanted for _, _, label, wanted in planned_rates(dataset, plan, stored=stored)}
+    missing = sum(not any(same_factor(f, g) for g in stored.get(label, {}))
+                  for label, wanted in factors.items() for f in wanted)
     if missing:
         return None, missing
     chosen = chosen_rates(frame).set_index("method")["lr_factor"]

@@ -26,7 +26,7 @@ from protocols.frame import (
     table_view,
     train_seeds,
 )
-from protocols.markdown import MARKS, difference_text, marks_of
+from protocols.markdown import MARKS, marks_of, paired_text
 from protocols.published import paper_table1
 from protocols.site_render import (
     Page,
@@ -219,8 +219,7 @@ def difference_table(part, order, metrics, first: tuple = ()) -> tuple[list[str]
         entry = {h: v for h, v in first} | {"column": label, "bits": b}
         for field in found:
             d = found[field].get((label, b))
-            text = "–" if d is None else (f"{difference_text(d['difference'], d['se'])} ({int(d['n'])}): "
-                                          f"{d['verdict']}")
+            text = "–" if d is None else paired_text(d["difference"], d["se"], d["n"], d["verdict"])
             cells_.append(cell(text, sort="" if d is None else f"{d['difference']:+.6f}"))
             entry.update({f"{field}_difference": None if d is None else d["difference"],
                           f"{field}_se": None if d is None or math.isnan(d["se"]) else d["se"],

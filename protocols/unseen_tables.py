@@ -18,7 +18,7 @@ import pandas as pd
 
 from common.files import atomic_write_text
 from protocols.frame import REFERENCE, column_label, frame_of, read_map_records, train_seeds
-from protocols.markdown import cell_grid, difference_text
+from protocols.markdown import cell_grid, paired_text
 from protocols.runner import protocol_root
 from protocols.stats import cells, paired_differences
 
@@ -133,10 +133,8 @@ def differences(frame: pd.DataFrame) -> list[str]:
 
 
 def _difference(row: dict, suffix: str) -> str:
-    mean = row.get(f"difference{suffix}")
-    if mean is None or pd.isna(mean):
-        return "–"
-    return f"{difference_text(mean, row[f'se{suffix}'])} ({int(row[f'n{suffix}'])}): {row[f'verdict{suffix}']}"
+    return paired_text(row.get(f"difference{suffix}"), row.get(f"se{suffix}"), row.get(f"n{suffix}"),
+                       row.get(f"verdict{suffix}"))
 
 
 def unseen_markdown(frame: pd.DataFrame, dataset: str) -> str:

@@ -142,7 +142,9 @@ def test_the_plan_adds_only_the_runs_the_edge_rule_asks_for():
     assert dict(added[0].params)["lr"] == runner.scaled_lr("dnnh", plan["bits"], 27.0)
 
 
-def test_the_report_shows_a_rate_past_the_edge_for_the_method_that_ran_it(tmp_path):
+def _edge_store(tmp_path):
+    """Pilot records of digits where DNNH's best lies at the top rate (x3: x9 owed) and HashNet's inside;
+    the folder and the plan (1/3, 1, 3 and the edge rule)."""
     folder = tmp_path / "pilot" / "map" / "runs" / "digits"
     folder.mkdir(parents=True)
     runs = [_record(m, runner.scaled_lr(m, 32, f), [0.1, v])
@@ -151,6 +153,11 @@ def test_the_report_shows_a_rate_past_the_edge_for_the_method_that_ran_it(tmp_pa
     for i, record in enumerate(runs):
         (folder / f"r{i}.json").write_text(json.dumps(record))
     plan = _plan(lr_factors=[1 / 3, 1.0, 3.0], edge_step=3.0, edge_extensions=2, methods=["dnnh", "hashnet"])
+    return folder, plan
+
+
+def test_the_report_shows_a_rate_past_the_edge_for_the_method_that_ran_it(tmp_path):
+    folder, plan = _edge_store(tmp_path)
     pilot_report.write_pilot_report(tmp_path, "digits", plan)
     table = (tmp_path / "pilot" / "digits.md").read_text()
     assert "| dnnh | 0.4000 | 0.5000 | 0.6000 | x3 (lr 0.003, 3 of 4 rates run) |" in table  # x9 is owed
@@ -164,15 +171,8 @@ def test_the_report_shows_a_rate_past_the_edge_for_the_method_that_ran_it(tmp_pa
     assert "| hashnet | 0.6000 | 0.7000 | 0.6500 |  | x1 (lr 0.001) |" in table
 
 
-def test_the_rule_proposed_is_the_pilots_choice_once_every_planned_run_is_stored(tmp_path, capsys):
-    folder = tmp_path / "pilot" / "map" / "runs" / "digits"
-    folder.mkdir(parents=True)
-    runs = [_record(m, runner.scaled_lr(m, 32, f), [0.1, v])
-            for m, f, v in [("dnnh", 1 / 3, 0.4), ("dnnh", 1.0, 0.5), ("dnnh", 3.0, 0.6),
-                            ("hashnet", 1 / 3, 0.6), ("hashnet", 1.0, 0.7), ("hashnet", 3.0, 0.65)]]
-    for i, record in enumerate(runs):
-        (folder / f"r{i}.json").write_text(json.dumps(record))
-    plan = _plan(lr_factors=[1 / 3, 1.0, 3.0], edge_step=3.0, edge_extensions=2, methods=["dnnh", "hashnet"])
+def test_the_rule_proposed_is_the_pilots_choice_once_every_planned_run_is_stored(tmp_path):
+    folder, plan = _edge_store(tmp_path)
     assert pilot_report.proposed_rule(tmp_path, "digits", plan) == (None, 1)  # DNNH's best is at x3, an edge: x9 owed
     (folder / "r9.json").write_text(json.dumps(_record("dnnh", runner.scaled_lr("dnnh", 32, 9.0), [0.1, 0.55])))
     entry, missing = pilot_report.proposed_rule(tmp_path, "digits", plan)
