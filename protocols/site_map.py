@@ -28,7 +28,9 @@ from protocols.frame import (
 )
 from protocols.markdown import MARKS, marks_of, paired_text
 from protocols.published import paper_table1
+from protocols.rankings import ranking_view
 from protocols.site_render import (
+    Cell,
     Page,
     Part,
     Row,
@@ -114,7 +116,29 @@ def map_page(out, dataset: str) -> Page | None:
                  "metrics": _metric_data(order, bits, stats)}
     if difference_data:
         downloads["differences"] = difference_data
+    values["rankings"] = _rankings(view, dataset, k_text, downloads)
     return Page(f"{dataset}: Table I", "map.html", values, {"plots": plots, "records": summaries}, downloads)
+
+
+def _rankings(view, dataset: str, k_text: str, downloads: dict) -> dict | None:
+    """The rankings section's values (:func:`protocols.rankings.ranking_view`), its tables' downloads
+    added to ``downloads``; None when there is nothing to rank."""
+    found = ranking_view(view, dataset, k_text)
+    if found is None:
+        return None
+
+    def ranked(text: str) -> Cell:  # "rank: mean (n)" sorts by rank
+        return cell(text, sort=int(text.split(":")[0]) if ":" in text else "")
+
+    downloads["rankings"] = found.data
+    values = {"title": found.title, "intro": found.intro, "headers": found.headers, "verdicts": found.verdicts,
+              "rows": [Row([cell(*label_parts(r[0]), sort=r[0]), *map(ranked, r[1:])]) for r in found.grid],
+              "authors_intro": found.authors_intro, "authors_headers": found.authors_headers,
+              "authors_rows": [Row([cell(*label_parts(r[0]), sort=r[0]), *map(cell, r[1:])])
+                               for r in found.authors_grid]}
+    if found.authors_grid:
+        downloads["authors"] = [dict(zip(found.authors_headers, r)) for r in found.authors_grid]
+    return values
 
 
 def legend_name(label: str) -> str:

@@ -25,6 +25,7 @@ from protocols.frame import (
 )
 from protocols.markdown import cell_grid, differences_table, number, table
 from protocols.plots import plot_map
+from protocols.rankings import rankings_section
 from protocols.stats import cells, paired_differences
 
 #: how each section of ``map/<dataset>.md`` reads its cells
@@ -84,6 +85,7 @@ def write_map_report(out, dataset: str) -> list[Path]:
                  *seed_table(variants, "map", bold=False), ""]
     if len(beyond):
         text += _beyond_sections(beyond, chosen, k_text)
+    text += rankings_section(view, dataset, k_text)
     written.append(atomic_write_text(folder / f"{dataset}.md", "\n".join(text)))
     written.append(plot_map(cells(shown, "map"), column_order(shown), folder / f"{dataset}.png",
                             f"{dataset}: MAP@{k_text} against code length"))

@@ -21,6 +21,26 @@ def single_thread():
     torch.set_num_threads(previous)
 
 
+@pytest.fixture
+def budget_rule(tmp_path, monkeypatch):
+    """A training-budget rule of the test's own: ``budget_rule({"digits": {...}})`` writes it where runs
+    read it (``runner.BUDGET``) and returns its file; models go to a cache of the test's own."""
+    import json
+
+    import common.files
+    from protocols import runner
+
+    path = tmp_path / "training_budget.json"
+    monkeypatch.setattr(runner, "BUDGET", path)
+    monkeypatch.setattr(common.files, "CACHE_DIR", tmp_path / "cache")
+
+    def write(datasets: dict):
+        path.write_text(json.dumps({"datasets": datasets}))
+        return path
+
+    return write
+
+
 @pytest.fixture(scope="session")
 def synthetic():
     from datasets import load_dataset

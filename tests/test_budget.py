@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-import common.files
 from datasets import list_datasets
 from methods import get_method_class, list_methods
 from methods.hdhash import LEVEL_LOSSES
@@ -14,12 +13,8 @@ RULE = {"digits": {"epochs": 2, "patience": None, "lr_factor": {"hashnet": 3.0, 
 
 
 @pytest.fixture
-def rule(tmp_path, monkeypatch):
-    path = tmp_path / "training_budget.json"
-    path.write_text(json.dumps({"datasets": RULE}))
-    monkeypatch.setattr(runner, "BUDGET", path)
-    monkeypatch.setattr(common.files, "CACHE_DIR", tmp_path / "cache")
-    return path
+def rule(budget_rule):
+    return budget_rule(RULE)
 
 
 def test_the_rule_sets_a_deep_methods_defaults_on_its_datasets_only(rule):

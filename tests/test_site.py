@@ -228,6 +228,15 @@ def test_every_table_downloads_as_csv_and_json(site, browser):
         row = differences[(differences["column"] == column) & (differences["bits"] == 16)].iloc[0]
         assert row["map_pairs"] == len(both) >= 2
         assert abs(row["map_difference"] - (ours[both] - ref[both]).mean()) < 1e-6  # the CSV keeps 6 digits
+    # the rankings (issue 28's verdicts): the page's are the Markdown's, from the same records
+    from protocols.rankings import ranking_view
+
+    expected = ranking_view(frame[(frame["seed"] == 0) & (frame["topk"] == 1000)], "fashion-mnist", "1000")
+    assert len(pd.read_csv(site / "data" / "map-fashion-mnist.rankings.csv")) == len(expected.data) > 0
+    _open(browser, site / "map-fashion-mnist.html")
+    shown = browser.execute_script("return Array.from(document.querySelectorAll('ul.verdicts li'))"
+                                   ".map(li => li.textContent)")
+    assert shown == expected.verdicts and len(shown) == 2  # 16 and 32 bits
 
 
 def _visible(driver, table: str) -> list[str]:
