@@ -236,6 +236,7 @@ def readme_block(frames: dict, seed: int, datasets, statuses, bits) -> str:
         lines += [f"**{name}**, {k_text(view, name)} ({len(done)} of {len(view[view['dataset'] == name])} "
                   f"rows of the {len(methods)} methods stored):", ""]
         lines += dataset_block(view, name, with_paper=False, stored_only=True) + [""]
+        lines += ranking_lines(frames.get(name), name)
         rows = paper_rows(frames.get(name), datasets[name], seed)
         rows = rows[rows["block"] == "table1"]
         lines += timing_lines(rows, seed, methods, sorted(bits), demo_settings() if name == DEMO_DATASET else None)
@@ -243,6 +244,28 @@ def readme_block(frames: dict, seed: int, datasets, statuses, bits) -> str:
         if name in statuses:
             lines.append(f"- {name}: {statuses[name]}")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def ranking_lines(frame, dataset: str) -> list[str]:
+    """The README's verdicts for ``dataset``: one line per code length saying which method is best
+    (:func:`protocols.rankings.ranking_view`, the ranking itself in ``results/map/<dataset>.md``)."""
+    from protocols.frame import table_view
+    from protocols.rankings import ranking_view
+
+    if frame is None or frame.empty:
+        return []
+    seed, topk = table_view(frame)
+    view = frame[(frame["seed"] == seed) & (frame["topk"] == topk)]
+    found = ranking_view(view, dataset, str(topk))
+    if found is None:
+        return []
+    where = f"the last section of [results/map/{dataset}.md](results/map/{dataset}.md)"
+    head = (f"Which method is best at each length (MAP@{topk}; the rankings, under the training-budget rule and before "
+            f"it, are {where}):" if found.ruled else
+            f"Which method is best at each length (MAP@{topk}; the ranking is {where}). Not yet a fair fight: the "
+            "training-budget rule does not list this dataset yet, so each deep method trains on its own defaults "
+            f"({found.schedules}):")
+    return [head, "", *(f"- {line}" for line in found.verdicts), ""]
 
 
 def update_readme(path: Path, block: str) -> bool:

@@ -32,6 +32,8 @@ from protocols.stats import paired
 #: tables before it apart from the rule's
 BUDGET_KEYS = ("epochs", "patience", "lr")
 RULE, BEFORE, AUTHORS = "rule", "before", "authors"
+#: default rows stored with parameters that differ from today's defaults and in no other set: not ranked
+STALE = "stale"
 #: a variant's ``name=value`` parts (a value may hold commas, e.g. a tuple; a name never follows one inside it)
 _VARIANT_PART = re.compile(r",(?=[A-Za-z_][A-Za-z0-9_]*=)")
 #: a rank moved this many places or more between the rule and the tables before it is named
@@ -116,7 +118,9 @@ def ranked_rows(view: pd.DataFrame, ruled: bool) -> pd.DataFrame:
             label = row["method"]
         elif ruled and deep and _before_rule(row):
             sets.append(BEFORE)
-        rows += [{**row, "schedule_set": s, "method_label": label} for s in sets]
+        # a default row stored with other parameters than today's, which no set takes: named, not ranked
+        rows += [{**row, "schedule_set": s, "method_label": label} for s in sets or ([STALE] if row["block"] in (
+            "table1", "beyond") and row.get("stale") else [])]
     frame = pd.DataFrame(rows)
     if len(frame):
         # the ranking before the rule is over the methods the rule's tables hold (at some length), so that
@@ -165,16 +169,20 @@ def _cell(found: pd.DataFrame, label: str, schedule_set: str, bits, ranked: bool
 
 
 class RankingView(NamedTuple):
-    """What the rankings say, for the Markdown (:func:`rankings_section`) and the site alike: the
-    ``intro``, the ranking ``headers`` and ``grid`` (text cells), one ``verdicts`` line per code length,
+    """What the rankings say, for the Markdown (:func:`rankings_section`), the README and the site alike:
+    whether the dataset has a training-budget rule (``ruled``), the ``title`` and ``intro``, the ranking
+    ``headers`` and ``grid`` (text cells), one ``verdicts`` line per code length (and one naming the
+    methods left out), the deep methods' ``schedules`` in the ranked rows (:func:`rule_schedules`),
     the authors' schedules' ``authors_headers`` and ``authors_grid`` (empty when none is stored), and
     ``data``: the rankings as tidy rows (schedule, bits, method, mean, sd, n, rank) for downloads."""
 
+    ruled: bool
     title: str
     intro: str
     headers: list[str]
     grid: list[list[str]]
     verdicts: list[str]
+    schedules: str
     authors_intro: str
     authors_headers: list[str]
     authors_grid: list[list[str]]
@@ -190,6 +198,10 @@ def ranking_view(view: pd.DataFrame, dataset: str, k_text: str) -> RankingView |
     rows = ranked_rows(view, ruled)
     if rows.empty or not (rows["schedule_set"] == RULE).any():
         return None
+    stale = {}  # label -> the lengths where it has stale rows and none ranked
+    for label, bits in sorted(_cells_of(rows, STALE) - _cells_of(rows, RULE)):
+        stale.setdefault(label, []).append(str(int(bits)))
+    rows = rows[rows["schedule_set"] != STALE]
     found = rankings(rows)
     rule = found[found["schedule_set"] == RULE]
     bits_list = sorted(rule["bits"].unique())
@@ -226,7 +238,13 @@ def ranking_view(view: pd.DataFrame, dataset: str, k_text: str) -> RankingView |
     data = [{"schedule": r["schedule_set"], "bits": int(r["bits"]), "method": r["method_label"],
              "mean": float(r["mean"]), "sd": None if pd.isna(r["sd"]) else float(r["sd"]), "n": int(r["n"]),
              "rank": int(r["rank"])} for r in found.to_dict("records")]
-    return RankingView(title, intro, headers, grid, _verdicts(rows, found, bits_list, ruled), authors_intro,
+    verdicts = _verdicts(rows, found, bits_list, ruled)
+    if stale:
+        named = ", ".join(f"{label} ({', '.join(bits)} bits)" for label, bits in stale.items())
+        verdicts.append(f"Not ranked: {named}: the stored default rows ran with parameters that differ from today's "
+                        "defaults (marked * in the tables; python -m protocols.paper runs them again).")
+    schedules = rule_schedules(rows)
+    return RankingView(ruled, title, intro, headers, grid, verdicts, schedules, authors_intro,
                        authors_headers, authors_grid, data)
 
 
@@ -241,6 +259,26 @@ def rankings_section(view: pd.DataFrame, dataset: str, k_text: str) -> list[str]
     if found.authors_grid:
         text += [found.authors_intro, "", *table(found.authors_headers, found.authors_grid), ""]
     return text
+
+
+def _cells_of(rows: pd.DataFrame, schedule_set: str) -> set:
+    part = rows[rows["schedule_set"] == schedule_set]
+    return set(zip(part["method_label"], part["bits"]))
+
+
+def rule_schedules(rows: pd.DataFrame) -> str:
+    """The training schedules of the deep rows ranked at today's defaults, e.g. ``"150 epochs, no early
+    stop: dpsh; 30 epochs, patience 5: the others"`` (the most common one last, as "the others"); one
+    schedule alone as itself."""
+    rule = rows[(rows["schedule_set"] == RULE) & rows["schedule"].apply(lambda v: isinstance(v, str))]
+    by_schedule = rule.groupby("schedule")["method_label"].agg(lambda labels: sorted(set(labels)))
+    if by_schedule.empty:
+        return ""
+    ordered = sorted(by_schedule.items(), key=lambda item: (len(item[1]), item[0]))
+    if len(ordered) == 1:
+        return ordered[0][0]
+    return "; ".join([f"{schedule}: {', '.join(labels)}" for schedule, labels in ordered[:-1]]
+                     + [f"{ordered[-1][0]}: the others"])
 
 
 def _verdicts(rows: pd.DataFrame, found: pd.DataFrame, bits_list: list, ruled: bool) -> list[str]:

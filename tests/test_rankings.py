@@ -94,3 +94,19 @@ def test_a_dataset_without_a_rule_is_ranked_at_its_defaults_alone(rule):
     assert "does not list this dataset yet" in text and "before" not in text.split("\n\n")[2]
     assert "| hashnet | 1: 0.8000 (1) |" in text
     assert "best under the defaults, hashnet (0.8000, 1 seed), ahead of lsh (0.5000, 1) by +0.3000" in text
+
+
+def test_a_default_row_with_other_parameters_is_named_not_ranked_and_the_schedules_are_said(rule):
+    """On a dataset without a rule: a default row stored before a default changed (stale) is named as
+    not ranked, never silently dropped; the deep methods' schedules are said, the commonest as "the others"."""
+    from protocols.rankings import ranking_view
+
+    old = _record("dhn", 0.95, 0, dataset="fashion-mosaic")
+    old["params"] = dict(old["params"], lr=old["params"]["lr"] * 7)
+    frame = _frame([_record("hashnet", 0.80, 0, dataset="fashion-mosaic"), old,
+                    *(_record(method, value, 0, dataset="fashion-mosaic") for method, value in (("dpsh", 0.85),
+                                                                                              ("dnnh", 0.70)))])
+    found = ranking_view(frame, "fashion-mosaic", "10")
+    assert [row[0] for row in found.grid] == ["dpsh", "hashnet", "dnnh"]
+    assert found.verdicts[-1].startswith("Not ranked: dhn (16 bits): the stored default rows ran with parameters")
+    assert found.schedules == "150 epochs, no early stop: dpsh; 30 epochs, patience 5: the others"
