@@ -225,7 +225,22 @@ def headline_lines(rows: pd.DataFrame, size: int) -> list[str]:
         meets = bool(meets_criterion(paper_point, flat_map).iloc[0])
         lines.append(line(f"HDHash(0.3), the paper's point ({'meets' if meets else 'does not meet'} the criterion)",
                           r))
-    return lines
+    return lines + _paired_lines(timed)
+
+
+def _paired_lines(timed: pd.DataFrame) -> list[str]:
+    """The headline's ratios timed in pairs (:func:`protocols.efficiency_run.paired_timing`), where the run did."""
+    if "paired_ratio" not in timed:
+        return []
+    paired = timed[timed["paired_ratio"].notna()]
+    if paired.empty:
+        return []
+    parts = [f"{row_label(r)} {r['paired_ratio']:.2f}x ({r['paired_flat_ms']:.3f} against {r['paired_ms']:.3f} ms)"
+             for r in paired.sort_values("paired_ms").to_dict("records")]
+    first = paired.iloc[0]
+    return ["", f"Timed in pairs after the grid ({int(first['paired_rounds'])} rounds, faiss flat's "
+                f"{first['paired_flat']} and each tree point in turn, one repeat each; the ratio is the median of the "
+                f"rounds' ratios, so both sides meet the machine at the same minutes): " + "; ".join(parts) + "."]
 
 
 def against_faiss_lines(rows: pd.DataFrame) -> list[str]:

@@ -67,6 +67,14 @@ def test_small_run_writes_every_column(tmp_path, monkeypatch):
     for suffix in (".md", "-pareto.png", "-scaling.png"):
         assert (out / "efficiency" / f"{name}{suffix}").stat().st_size > 500
     assert "Table II" in (out / "efficiency" / f"{name}.md").read_text()
+    # the headline's ratios timed again in pairs (flat at its best and each tree point in turn): stored on the
+    # tree rows, the full tree (recall 1) and HDHash(0.3) at each size
+    paired = frame[frame["paired_ratio"].notna()]
+    assert set(paired["index"]) == {"hdhash-tree"} and set(paired["db_size"]) == {1000, 4000}
+    assert "keep_ratio=0.3" in set(paired["params"]) and (paired["paired_rounds"] == 5).all()
+    assert ((paired["paired_ratio"] > 0) & (paired["paired_ms"] > 0) & (paired["paired_flat_ms"] > 0)).all()
+    assert paired["paired_flat"].str.startswith("use_heap=").all()
+    assert "Timed in pairs after the grid (5 rounds" in (out / "efficiency" / f"{name}.md").read_text()
 
 
 def test_bad_sizes_refused(capsys):
