@@ -13,7 +13,9 @@ schedules,
 
 ranked per code length (1 = best), with the best method's paired difference to the runner-up and the
 methods whose rank moved. Shallow methods have no schedule: their rows take part in both rankings as
-they are. Only the rule's ranking is the comparison; the others say what the rule changed.
+they are. A default row stored with parameters today's defaults do not have that none of these takes
+(stale, e.g. before a method's default changed) is named as not ranked, never dropped silently. Only
+the rule's ranking is the comparison; the others say what the rule changed.
 """
 from __future__ import annotations
 
@@ -104,8 +106,8 @@ def ranked_rows(view: pd.DataFrame, ruled: bool) -> pd.DataFrame:
     for row in view[default_search(view)].to_dict("records"):
         deep = isinstance(row.get("schedule"), str)
         default = row["block"] in ("table1", "beyond") and not row.get("stale")
-        # Table I's own label for default rows; a variant's parts that are not the budget's (e.g. HDHash's
-        # level loss) name the method, as the rule's rows of that method are named
+        # the method, and of a variant only the level loss (HDHash over another loss, a method of its own
+        # in the beyond block): the rest of a variant here is its training budget
         identity = {k: v for k, v in _variant_parts(row.get("variant")).items() if k == "level_loss"}
         label = row["method"] + (f" [{','.join(f'{k}={v}' for k, v in sorted(identity.items()))}]" if identity else "")
         sets = []
@@ -118,9 +120,9 @@ def ranked_rows(view: pd.DataFrame, ruled: bool) -> pd.DataFrame:
             label = row["method"]
         elif ruled and deep and _before_rule(row):
             sets.append(BEFORE)
-        # a default row stored with other parameters than today's, which no set takes: named, not ranked
-        rows += [{**row, "schedule_set": s, "method_label": label} for s in sets or ([STALE] if row["block"] in (
-            "table1", "beyond") and row.get("stale") else [])]
+        elif row["block"] in ("table1", "beyond"):  # stale: stored before a default changed; named, not ranked
+            sets.append(STALE)
+        rows += [{**row, "schedule_set": s, "method_label": label} for s in sets]
     frame = pd.DataFrame(rows)
     if len(frame):
         # the ranking before the rule is over the methods the rule's tables hold (at some length), so that
@@ -237,7 +239,9 @@ def ranking_view(view: pd.DataFrame, dataset: str, k_text: str) -> RankingView |
                      "minus the rule's) and the rank the authors' row would take among the rule's rows.")
     data = [{"schedule": r["schedule_set"], "bits": int(r["bits"]), "method": r["method_label"],
              "mean": float(r["mean"]), "sd": None if pd.isna(r["sd"]) else float(r["sd"]), "n": int(r["n"]),
-             "rank": int(r["rank"])} for r in found.to_dict("records")]
+             # no rank where the length is not ranked yet, as the tables show it
+             "rank": None if r["schedule_set"] == RULE and _missing(found, r["bits"]) else int(r["rank"])}
+            for r in found.to_dict("records")]
     verdicts = _verdicts(rows, found, bits_list, ruled)
     if stale:
         named = ", ".join(f"{label} ({', '.join(bits)} bits)" for label, bits in stale.items())
