@@ -86,7 +86,13 @@ def map_page(out, dataset: str) -> Page | None:
     paper = paper_table1()
     paper = paper[paper["dataset"] == dataset]
     published = {(m, int(b)): float(v) for m, b, v in zip(paper["method"], paper["bits"], paper["map"])}
-    headers, rows, used = _table1(order, bits, stats["map"], view, defaults, published)
+    # runs with non-default parameters get a table of their own, as in map/<dataset>.md: never Table I's rows
+    variant_columns = {c for c, part in view.groupby("column")["block"] if (part == "variant").all()}
+    table1_order = [c for c in order if c not in variant_columns]
+    variant_order = [c for c in order if c in variant_columns]
+    headers, rows, used = _table1(table1_order, bits, stats["map"], view, defaults, published)
+    variant_headers, variant_rows, variant_used = _table1(variant_order, bits, stats["map"], view, defaults, {})
+    used |= variant_used
     plots = [_bits_plot("plot-map", order, bits, stats["map"], f"MAP@{k_text}", published, defaults),
              _bits_plot("plot-pr2", order, bits, stats["p_r2"], "precision within Hamming radius 2", {}, defaults)]
     for b in bits:
@@ -104,6 +110,7 @@ def map_page(out, dataset: str) -> Page | None:
         "unseen_page": f"unseen-{dataset}.html" if unseen_records(out, dataset) else "",
         "marks": [MARKS[key] for key in MARKS if key in used],
         "table1_headers": headers, "table1_rows": rows,
+        "variant_headers": variant_headers, "variant_rows": variant_rows,
         "metrics_headers": ["method", "bits"] + [h for _, h in METRICS] + ["seeds"],
         "metrics_rows": _metric_rows(order, bits, stats),
     }
@@ -112,8 +119,10 @@ def map_page(out, dataset: str) -> Page | None:
         compared, order, (("map", "MAP@K"), ("map_tie_aware", "tie-aware MAP@K")))
     summaries = {i: {"href": f"{records_page}#r-{i}", "fields": {k: v for k, v in records[i].items()
                                                                    if k not in BULKY}} for i in view["record_id"]}
-    downloads = {"table1": _table1_data(order, bits, stats["map"], view, defaults, published),
+    downloads = {"table1": _table1_data(table1_order, bits, stats["map"], view, defaults, published),
                  "metrics": _metric_data(order, bits, stats)}
+    if variant_order:
+        downloads["variants"] = _table1_data(variant_order, bits, stats["map"], view, defaults, {})
     if difference_data:
         downloads["differences"] = difference_data
     values["rankings"] = _rankings(view, dataset, k_text, downloads)

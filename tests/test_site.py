@@ -237,6 +237,11 @@ def test_every_table_downloads_as_csv_and_json(site, browser):
     shown = browser.execute_script("return Array.from(document.querySelectorAll('ul.verdicts li'))"
                                    ".map(li => li.textContent)")
     assert shown == expected.verdicts and len(shown) == 2  # 16 and 32 bits
+    # runs with non-default parameters (the 30-epoch rows the rule's reruns keep) have their own table, never Table I's
+    variant_labels = set(frame.loc[frame["block"] == "variant", "column"])
+    rows_of = "return Array.from(document.querySelectorAll(arguments[0])).map(r => r.cells[0].textContent.trim())"
+    assert variant_labels and not variant_labels & set(browser.execute_script(rows_of, "#table1 tbody tr"))
+    assert set(browser.execute_script(rows_of, "#variants tbody tr")) == variant_labels
 
 
 def _visible(driver, table: str) -> list[str]:
