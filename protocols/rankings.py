@@ -28,7 +28,7 @@ import pandas as pd
 
 from protocols.frame import default_search, train_seeds
 from protocols.markdown import difference_text, number, table
-from protocols.stats import paired
+from protocols.stats import cells, paired_differences
 
 #: the parameters that make a deep run's training budget: what the rule sets, and what tells the
 #: tables before it apart from the rule's
@@ -49,10 +49,6 @@ def _params(row) -> dict:
     return json.loads(value) if isinstance(value, str) and value else {}
 
 
-def _same(a, b) -> bool:
-    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
-
-
 def _variant_parts(variant) -> dict[str, str]:
     if not isinstance(variant, str) or not variant:
         return {}
@@ -60,15 +56,21 @@ def _variant_parts(variant) -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=None)
-def _authors_schedules(path) -> dict:
-    return json.loads(path.read_text())["methods"]
+def _authors_schedule(method: str) -> dict | None:
+    """:func:`protocols.runner.authors_schedule`, read once per method; None for a method without one."""
+    from protocols.runner import UsageError, authors_schedule
+
+    try:
+        return authors_schedule(method)
+    except UsageError:
+        return None
 
 
 def _is_authors(row) -> bool:
     """Whether ``row`` ran its method's authors' schedule (every parameter of it, as stored)."""
-    from protocols.runner import AUTHORS_SCHEDULES
+    from protocols.runner import _same
 
-    schedule = _authors_schedules(AUTHORS_SCHEDULES).get(row["method"])
+    schedule = _authors_schedule(row["method"])
     params = _params(row)
     return bool(schedule) and all(k in params and _same(params[k], v) for k, v in schedule.items())
 
@@ -77,6 +79,7 @@ def _before_rule(row) -> bool:
     """Whether a deep ``row`` trained with the budget its method had before the rule: its class defaults
     (HDHash over another loss: that loss's own schedule) on :data:`BUDGET_KEYS`."""
     from methods import UnknownMethodError
+    from protocols.runner import _same
 
     params = _params(row)
     level_loss = params.get("level_loss") if row["method"] == "hdhash" else None
@@ -138,19 +141,21 @@ def rankings(rows: pd.DataFrame, value: str = "map") -> pd.DataFrame:
     its schedule set and bits (1 = best; ties share the better rank)."""
     if rows.empty:
         return pd.DataFrame(columns=["schedule_set", "bits", "method_label", "mean", "sd", "n", "rank"])
-    grouped = (rows.dropna(subset=[value]).groupby(["schedule_set", "bits", "method_label"])[value]
-               .agg(mean="mean", sd="std", n="count").reset_index())
-    grouped["rank"] = grouped.groupby(["schedule_set", "bits"])["mean"].rank(ascending=False, method="min").astype(int)
-    return grouped
+    found = cells(rows, value, by=("schedule_set", "bits", "method_label"))
+    # a group with no number has no rank; the groups in sorted order, as the downloads list them
+    found = found[found["n"] > 0].sort_values(["schedule_set", "bits", "method_label"]).reset_index(drop=True)
+    found["rank"] = found.groupby(["schedule_set", "bits"])["mean"].rank(ascending=False, method="min").astype(int)
+    return found
 
 
 def _paired(rows: pd.DataFrame, better: str, worse: str, bits, sets=(RULE, RULE), value: str = "map") -> dict:
-    a = rows[(rows["schedule_set"] == sets[0]) & (rows["bits"] == bits) & (rows["method_label"] == better)]
-    b = rows[(rows["schedule_set"] == sets[1]) & (rows["bits"] == bits) & (rows["method_label"] == worse)]
-    b_by_seed = dict(zip(b["training_seed"], b[value]))
-    diffs = [v - b_by_seed[t] for t, v in zip(a["training_seed"], a[value])
-             if t in b_by_seed and not pd.isna(v) and not pd.isna(b_by_seed[t])]
-    return paired(diffs) if diffs else {}
+    """``better``'s rows (of schedule set ``sets[0]``) minus ``worse``'s (``sets[1]``) at ``bits``, paired
+    over training seeds by :func:`protocols.stats.paired_differences`; ``{}`` where no seed pairs."""
+    here = rows[rows["bits"] == bits]
+    sides = [here[(here["schedule_set"] == s) & (here["method_label"] == label)].assign(side=side)
+             for s, label, side in ((sets[0], better, "a"), (sets[1], worse, "b"))]
+    found = paired_differences(pd.concat(sides), reference="b", value=value, label="side")
+    return found.iloc[0].to_dict() if len(found) else {}
 
 
 def _missing(found: pd.DataFrame, bits) -> list[str]:
