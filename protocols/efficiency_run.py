@@ -200,7 +200,7 @@ def paired_timing(builds: list[PlannedBuild], sides: dict, rows: list[dict], m: 
         points = list({p["params"]: p for p in points}.values())
         if not points:
             continue
-        contenders = [(flat, "batched" if mode == "batched" else "single")] + [(p, "batched") for p in points]
+        contenders = [(flat, mode)] + [(p, "batched") for p in points]
         timers = [_paired_timer(builds, sides, r, how, m) for r, how in contenders]
         if any(t is None for t in timers):
             continue
@@ -209,7 +209,7 @@ def paired_timing(builds: list[PlannedBuild], sides: dict, rows: list[dict], m: 
             row = by_key[(point["index"], point["params"], size, _encoded(point))]
             row.update(paired_ratio=float(np.median(ms[:, 0] / ms[:, i])), paired_ms=float(np.median(ms[:, i])),
                        paired_flat_ms=float(np.median(ms[:, 0])), paired_rounds=PAIRED_ROUNDS,
-                       paired_flat=f"{flat['params']} ({'batched' if mode == 'batched' else 'one query at a time'})")
+                       paired_flat=f"{flat['params']} ({mode})")
             if on_row is not None:
                 on_row(row)
     return rows
@@ -221,7 +221,8 @@ def _encoded(row):
 
 
 def _paired_timer(builds: list[PlannedBuild], sides: dict, row, how: str, m: Measure):
-    """A callable timing ``row``'s setting once (ms per query, ``how``: batched or single), its index
+    """A callable timing ``row``'s setting once (ms per query, ``how``: ``"batched"``, else one query at
+    a time, as :func:`protocols.efficiency_frame.flat_best` names its modes), its index
     built again as the plan built it; None where the plan has no such setting."""
     for planned in builds:
         if (planned.size == row["db_size"] and planned.grid.row == row["index"] and not planned.left_out
