@@ -68,18 +68,18 @@ def _authors_schedule(method: str) -> dict | None:
 
 def _is_authors(row) -> bool:
     """Whether ``row`` ran its method's authors' schedule (every parameter of it, as stored)."""
-    from protocols.runner import _same
+    from protocols.runner import same_param_value
 
     schedule = _authors_schedule(row["method"])
     params = _params(row)
-    return bool(schedule) and all(k in params and _same(params[k], v) for k, v in schedule.items())
+    return bool(schedule) and all(k in params and same_param_value(params[k], v) for k, v in schedule.items())
 
 
 def _before_rule(row) -> bool:
     """Whether a deep ``row`` trained with the budget its method had before the rule: its class defaults
     (HDHash over another loss: that loss's own schedule) on :data:`BUDGET_KEYS`."""
     from methods import UnknownMethodError
-    from protocols.runner import _same
+    from protocols.runner import same_param_value
 
     params = _params(row)
     level_loss = params.get("level_loss") if row["method"] == "hdhash" else None
@@ -87,7 +87,7 @@ def _before_rule(row) -> bool:
         before = _budget_before_rule(row["method"], int(row["bits"]), level_loss)
     except (UnknownMethodError, ValueError, TypeError):  # a method or level loss this code does not have
         return False
-    return all(k in params and _same(params[k], before[k]) for k in before)
+    return all(k in params and same_param_value(params[k], before[k]) for k in before)
 
 
 @functools.lru_cache(maxsize=None)

@@ -174,10 +174,13 @@ def changed_params(record: dict, shared: dict | None = None) -> dict:
     now = create_for(record.get("dataset"), record["method"], int(record["bits"]), shared).get_params()
     stored = record.get("params") or {}
     return {k: (stored[k], now[k]) for k in sorted(now)
-            if k in stored and k != "random_state" and k not in cls.runtime_params and not _same(stored[k], now[k])}
+            if k in stored and k != "random_state" and k not in cls.runtime_params
+            and not same_param_value(stored[k], now[k])}
 
 
-def _same(a, b) -> bool:
+def same_param_value(a, b) -> bool:
+    """Whether two parameter values are the same as stored in a record (compared as their JSON text, so
+    a tuple equals the list a record reads back)."""
     return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
@@ -292,7 +295,7 @@ def variant_of(method: str, bits: int, params: dict, dataset: str | None = None)
     defaults = create_method(method, nbits=bits, **budget_params(dataset, method, bits, params)).get_params()
     return ",".join(f"{k}={params[k]!r}" for k in sorted(params)
                     if k not in ("nbits", "random_state") and k not in cls.runtime_params
-                    and not _same(params[k], defaults.get(k)))
+                    and not same_param_value(params[k], defaults.get(k)))
 
 
 # -- running ----------------------------------------------------------------------------------------
