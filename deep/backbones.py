@@ -59,6 +59,26 @@ def _load_state(module: nn.Module, path: Path, name: str):
 
 
 # -- compact CNN ----------------------------------------------------------------------------------
+class MaxPool2x2(nn.MaxPool2d):
+    """``nn.MaxPool2d(2)`` with a faster CPU path where no gradient is taken (encoding, validation):
+    the maximum of the four strided views, which is the same value exactly (a maximum rounds
+    nothing). torch's CPU max-pooling kernel was the compact CNN's slowest layer on one thread:
+    measured on 1,024 images, eval mode, the whole network encoded 28x28 images in 175 ms instead of
+    322-364 and 56x56 mosaics in 1,182-1,308 ms instead of 1,542-1,798; validation encodes the whole
+    training part every epoch. Training keeps torch's kernel (its backward routes each window's
+    gradient to the first maximum; the four-way maximum's would split ties)."""
+
+    def __init__(self):
+        super().__init__(2)
+
+    def forward(self, x):
+        if x.device.type != "cpu" or (torch.is_grad_enabled() and x.requires_grad):
+            return super().forward(x)
+        h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2  # an odd last row or column is dropped, as there
+        return torch.maximum(torch.maximum(x[..., 0:h:2, 0:w:2], x[..., 0:h:2, 1:w:2]),
+                             torch.maximum(x[..., 1:h:2, 0:w:2], x[..., 1:h:2, 1:w:2]))
+
+
 class CompactCNN(nn.Module):
     """Three 3x3 conv blocks (16, 32, 64 channels, batch norm, ReLU; max-pooling after the first
     two while the map is larger than 4x4), a 2x2 adaptive average pool and a 256-unit fully
@@ -74,7 +94,7 @@ class CompactCNN(nn.Module):
             layers += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
                        nn.ReLU(inplace=True)]
             if size > 4 and i < len(widths) - 1:
-                layers.append(nn.MaxPool2d(2))
+                layers.append(MaxPool2x2())
                 size //= 2
             channels = width
         self.conv = nn.Sequential(*layers)

@@ -12,7 +12,7 @@ from torch import nn
 
 import common.files
 from datasets import load_dataset
-from deep.backbones import BackboneWeightsError, UnknownBackboneError, create_backbone, list_backbones
+from deep.backbones import BackboneWeightsError, MaxPool2x2, UnknownBackboneError, create_backbone, list_backbones
 from deep.trainer import TrainStep, resolve_device, similarity_matrix, split_validation
 from methods import create_method, get_method_class, list_methods
 from methods.cnnh import _Similarity, cnnh_objective, learn_target_codes
@@ -35,6 +35,19 @@ def softplus(x):
 # three items: 0 and 1 share a label, 2 has another; codes u0 = u1 = (1, 0), u2 = (0, 1)
 U = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
 LABELS = torch.tensor([[1, 0], [1, 0], [0, 1]], dtype=torch.bool)
+
+
+@pytest.mark.parametrize("size", [(8, 8), (7, 9)])
+def test_compact_cnn_pooling_equals_torch_max_pooling_with_and_without_gradient(size):
+    # ties (zeros after the ReLU, and positive values rounded to halves) and an odd row / column, which both drop
+    x = torch.relu(torch.round(2 * torch.randn(3, 4, *size, generator=torch.Generator().manual_seed(0))) / 2)
+    with torch.no_grad():
+        assert torch.equal(MaxPool2x2()(x), nn.MaxPool2d(2)(x))
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    grad = torch.randn(3, 4, size[0] // 2, size[1] // 2, generator=torch.Generator().manual_seed(1))
+    MaxPool2x2()(a).backward(grad)
+    nn.MaxPool2d(2)(b).backward(grad)
+    assert torch.equal(a.grad, b.grad)  # training keeps torch's kernel: a window's gradient goes to one maximum
 
 
 def test_similarity_matrix_multi_hot():
