@@ -38,6 +38,28 @@ def planned_jobs(out, plan: dict, datasets: list[str], entries: list[str]) -> li
             for job in pilot_jobs(name, plan, entries, best_by_factor(pilot_frame(out, name)))]
 
 
+def pending_runs(jobs: list, out, dataset) -> tuple[list, int]:
+    """``(jobs to run, number stored)`` of ``dataset``'s pilot ``jobs``: a run is stored where a record
+    of the pilot (its default search) has the job's method, code length, seeds and split, and
+    parameters that differ in nothing from the job's (the method's defaults with the learning rate,
+    epochs, patience and level loss the plan sets). Matched by parameters, not by file name: a record's
+    name holds its variant, which is named against the dataset's training-budget rule
+    (:func:`protocols.runner.variant_of`), so the rule committed from a pilot would rename every run of
+    that pilot and the command would train all of them again."""
+    records = [r for r in runner.stored(Path(out) / PILOT, dataset.name)
+               if r.get("default_search", True) and isinstance(r.get("params"), dict)]
+
+    def stored(job) -> bool:
+        return any(r["method"] == job.method and int(r["bits"]) == job.bits and r.get("seed") == job.seed
+                   and r.get("train_seed", r.get("seed")) == job.train_seed
+                   and r.get("split_sha256") == dataset.split_sha256
+                   and not runner.changed_params(dict(r, dataset=None), dict(job.params))  # no rule: the plan's
+                   for r in records)
+
+    todo = [job for job in jobs if not stored(job)]
+    return todo, len(jobs) - len(todo)
+
+
 def run_until_inside(args, plan: dict, datasets: list[str], entries: list[str], jobs: list) -> None:
     """Run what of ``jobs`` is not stored; then again what the edge rule adds from the new runs, until it
     adds nothing (or a run fails: the command says so and stops, a rerun resumes)."""
@@ -46,8 +68,7 @@ def run_until_inside(args, plan: dict, datasets: list[str], entries: list[str], 
     while True:
         todo = []
         for name in datasets:
-            part, done = grid.pending([j for j in jobs if j.dataset == name], Path(args.out) / PILOT,
-                                      runner.load(name), workers=args.workers, scheduler=args.scheduler)
+            part, done = pending_runs([j for j in jobs if j.dataset == name], args.out, runner.load(name))
             todo += part
             print(f"{name}: {done} pilot runs stored, {len(part)} to run", file=sys.stderr)
         if not todo:

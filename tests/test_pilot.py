@@ -204,3 +204,31 @@ def test_propose_rule_says_what_is_missing_before_the_pilot_is_complete(tmp_path
     captured = capsys.readouterr()
     missing = len(plan["methods"]) * len(plan["lr_factors"])
     assert captured.out == "" and f"fashion-mosaic: the pilot is not complete ({missing} planned runs" in captured.err
+
+
+def test_a_stored_pilot_run_stays_stored_once_a_rule_for_its_dataset_lands(tmp_path, budget_rule):
+    """The rule committed from a pilot renames its runs' variants (they are named against the rule's
+    defaults): the command must still find them by their parameters, not train the pilot again."""
+    from protocols import grid
+
+    dataset = runner.load("digits")
+    plan = _plan(lr_factors=[1.0, 3.0], edge_step=3.0, edge_extensions=0, methods=["hashnet"], bits=32)
+    jobs = pilot_plan.pilot_jobs("digits", plan)
+    assert len(jobs) == 2
+    budget_rule({})
+    for job in jobs[:1]:  # one of the two stored, where a run would write it
+        model = runner.create_for("digits", job.method, job.bits, dict(job.params), random_state=0)
+        record = dict(_record(job.method, dict(job.params)["lr"], [0.1, 0.2]), params=model.get_params(),
+                      split_sha256=dataset.split_sha256, train_seed=0, topk=runner.resolve_topk(dataset),
+                      variant=runner.variant_of(job.method, job.bits, model.get_params(), "digits"))
+        path = runner.record_path(tmp_path / "pilot", record)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record))
+    assert pilot.pending_runs(jobs, tmp_path, dataset) == (jobs[1:], 1)
+    assert len(grid.pending(jobs, tmp_path / "pilot", dataset)[0]) == 1  # stored where a run writes it
+    budget_rule({"digits": {"epochs": 30, "patience": 5, "lr_factor": {"hashnet": 3.0}}})
+    assert len(grid.pending(jobs, tmp_path / "pilot", dataset)[0]) == 2  # by file name: both would rerun
+    assert pilot.pending_runs(jobs, tmp_path, dataset) == (jobs[1:], 1)
+    changed = dict(jobs[0].params, lr=0.5)  # a run of other parameters is not the stored one
+    assert len(pilot.pending_runs([grid.Job(**dict(vars(jobs[0]), params=tuple(sorted(changed.items()))))],
+                                  tmp_path, dataset)[0]) == 1
