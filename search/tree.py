@@ -286,7 +286,7 @@ class TreeIndex(Index):
             return self._rank(query_codes, min(k, len(self)))
         import numba
 
-        from search.kernels import tree_search
+        from search.kernels import sort_key_type, tree_search
 
         run_words = self.run_words.reshape(len(self.run_words), -1)
         # chunks: a few per thread so one slow chunk (a query with many ties) does not hold the batch
@@ -295,7 +295,8 @@ class TreeIndex(Index):
             self._query_levels(query_codes), as_words(query_codes), self._node_codes_all, self._node_codes_base,
             self._item_offsets_all, self._item_offsets_base, self._child_offsets_all, self._child_offsets_base,
             np.array(self.levels[:-1], np.int64), self.leaf_runs, self.run_len, run_words, self.ids, int(k),
-            float(self.keep_ratio), int(self.max_codes), self.nbits, int(sum(self.n_nodes)), n_chunks)
+            float(self.keep_ratio), int(self.max_codes), self.nbits, int(sum(self.n_nodes)), n_chunks,
+            sort_key_type(len(self), self.nbits))
         self.last_scanned, self.last_distances, self.last_expanded = scanned, computed, expanded
         return distances, ids
 

@@ -156,3 +156,27 @@ def test_tree_memory_within_a_code_and_an_id_per_item():
     tree = TreeIndex(db, levels=(8, 16, 40))
     assert len(tree.run_words) > 0.5 * len(db) and len(db) / tree.n_nodes[-1] > 5
     assert tree.nbytes <= (8 + 4) * len(db)
+
+
+@pytest.mark.parametrize("key_dtype,id_bits,d_bits", [  # 1, 2, 3, 3, 3, 4 and 4 radix passes
+    (np.uint32, 1, 1), (np.uint32, 10, 3), (np.uint32, 20, 4), (np.uint64, 20, 4), (np.uint32, 25, 7),
+    (np.uint64, 27, 7), (np.uint64, 32, 7)])
+def test_final_sort_ranks_by_distance_then_id_in_every_key_width(key_dtype, id_bits, d_bits):
+    """The tree's last step on its own: one to four radix passes, keys of 32 and 64 bits (the widest
+    databases' keys only fit the latter), the first ``wanted`` of (distance, id) written."""
+    from search.kernels import _rank_by_distance_then_id
+
+    rng = np.random.default_rng(id_bits)
+    n_keys, d_lo = 3000, 5
+    ids = rng.choice(min(2**id_bits, 2**31), n_keys, replace=min(2**id_bits, 2**31) < n_keys).astype(np.uint64)
+    ids[:2] = 2**id_bits - 1  # the largest id, tied
+    offsets = rng.integers(0, 2**d_bits, n_keys).astype(np.uint64)
+    keys = ((offsets << np.uint64(id_bits)) | ids).astype(key_dtype)
+    wanted = 2500
+    out_ids, out_dist = np.full((2, wanted), -1, np.int64), np.zeros((2, wanted), np.uint16)
+    _rank_by_distance_then_id(keys.copy(), np.empty_like(keys), np.empty(4 * 2048, np.int64), n_keys, id_bits,
+                              d_lo, d_bits, out_ids, out_dist, 1, wanted)
+    order = np.lexsort((ids, offsets))[:wanted]
+    assert np.array_equal(out_ids[1], ids[order].astype(np.int64))
+    assert np.array_equal(out_dist[1], (offsets[order] + d_lo).astype(np.uint16))
+    assert np.all(out_ids[0] == -1)  # only row q is written
