@@ -84,7 +84,14 @@ def measure_setting(search, side: Side, size: int, kth, shells, y_query, m: Meas
               "ms_per_query_all_threads": ms_all, "ms_per_query_single": single.ms,
               "ms_per_query_single_min": single.low, "ms_per_query_single_max": single.high,
               "recall": float("nan"), "map": float("nan"), "map_tie_aware": float("nan"), "filled": float("nan")}
-    ids = search(queries)
+    # every query scored once, on every core: a ranking does not depend on the thread count (each
+    # query is searched alone), and this pass is a quarter of a row's searches (1,000 of 4,061 at the
+    # defaults on fashion-mosaic), so on 2 cores a row takes ~7/8 of the time it took at one thread
+    pin_threads(m.all_threads)
+    try:
+        ids = search(queries)
+    finally:
+        pin_threads(1)
     if ids is not None:  # the popcount floor ranks nothing
         recall, map_k, tie_aware = accuracy(ids, queries, side.codes[:size], y_query, side.labels, kth, m.topk,
                                             shells)

@@ -118,3 +118,28 @@ def test_dataset_names_as_every_command_does(capsys, tmp_path):
     assert efficiency.main(["--dataset", "listfile:mine", "--dry-run", "--out", str(tmp_path)]) == 1  # data, not usage
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "listfile-mine not found" in err[0]
+
+
+def test_every_query_is_scored_on_every_core_and_timed_on_one(monkeypatch):
+    """The accuracy pass (all queries, not timed) runs at ``all_threads``; the batched and one-at-a-time
+    timings at one thread; the process is left at one thread."""
+    import faiss
+
+    from protocols import efficiency_run
+
+    monkeypatch.setattr(efficiency_run, "accuracy", lambda *args: (1.0, 1.0, 1.0))
+    seen = []
+
+    def search(queries):
+        seen.append((len(queries), faiss.omp_get_max_threads()))
+        return np.zeros((len(queries), 5), np.int64)
+
+    queries = np.zeros((40, 8), np.uint8)
+    side = efficiency_codes.Side("m", "64", np.zeros((100, 8), np.uint8), np.zeros((100, 1), bool), queries, {}, 100)
+    m = efficiency_run.Measure(topk=5, repeats=2, timing_queries=20, single_queries=3, all_threads=2,
+                               max_row_minutes=45.0)
+    fields = efficiency_run.measure_setting(search, side, 100, None, None, np.zeros((40, 1), bool), m)
+    assert fields["recall"] == 1.0
+    assert [threads for n, threads in seen if n == 40] == [2]  # the one search of every query
+    assert {threads for n, threads in seen if n == 1} == {1}  # one query at a time
+    assert faiss.omp_get_max_threads() == 1
