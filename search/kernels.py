@@ -574,9 +574,9 @@ def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offset
 
 def sort_key_type(n: int, nbits: int) -> np.ndarray:
     """The dtype of :func:`tree_search`'s sort keys for ``n`` items of ``nbits``-bit codes, as an empty
-    array: uint32 where a key (an id and a distance above the nearest) always fits, else uint64."""
-    id_bits = max(1, int(n - 1).bit_length())
-    return np.empty(0, np.uint32 if id_bits + int(nbits + 1).bit_length() <= 32 else np.uint64)
+    array: uint32 where a key (an id and a distance above the nearest) always fits, else uint64; the
+    widths as the search computes them (``_bits_for``: ids < n, distances 0 .. nbits)."""
+    return np.empty(0, np.uint32 if _bits_for(n) + _bits_for(nbits + 1) <= 32 else np.uint64)
 
 
 @njit(nogil=True, parallel=True, cache=True)
