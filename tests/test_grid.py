@@ -96,3 +96,30 @@ def test_a_failing_task_is_reported_and_the_others_finish(tmp_path, cache_env):
     assert len(result.records) == 2 and len(result.failures) == 1
     job, message = result.failures[0]
     assert job == bad and "itq n_iter must be an integer >= 0, got -5" in message and "\n" not in message
+
+
+def test_the_local_cluster_runs_its_workers_without_the_dask_profiler():
+    """The profiler takes the GIL from the training thread every 10 ms for a dashboard that is not
+    started; a worker the nanny starts again after a crash gets the same settings."""
+    import dask
+    from distributed import Client
+
+    with dask.config.set(grid.LOCAL_CLUSTER_CONFIG), grid._local_cluster(1, 1) as cluster, Client(cluster) as client:
+        def profiled(dask_worker):
+            return "profile" in dask_worker.periodic_callbacks
+
+        assert list(client.run(profiled).values()) == [False]
+        client.restart()
+        assert list(client.run(profiled).values()) == [False]
+
+
+def test_only_a_cluster_this_module_starts_gets_its_settings(tmp_path, monkeypatch):
+    import dask
+
+    seen = []
+    monkeypatch.setattr(grid, "_run_on_cluster", lambda *args: seen.append(
+        dask.config.get("distributed.worker.profile.enabled")))
+    job = grid.expand("digits", ["lsh"], [16], [0])
+    grid.run_grid(job, tmp_path / "local", workers=2, progress=False)
+    grid.run_grid(job, tmp_path / "theirs", scheduler="tcp://127.0.0.1:1", progress=False)
+    assert seen == [False, dask.config.get("distributed.worker.profile.enabled")] and seen[1] is not False
