@@ -104,7 +104,7 @@ def propose(out, plan: dict, datasets: list[str]) -> None:
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default="fashion-mnist,fashion-mosaic",
                         help="comma-separated datasets (default: fashion-mnist,fashion-mosaic)")
     parser.add_argument("--methods", default=None, help="comma-separated entries of the plan to run (default: all "
