@@ -100,17 +100,20 @@ def test_a_failing_task_is_reported_and_the_others_finish(tmp_path, cache_env):
 
 def test_the_local_cluster_runs_its_workers_without_the_dask_profiler():
     """The profiler takes the GIL from the training thread every 10 ms for a dashboard that is not
-    started; a worker the nanny starts again after a crash gets the same settings."""
+    started, and the other settings make the event loop wake less often; a worker the nanny starts
+    again after a crash gets the same settings."""
     import dask
     from distributed import Client
 
-    with dask.config.set(grid.LOCAL_CLUSTER_CONFIG), grid._local_cluster(1, 1) as cluster, Client(cluster) as client:
-        def profiled(dask_worker):
-            return "profile" in dask_worker.periodic_callbacks
+    def settings(dask_worker):
+        return ("profile" in dask_worker.periodic_callbacks, dask_worker.periodic_callbacks["tick"].callback_time,
+                {key: dask.config.get(key) for key in grid.LOCAL_CLUSTER_CONFIG})
 
-        assert list(client.run(profiled).values()) == [False]
+    expected = (False, 1000, grid.LOCAL_CLUSTER_CONFIG)
+    with dask.config.set(grid.LOCAL_CLUSTER_CONFIG), grid._local_cluster(1, 1) as cluster, Client(cluster) as client:
+        assert list(client.run(settings).values()) == [expected]
         client.restart()
-        assert list(client.run(profiled).values()) == [False]
+        assert list(client.run(settings).values()) == [expected]
 
 
 def test_only_a_cluster_this_module_starts_gets_its_settings(tmp_path, monkeypatch):
