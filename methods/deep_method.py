@@ -150,7 +150,8 @@ class DeepHashMethod(HashMethod):
     ``((epoch, factor), ...)``: the rate times each factor from that epoch on, as the authors' schedules
     in ``protocols/settings/authors_schedules.json``). ``val_fraction`` of the training data is held
     out to choose the epoch (``patience`` epochs without improvement stop training, once half the
-    epochs are done: :func:`deep.trainer.may_stop` says why).
+    epochs are done: :func:`deep.trainer.may_stop` says why); the first ``validate_after`` of the
+    epochs are not validated and cannot be chosen (:func:`deep.trainer.first_validated_epoch`).
     ``epochs`` (30): measured on fashion-mnist at 16 bits, seed 0 (``protocols.sweep --param epochs``,
     results/sweeps), the validation MAP at 15 / 30 / 50 epochs was 0.757 / 0.835 / 0.818 for HDHash
     (each level's own bits, its default then; 50 stopped early at epoch 28) and 0.793 / 0.841 /
@@ -170,11 +171,12 @@ class DeepHashMethod(HashMethod):
                    "head_lr_mult": Real(0.0), "weight_decay": Real(0.0, closed_low=True),
                    "lr_schedule": Choice(("cosine", "step", "constant", "multistep")), "pretrained": Flag(none=True),
                    "freeze_backbone": Flag(), "augment": Flag(), "val_fraction": Real(0.0, 0.9, closed_low=True),
-                   "patience": Int(1, none=True), "cache": Flag(), "progress": Flag(), "num_threads": Int(1, none=True)}
+                   "validate_after": Real(0.0, 0.9, closed_low=True), "patience": Int(1, none=True),
+                   "cache": Flag(), "progress": Flag(), "num_threads": Int(1, none=True)}
     cache_version = 1
     #: at its neutral value a parameter added later stays out of the model cache's key, so models cached
     #: before it existed are still found
-    neutral_params = {"lr_steps": None}
+    neutral_params = {"lr_steps": None, "validate_after": 0.0}
     # on the CPU in the contract tests wherever they run, so they check the same thing as CI
     fast_params = {"epochs": 2, "batch_size": 64, "progress": False, "cache": False, "num_threads": 1, "device": "cpu"}
 
@@ -183,7 +185,8 @@ class DeepHashMethod(HashMethod):
                  head_lr_mult: float = 10.0, weight_decay: float = 1e-5, lr_schedule: str = "cosine",
                  pretrained: bool | None = None, weights: str | None = None, freeze_backbone: bool = False,
                  augment: bool = True, val_fraction: float = 0.1, patience: int | None = 5,
-                 lr_steps=None, cache: bool = True, progress: bool = True, num_threads: int | None = None):
+                 lr_steps=None, validate_after: float = 0.0, cache: bool = True, progress: bool = True,
+                 num_threads: int | None = None):
         super().__init__(nbits=nbits, random_state=random_state)
         self.backbone = backbone
         self.epochs = epochs
@@ -201,6 +204,7 @@ class DeepHashMethod(HashMethod):
         self.val_fraction = val_fraction
         self.patience = patience
         self.lr_steps = lr_steps
+        self.validate_after = validate_after
         self.cache = cache
         self.progress = progress
         self.num_threads = num_threads

@@ -73,10 +73,13 @@ def chosen_rates(frame: pd.DataFrame) -> pd.DataFrame:
 
 def proposed_rule(out, dataset: str, plan: dict) -> tuple[dict | None, int]:
     """The training-budget rule's entry for ``dataset`` that its pilot supports (issue 28, step 2):
-    ``{"epochs": the pilot's, "patience": None, "lr_factor": {label: the factor with the best
-    validation MAP}}``, the factor as the plan's edge rule wrote it (1/3, not 0.3333); and the number of
-    the plan's runs (with what its edge rule adds) not stored yet: the entry is None until that is 0.
-    The committed rule must equal it (tests/test_pilot.py): a rate is the pilot's, never typed."""
+    ``{"epochs": the pilot's, "patience": None, "validate_after": ..., "lr_factor": {label: the factor
+    with the best validation MAP}}``, the factor as the plan's edge rule wrote it (1/3, not 0.3333); and
+    the number of the plan's runs (with what its edge rule adds) not stored yet: the entry is None until
+    that is 0. The committed rule must equal it (tests/test_pilot.py): a rate is the pilot's, never typed.
+
+    ``validate_after`` (:func:`validate_after`): the share of the epochs left unvalidated, so that each
+    chosen run's validation starts no later than its first epoch within 0.5 % of its best."""
     frame = pilot_frame(out, dataset)
     stored = best_by_factor(frame)
     factors = {label: wanted for _, _, label, wanted in planned_rates(dataset, plan, stored=stored)}
@@ -84,9 +87,22 @@ def proposed_rule(out, dataset: str, plan: dict) -> tuple[dict | None, int]:
                   for label, wanted in factors.items() for f in wanted)
     if missing:
         return None, missing
-    chosen = chosen_rates(frame).set_index("method")["lr_factor"]
+    chosen_runs = chosen_rates(frame)
+    chosen = chosen_runs.set_index("method")["lr_factor"]
     lr_factor = {label: next(f for f in wanted if same_factor(f, chosen[label])) for label, wanted in factors.items()}
-    return {"epochs": plan["epochs"], "patience": None, "lr_factor": dict(sorted(lr_factor.items()))}, 0
+    return {"epochs": plan["epochs"], "patience": None,
+            "validate_after": validate_after(chosen_runs["epoch_within_0.5pct"], plan["epochs"]),
+            "lr_factor": dict(sorted(lr_factor.items()))}, 0
+
+
+def validate_after(first_epochs_within, epochs: int) -> float:
+    """The share of a run's ``epochs`` the rule leaves unvalidated: the largest tenth whose first
+    validated epoch (:func:`deep.trainer.first_validated_epoch`) is no later than the earliest of
+    ``first_epochs_within`` (each chosen pilot run's first epoch within 0.5 % of its best). Then every
+    chosen run's best epoch, and every epoch within 0.5 % of it, is validated, and the rule keeps the
+    epoch the pilot kept (its best is later). Validation is 35-40 % of an epoch on fashion-mosaic."""
+    earliest = min(int(e) for e in first_epochs_within)
+    return (10 * (earliest - 1) // int(epochs)) / 10
 
 
 def best_by_factor(frame: pd.DataFrame) -> dict[str, dict[float, float]]:

@@ -220,7 +220,8 @@ def budget_label(method: str, params: dict | None = None) -> str:
 
 def budget_params(dataset: str | None, method: str, bits: int, params: dict | None = None) -> dict:
     """The defaults the training-budget rule gives a deep ``method`` on ``dataset`` (a name): its
-    ``epochs`` and ``patience``, and ``lr`` = the method's default times its ``lr_factor``; ``{}`` for a
+    ``epochs``, ``patience`` and ``validate_after``, and ``lr`` = the method's default times its
+    ``lr_factor``; ``{}`` for a
     shallow method or a dataset the rule does not list. ``params`` (the run's own) picks HDHash's
     level loss; they override these where they set the same names."""
     from methods import get_method_class
@@ -229,7 +230,7 @@ def budget_params(dataset: str | None, method: str, bits: int, params: dict | No
     cls = get_method_class(method) if entry else None
     if not entry or not getattr(cls, "deep", False):
         return {}
-    rule = {k: entry[k] for k in ("epochs", "patience") if k in entry}
+    rule = {k: entry[k] for k in ("epochs", "patience", "validate_after") if k in entry}
     factor = (entry.get("lr_factor") or {}).get(budget_label(method, params))
     if factor is not None:
         rule["lr"] = scaled_lr(method, bits, factor)

@@ -47,7 +47,8 @@ def test_the_committed_rule_names_known_datasets_methods_and_values():
     labels = deep | {f"hdhash[{loss}]" for loss in LEVEL_LOSSES if loss != "hashnet"}
     for dataset, entry in rule.items():
         assert dataset in list_datasets()
-        assert set(entry) <= {"epochs", "patience", "lr_factor"}
+        assert set(entry) <= {"epochs", "patience", "validate_after", "lr_factor"}
+        assert 0 <= entry.get("validate_after", 0) <= 0.9
         assert isinstance(entry.get("epochs", 1), int) and entry.get("epochs", 1) >= 1
         assert entry.get("patience") is None or entry["patience"] >= 1
         assert set(entry.get("lr_factor", {})) <= labels

@@ -421,3 +421,25 @@ def test_backbone_weights_from_a_file(tmp_path):
         assert torch.equal(value, loaded.state_dict()[key])
     for size in (8, 28):
         assert create_backbone("compact-cnn", image_size=size)(torch.rand(3, 1, size, size)).shape == (3, 256)
+
+
+@pytest.mark.parametrize("name", ["hashnet", "hdhash"])
+def test_validation_left_out_of_the_first_epochs_changes_nothing_else(name, digits):
+    """``validate_after``: the first epochs are neither validated nor chosen; the losses, and the
+    validation MAPs and weights of the epochs validated, are those of a run that validates them all."""
+    from deep import trainer
+
+    _, (X, y), _, _ = digits
+    params = dict(nbits=16, random_state=1, epochs=6, batch_size=64, device="cpu", progress=False, cache=False,
+                  num_threads=1, patience=None)
+    every = create_method(name, **params).fit(X, y)
+    late = create_method(name, validate_after=0.5, **params).fit(X, y)
+    assert trainer.first_validated_epoch(6, 0.5) == 4 and trainer.first_validated_epoch(6, 0.0) == 1
+    assert late.loss_history_ == every.loss_history_
+    assert late.val_map_history_ == [None] * 3 + every.val_map_history_[3:]
+    history = every.val_map_history_[3:]
+    assert late.fit_info["epoch"] == 4 + history.index(max(history)) and late.fit_info["epochs_run"] == 6
+    assert every.fit_info["epoch"] == late.fit_info["epoch"] >= 4  # a late best (as here): the same model
+    assert np.array_equal(every.encode(X[:200]), late.encode(X[:200]))
+    with pytest.raises(ValueError, match="validate_after"):
+        create_method(name, validate_after=1.0, **params).check_params()

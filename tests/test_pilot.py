@@ -5,6 +5,7 @@ import json
 import pandas as pd
 import pytest
 
+from deep import trainer
 from protocols import pilot, pilot_plan, pilot_report, runner
 from protocols.runner import UsageError
 
@@ -176,7 +177,7 @@ def test_the_rule_proposed_is_the_pilots_choice_once_every_planned_run_is_stored
     assert pilot_report.proposed_rule(tmp_path, "digits", plan) == (None, 1)  # DNNH's best is at x3, an edge: x9 owed
     (folder / "r9.json").write_text(json.dumps(_record("dnnh", runner.scaled_lr("dnnh", 32, 9.0), [0.1, 0.55])))
     entry, missing = pilot_report.proposed_rule(tmp_path, "digits", plan)
-    assert missing == 0 and entry == {"epochs": plan["epochs"], "patience": None,
+    assert missing == 0 and entry == {"epochs": plan["epochs"], "patience": None, "validate_after": 0.0,
                                       "lr_factor": {"dnnh": 3.0, "hashnet": 1.0}}
     (folder / "r0.json").write_text(json.dumps(_record("dnnh", runner.scaled_lr("dnnh", 32, 1 / 3), [0.1, 0.9])))
     entry, _ = pilot_report.proposed_rule(tmp_path, "digits", plan)  # best at x1/3 now: x1/9 is owed
@@ -232,3 +233,14 @@ def test_a_stored_pilot_run_stays_stored_once_a_rule_for_its_dataset_lands(tmp_p
     changed = dict(jobs[0].params, lr=0.5)  # a run of other parameters is not the stored one
     assert len(pilot.pending_runs([grid.Job(**dict(vars(jobs[0]), params=tuple(sorted(changed.items()))))],
                                   tmp_path, dataset)[0]) == 1
+
+
+def test_the_rule_validates_from_the_earliest_epoch_a_chosen_run_came_within_half_a_percent_of_its_best():
+    assert pilot_report.validate_after([98, 105, 122], 150) == 0.6  # epoch 91 on: 98 is validated
+    assert pilot_report.validate_after([91], 150) == 0.6 and pilot_report.validate_after([90], 150) == 0.5
+    assert pilot_report.validate_after([1, 140], 150) == 0.0
+    assert pilot_report.validate_after([30], 30) == 0.9  # at most nine tenths are left out
+    for earliest in range(1, 151):
+        share = pilot_report.validate_after([earliest], 150)
+        assert trainer.first_validated_epoch(150, share) <= earliest
+        assert share == 0.9 or earliest < trainer.first_validated_epoch(150, round(share + 0.1, 1))  # the largest tenth
