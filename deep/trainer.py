@@ -478,7 +478,7 @@ def train(method, model: HashModel, X: np.ndarray, labels: np.ndarray, device: t
         loss, progress.step = _train_epoch(method, trained, batches, optimizer, scheduler, device, epoch, progress.step)
         skipped = epoch + 1 < first_validated
         val_map = float("nan") if skipped else validate()
-        bar.set_postfix(loss=f"{loss:.4f}", val_map=f"{val_map:.3f}")
+        bar.set_postfix(loss=f"{loss:.4f}", val_map=f"from epoch {first_validated}" if skipped else f"{val_map:.3f}")
         if progress.end_epoch(loss, val_map, model, bool(len(val_pos)), epochs, method.patience, skipped):
             break
         if (checkpoint is not None and epoch + 1 < epochs
