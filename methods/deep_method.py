@@ -143,15 +143,14 @@ class DeepHashMethod(HashMethod):
     """Shared parameters and ``fit``/``encode`` of the deep methods (see the module docstring).
 
     ``backbone``: a name of :mod:`deep.backbones`; ``pretrained`` / ``weights``: passed to it
-    (``None`` = the backbone's default: ImageNet weights for the torchvision models);
-    ``freeze_backbone``: train only the head on cached features. ``optimizer`` ``"adam"`` or
-    ``"sgd"``, ``lr`` the backbone's rate, ``head_lr_mult`` the head's multiple of it,
-    ``lr_schedule`` ``"cosine" | "step" | "constant" | "multistep"`` (the last with ``lr_steps``,
-    ``((epoch, factor), ...)``: the rate times each factor from that epoch on, as the authors' schedules
-    in ``protocols/settings/authors_schedules.json``). ``val_fraction`` of the training data is held
-    out to choose the epoch (``patience`` epochs without improvement stop training, once half the
-    epochs are done: :func:`deep.trainer.may_stop` says why); the first ``validate_after`` of the
-    epochs are not validated and cannot be chosen (:func:`deep.trainer.first_validated_epoch`).
+    (``None`` = the backbone's default: ImageNet weights for the torchvision models); ``freeze_backbone``: train
+    only the head on cached features. ``optimizer`` ``"adam"`` or ``"sgd"``, ``lr`` the backbone's rate,
+    ``head_lr_mult`` the head's multiple of it, ``lr_schedule`` ``"cosine" | "step" | "constant" | "multistep"``
+    (the last with ``lr_steps``, ``((epoch, factor), ...)``: the rate times each factor from that epoch on, as the
+    authors' schedules in ``protocols/settings/authors_schedules.json``). ``val_fraction`` of the training data is
+    held out to choose the epoch (``patience`` epochs without improvement stop training, once half the epochs are
+    done: :func:`deep.trainer.may_stop` says why); the first ``validate_after`` of the epochs are not validated and
+    cannot be chosen (:func:`deep.trainer.first_validated_epoch`).
     ``epochs`` (30): measured on fashion-mnist at 16 bits, seed 0 (``protocols.sweep --param epochs``,
     results/sweeps), the validation MAP at 15 / 30 / 50 epochs was 0.757 / 0.835 / 0.818 for HDHash
     (each level's own bits, its default then; 50 stopped early at epoch 28) and 0.793 / 0.841 /
@@ -174,8 +173,7 @@ class DeepHashMethod(HashMethod):
                    "validate_after": Real(0.0, 0.9, closed_low=True), "patience": Int(1, none=True),
                    "cache": Flag(), "progress": Flag(), "num_threads": Int(1, none=True)}
     cache_version = 1
-    #: at its neutral value a parameter added later stays out of the model cache's key, so models cached
-    #: before it existed are still found
+    #: a parameter added later stays out of the model cache's key at its neutral value (older models found)
     neutral_params = {"lr_steps": None, "validate_after": 0.0}
     # on the CPU in the contract tests wherever they run, so they check the same thing as CI
     fast_params = {"epochs": 2, "batch_size": 64, "progress": False, "cache": False, "num_threads": 1, "device": "cpu"}
@@ -184,8 +182,8 @@ class DeepHashMethod(HashMethod):
                  batch_size: int = 64, lr: float = 1e-3, device: str = "auto", optimizer: str = "adam",
                  head_lr_mult: float = 10.0, weight_decay: float = 1e-5, lr_schedule: str = "cosine",
                  pretrained: bool | None = None, weights: str | None = None, freeze_backbone: bool = False,
-                 augment: bool = True, val_fraction: float = 0.1, patience: int | None = 5,
-                 lr_steps=None, validate_after: float = 0.0, cache: bool = True, progress: bool = True,
+                 augment: bool = True, val_fraction: float = 0.1, patience: int | None = 5, lr_steps=None,
+                 validate_after: float = 0.0, cache: bool = True, progress: bool = True,
                  num_threads: int | None = None):
         super().__init__(nbits=nbits, random_state=random_state)
         self.backbone = backbone
