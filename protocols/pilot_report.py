@@ -159,8 +159,12 @@ def rule_adequacy(out, dataset: str, frame: pd.DataFrame, plan: dict, budget: di
 
 
 def adequacy_markdown(adequacy: pd.DataFrame, dataset: str, rule: dict) -> list[str]:
+    from deep.trainer import first_validated_epoch
+
     patience = "no early stopping" if rule.get("patience") is None else f"patience {rule['patience']}"
-    lines = ["", f"## The rule's adequacy: {rule.get('epochs')} epochs, {patience}", "",
+    first = first_validated_epoch(rule.get("epochs", 1), rule.get("validate_after", 0.0))
+    validated = f", validated from epoch {first}" if first > 1 else ""
+    lines = ["", f"## The rule's adequacy: {rule.get('epochs')} epochs, {patience}{validated}", "",
              "The rule (`protocols/settings/training_budget.json`) must bring every method to at least "
              f"{ENOUGH:.1%} of its best pilot validation MAP; measured on its Table I run under the rule "
              f"(`map/runs/{dataset}/`, same bits and seeds as the pilot). An empty cell: that run is not stored yet.",

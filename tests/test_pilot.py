@@ -97,6 +97,10 @@ def test_adequacy_counts_only_table1_runs_under_the_rule(tmp_path):
     assert abs(adequacy.loc["hashnet", "share"] - 0.797 / 0.8) < 1e-12
     assert pd.isna(adequacy.loc["dhn", "rule_val_map"])  # its run under the rule is not stored yet
     table = "\n".join(pilot_report.adequacy_markdown(adequacy.reset_index(), "digits", budget["digits"]))
+    assert "validated from epoch" not in table  # every epoch validated: nothing to say
+    late = "\n".join(pilot_report.adequacy_markdown(adequacy.reset_index(), "digits",
+                                                    {**budget["digits"], "epochs": 150, "validate_after": 0.6}))
+    assert "## The rule's adequacy: 150 epochs, no early stopping, validated from epoch 91" in late
     assert "| hashnet | x3 | x3 | 0.8000 | 0.7970 | 2 | 99.62% | yes |" in table
     assert "| dhn | x1 | x1 | 0.6000 |  |  |  |  |" in table
     assert pilot_report.rule_adequacy(tmp_path, "digits", frame, plan, {}).empty
