@@ -439,8 +439,8 @@ def train(method, model: HashModel, X: np.ndarray, labels: np.ndarray, device: t
           checkpoint: Checkpoint | None = None, resume: dict | None = None) -> dict:
     """Train ``model`` in place with ``method``'s head, loss and optimiser; keep the best epoch.
 
-    ``method`` provides: ``epochs``, ``batch_size``, ``random_state``, ``val_fraction``, ``patience``,
-    ``augment``, ``freeze_backbone``, ``progress``, and the hooks ``prepare(labels_train)``,
+    ``method`` provides: ``epochs``, ``batch_size``, ``random_state``, ``val_fraction``, ``validate_after``,
+    ``patience``, ``augment``, ``freeze_backbone``, ``progress``, and the hooks ``prepare(labels_train)``,
     ``loss(outputs, labels, indices, step)``, ``codes_from_outputs(outputs)``,
     ``configure_optimizer(model, total_steps)``. ``indices`` are positions in the training part
     (what ``prepare`` saw). Returns the facts for ``fit_info`` plus the loss / validation histories.
@@ -467,7 +467,7 @@ def train(method, model: HashModel, X: np.ndarray, labels: np.ndarray, device: t
     if resume is not None:
         progress = _Progress.restored(_restore_checkpoint(resume, method, model, optimizer, scheduler, batches, device))
     start_epoch, epochs = progress.epochs_done, int(method.epochs)
-    first_validated = first_validated_epoch(epochs, getattr(method, "validate_after", 0.0)) if len(val_pos) else 1
+    first_validated = first_validated_epoch(epochs, method.validate_after) if len(val_pos) else 1
     last_saved = time.perf_counter()
     bar = tqdm(range(start_epoch, epochs), desc=f"{method.name} {method.nbits}b", leave=False,
                disable=not method.progress, unit="epoch", initial=start_epoch, total=epochs)
