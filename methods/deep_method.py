@@ -385,7 +385,7 @@ class DeepHashMethod(HashMethod):
         return self
 
     @torch.no_grad()
-    def encode_real(self, X, batch_size: int = 1024) -> np.ndarray:
+    def encode_real(self, X, batch_size: int | None = None) -> np.ndarray:
         """The real-valued outputs whose sign is the code, ``(n, nbits)``, batched in eval mode."""
         self._check_fitted("model_")
         if not is_lazy(X):

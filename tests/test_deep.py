@@ -13,7 +13,16 @@ from torch import nn
 import common.files
 from datasets import load_dataset
 from deep.backbones import BackboneWeightsError, MaxPool2x2, UnknownBackboneError, create_backbone, list_backbones
-from deep.trainer import TrainStep, resolve_device, similarity_matrix, split_validation
+from deep.trainer import (
+    CPU_EVAL_BATCH,
+    MIN_EVAL_BATCH,
+    TrainStep,
+    eval_batch_bounds,
+    forward_in_batches,
+    resolve_device,
+    similarity_matrix,
+    split_validation,
+)
 from methods import create_method, get_method_class, list_methods
 from methods.cnnh import _Similarity, cnnh_objective, learn_target_codes
 from methods.deep_method import DeepHashMethod
@@ -48,6 +57,36 @@ def test_compact_cnn_pooling_equals_torch_max_pooling_with_and_without_gradient(
     MaxPool2x2()(a).backward(grad)
     nn.MaxPool2d(2)(b).backward(grad)
     assert torch.equal(a.grad, b.grad)  # training keeps torch's kernel: a window's gradient goes to one maximum
+
+
+@pytest.mark.parametrize("n", [1, 5, 64, 65, 71, 72, 200, 1000])
+def test_eval_batches_cover_every_item_once_and_none_is_tiny(n):
+    bounds = eval_batch_bounds(n, 64)
+    assert [i for start, stop in bounds for i in range(start, stop)] == list(range(n))
+    assert all(stop - start >= MIN_EVAL_BATCH for start, stop in bounds) or len(bounds) == 1
+    assert all(stop - start <= 64 + MIN_EVAL_BATCH - 1 for start, stop in bounds)
+
+
+def test_eval_forward_on_the_cpu_uses_small_batches_and_keeps_the_order():
+    class Recorder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.sizes = []
+
+        def forward(self, x):
+            self.sizes.append(len(x))
+            return x.flatten(1)
+
+    X = np.arange(3 * 200, dtype=np.float32).reshape(200, 1, 3)
+    recorder = Recorder()
+    out = forward_in_batches(recorder, X, torch.device("cpu"))
+    assert recorder.sizes == [CPU_EVAL_BATCH] * (200 // CPU_EVAL_BATCH) + [200 % CPU_EVAL_BATCH]
+    assert torch.equal(out, torch.as_tensor(X).flatten(1))
+    # the compact CNN gives the same outputs (to rounding) whatever the batch
+    cnn = create_backbone("compact-cnn", in_channels=1, image_size=28)
+    images = torch.rand(150, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    small, large = (forward_in_batches(cnn, images, torch.device("cpu"), batch_size) for batch_size in (None, 1024))
+    assert torch.allclose(small, large, atol=1e-5)
 
 
 def test_similarity_matrix_multi_hot():
