@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The open issues' training grids (28: the fair fight, 32: the critics' protocol), in order, each
+# resumable: stored runs are skipped and a deep run cut short resumes from its checkpoint in the model
+# cache. A session's machine keeps nothing outside the checkout, so this is how the next one goes on.
+#
+#   scripts/resume-grids.sh [STEP ...]     default: pilot table1-fmnist unseen authors table1-mosaic
+#
+# Each step runs from a git worktree pinned at one commit (GRID_COMMIT), so the code that trains is the
+# commit its records name while main moves on; records land in this checkout's results/. While it runs,
+# commit records by path after `make report`, never `git commit -a`. Table II's timings need a quiet
+# machine and are not here: never time beside this (issue 30).
+# Logs: $GRID_HOME/<step>.log; models and checkpoints: $GRID_HOME/cache.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+GRID_COMMIT="${GRID_COMMIT:-d8d5067}"  # same results as the pilot's ba8ca8b and Table I's planned 16caaaa, faster on mosaics
+GRID_HOME="${GRID_HOME:-$(dirname "$ROOT")/grids}"
+PY="$ROOT/.venv/bin/python"
+WORKTREE="$GRID_HOME/worktree-$GRID_COMMIT"
+mkdir -p "$GRID_HOME"
+export HASHBENCH_CACHE="$GRID_HOME/cache"
+# the quiet local Dask cluster (protocols/grid.py LOCAL_CLUSTER_CONFIG), also for commits that predate it
+export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL=1s \
+       DASK_DISTRIBUTED__WORKER__MEMORY__MONITOR_INTERVAL=1s DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL=2s
+[ -x "$PY" ] || { echo "no $PY: run 'make setup' first" >&2; exit 2; }
+[ -d "$WORKTREE" ] || git -C "$ROOT" worktree add -q --detach "$WORKTREE" "$GRID_COMMIT"
+
+run() {  # run <step> <args of protocols.X ...>
+  local step=$1; shift
+  echo "$(date -u +%FT%TZ) $step: $*" | tee -a "$GRID_HOME/steps.log"
+  (cd "$WORKTREE" && "$PY" -m "$@" --out "$ROOT/results") >> "$GRID_HOME/$step.log" 2>&1
+}
+
+has_rule() {  # has_rule <dataset>: the training-budget rule lists it (its pilot is complete)
+  "$PY" -c "import json,sys; sys.exit(0 if sys.argv[1] in json.load(open(sys.argv[2]))['datasets'] else 1)" \
+    "$1" "$WORKTREE/protocols/settings/training_budget.json"
+}
+
+step_pilot() { run pilot protocols.pilot --datasets fashion-mosaic --workers 2; }
+
+table1() {  # table1 <dataset> <seeds> <level loss>: deep columns and beyond block under the rule, shallow rerun at this commit
+  local dataset=$1 seeds=$2 level_loss=$3 tag="table1-$1"
+  has_rule "$dataset" || { echo "$tag: no training-budget rule for $dataset at $GRID_COMMIT yet; skipped"; return 0; }
+  run "$tag" protocols.map --dataset "$dataset" --methods paper,beyond --bits 16,32,48,64 --seeds "$seeds" \
+      --workers 2 --threads 1
+  run "$tag" protocols.map --dataset "$dataset" --methods hdhash --param "level_loss=$level_loss" \
+      --bits 16,32,48,64 --seeds "$seeds" --workers 2 --threads 1
+  # shallow columns at the same commit: rerun once (--force), unless this commit's records are all there
+  local shallow=lsh,itq,sh,sdh,ksh,opq
+  if ! "$PY" "$ROOT/scripts/records_at_commit.py" "$ROOT/results/map/runs/$dataset" "$GRID_COMMIT" "$shallow" \
+       16,32,48,64 "$seeds"; then
+    run "$tag" protocols.map --dataset "$dataset" --methods "$shallow" --bits 16,32,48,64 --seeds "$seeds" \
+        --threads 1 --force
+  fi
+}
+
+step_table1-fmnist() { table1 fashion-mnist 0,1,2,3,4 orthohash; }
+step_table1-mosaic() { table1 fashion-mosaic 0,1,2 dpsh; }
+step_unseen() {
+  run unseen protocols.map --dataset fashion-mnist --protocol unseen --methods paper,beyond --bits 32,64 \
+      --seeds 0,1,2 --workers 2 --threads 1
+}
+step_authors() {
+  for dataset in fashion-mnist fashion-mosaic; do
+    run authors protocols.map --dataset "$dataset" --schedule authors --methods dpsh,greedyhash,csq,orthohash \
+        --bits 64 --seeds 0,1,2 --workers 2 --threads 1
+  done
+}
+
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(pilot table1-fmnist unseen authors table1-mosaic)
+for step in "${steps[@]}"; do
+  declare -F "step_$step" >/dev/null || { echo "unknown step $step (pilot table1-fmnist table1-mosaic unseen authors)" >&2; exit 2; }
+done
+for step in "${steps[@]}"; do "step_$step"; done
+echo "$(date -u +%FT%TZ) done: ${steps[*]}" | tee -a "$GRID_HOME/steps.log"
