@@ -58,6 +58,7 @@ def pilot_frame(out, dataset: str) -> pd.DataFrame:
             "epoch_within_0.5pct": first_within(history), "val_map_at_30": history[29] if len(history) >= 30 else None,
             "map": record.get("map"), "topk": record.get("topk"), "bits": record["bits"],
             "train_s": record.get("train_s"), "git_commit": (record.get("git") or {}).get("commit"),
+            "machine": (record.get("machine") or {}).get("cpu"),
             "history": history,
         })
     frame = pd.DataFrame(rows)
@@ -216,9 +217,22 @@ def pilot_markdown(frame: pd.DataFrame, dataset: str, plan: dict, adequacy: pd.D
     missing = sorted(set(plan["methods"]) - {m.split("[")[0] if "[" not in m else OVER_LOSS for m in chosen.index})
     if missing:
         lines += ["", f"Not yet run: {', '.join(missing)}."]
+    lines += provenance_lines(frame)
     if adequacy is not None and not adequacy.empty:
         lines += adequacy_markdown(adequacy, dataset, rule)
     return "\n".join(lines) + "\n"
+
+
+def provenance_lines(frame: pd.DataFrame) -> list[str]:
+    """Where the runs trained, per CPU model (a deep model's weights differ between CPU models, so a
+    method whose rates ran on two machines compares them across that difference too) and commit."""
+    machines = frame["machine"].fillna("machine not recorded") if "machine" in frame else pd.Series(dtype=object)
+    parts = []
+    for machine, runs in frame.groupby(machines, sort=True):
+        named = ", ".join(f"{m} x{factor_text(f)}" for m, f in zip(runs["method"], runs["lr_factor"]))
+        parts.append(f"{machine}: {len(runs)} ({named})" if machines.nunique() > 1 else f"all {len(runs)} on {machine}")
+    commits = sorted({str(c)[:7] for c in frame.get("git_commit", pd.Series(dtype=object)).dropna()})
+    return ["", f"Runs by CPU model: {'; '.join(parts)}. Commits: {', '.join(commits) or 'not recorded'}."]
 
 
 def factor_text(factor: float) -> str:

@@ -52,7 +52,7 @@ def test_report_chooses_the_rate_with_the_best_validation_map(tmp_path):
     folder.mkdir(parents=True)
     runs = [_record("hashnet", 0.0003333, [0.1, 0.3, 0.4]), _record("hashnet", 0.001, [0.2, 0.6, 0.5]),
             _record("hashnet", 0.003, [0.3, 0.4, 0.45]),
-            _record("hdhash", 0.003, [0.1, 0.2, 0.7], level_loss="csq")]
+            dict(_record("hdhash", 0.003, [0.1, 0.2, 0.7], level_loss="csq"), machine={"cpu": "model A"})]
     for i, record in enumerate(runs):
         (folder / f"r{i}.json").write_text(json.dumps(record))
     plan = _plan(hdhash_level_loss={"digits": "csq"}, lr_factors=[1 / 3, 1.0, 3.0])
@@ -64,6 +64,17 @@ def test_report_chooses_the_rate_with_the_best_validation_map(tmp_path):
     table = (tmp_path / "pilot" / "digits.md").read_text()
     assert "| hashnet | 0.4000 | 0.6000 | 0.4500 | x1 (lr 0.001) | 2 | 2 |" in table
     assert "Not yet run:" in table and "hdhash-over-loss" not in table.split("Not yet run:")[1]
+    assert "Runs by CPU model: machine not recorded: 3 (hashnet x1/3, hashnet x1, hashnet x3); " \
+        "model A: 1 (hdhash[csq] x3). Commits: abc." in table
+
+
+def test_report_says_where_the_runs_trained_when_one_machine_ran_them_all(tmp_path):
+    folder = tmp_path / "pilot" / "map" / "runs" / "digits"
+    folder.mkdir(parents=True)
+    for i, lr in enumerate((0.001, 0.003)):
+        (folder / f"r{i}.json").write_text(json.dumps(dict(_record("hashnet", lr, [0.1, 0.2]), machine={"cpu": "B"})))
+    pilot_report.write_pilot_report(tmp_path, "digits", _plan(lr_factors=[1.0, 3.0]))
+    assert "Runs by CPU model: all 2 on B. Commits: abc." in (tmp_path / "pilot" / "digits.md").read_text()
 
 
 def test_command_refuses_an_entry_outside_the_plan_in_one_line(capsys):
