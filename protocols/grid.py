@@ -16,7 +16,10 @@ process or on a Dask cluster; the client stores each task's records as they arri
 
 A stored run is skipped (resume: :func:`protocols.runner.stored_run`); a task whose worker dies is
 run again on another (Dask reschedules it); a task that fails reports its one-line error and the
-others go on.
+others go on. Where ``HASHBENCH_START_UNTIL`` is set (a UTC time, ``2026-12-07T04:30Z``), no run
+starts after it: those already running finish and are stored, the rest are left for the next call,
+which resumes. Why: a machine lent for hours loses the runs it is training when it goes away, so
+stopping the starts one run's length before that loses none.
 
 On a cluster nothing is taken on trust (each refusal is one line, :class:`ClusterError`): ``scheduler``
 must answer as a Dask scheduler within ``HASHBENCH_CONNECT_TIMEOUT`` seconds (default 10); a worker must
@@ -109,6 +112,30 @@ def pending(jobs: list[Job], out, dataset, *, workers: int = 0, scheduler: str |
 class GridResult:
     records: list = field(default_factory=list)
     failures: list = field(default_factory=list)  # (job, one-line message)
+    not_started: list = field(default_factory=list)  # jobs left because HASHBENCH_START_UNTIL had passed
+
+
+START_UNTIL_ENV = "HASHBENCH_START_UNTIL"
+
+
+def start_until() -> float | None:
+    """The time (seconds since the epoch) after which no run of a grid starts, from
+    ``HASHBENCH_START_UNTIL`` (ISO 8601; a time without a zone is UTC); None where unset. A value
+    that is no time is refused in one line, before any work."""
+    from datetime import datetime, timezone
+
+    text = os.environ.get(START_UNTIL_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise runner.UsageError(f"{START_UNTIL_ENV}={text!r} is not a time; give one as 2026-12-07T04:30Z") from None
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _may_start(until: float | None) -> bool:
+    return until is None or time.time() <= until
 
 
 class ClusterError(RuntimeError):
@@ -150,11 +177,14 @@ def run_grid(jobs: list[Job], out, *, workers: int = 0, scheduler: str | None = 
     the wait for a usable worker and for the scheduler's answer (module docstring)."""
     from tqdm import tqdm
 
+    until = start_until()
     result = GridResult()
     bar = tqdm(total=len(jobs), desc="grid", unit="run", file=sys.stderr, disable=not progress)
 
     def finished(job, records=None, error=None):
-        if error is not None:
+        if records is None and error is None:  # not started: past the start deadline
+            result.not_started.append(job)
+        elif error is not None:
             result.failures.append((job, error))
             bar.write(f"error: {job.label} failed: {error}", file=sys.stderr)
         else:
@@ -168,29 +198,40 @@ def run_grid(jobs: list[Job], out, *, workers: int = 0, scheduler: str | None = 
         bar.update(1)
         bar.set_postfix_str(f"failed {len(result.failures)}")
 
-    current = "the grid"
+    current = ["the grid"]  # the run under way, for the message of an interrupt
     try:
         if not (workers or scheduler or client):
-            for job in jobs:
-                current = job.label
-                bar.set_postfix_str(f"{job.label}, failed {len(result.failures)}")
-                try:
-                    records = execute(job, dataset)
-                except (ValueError, RuntimeError, ArithmeticError, MemoryError, OSError) as exc:
-                    finished(job, error=one_line(exc))
-                    continue
-                finished(job, records)
+            _run_in_process(jobs, dataset, until, finished, bar, result, current)
         else:
             timeouts = (_seconds(worker_timeout, WORKER_TIMEOUT_ENV, WORKER_TIMEOUT_S),
                         _seconds(connect_timeout, CONNECT_TIMEOUT_ENV, CONNECT_TIMEOUT_S))
-            _run_on_dask(jobs, workers, scheduler, client, finished, dataset, *timeouts)
+            _run_on_dask(jobs, workers, scheduler, client, finished, dataset, until, *timeouts)
+        if result.not_started:
+            bar.write(f"{len(result.not_started)} runs not started: {START_UNTIL_ENV} "
+                      f"({os.environ[START_UNTIL_ENV].strip()}) had passed; run the same command again to resume",
+                      file=sys.stderr)
     except KeyboardInterrupt:
         bar.close()
-        raise KeyboardInterrupt(f"interrupted during {current}; the {len(result.records)} finished rows are stored "
+        raise KeyboardInterrupt(f"interrupted during {current[0]}; the {len(result.records)} finished rows are stored "
                                 "(files are replaced whole, never half-written): rerun the command to resume") from None
     finally:
         bar.close()  # before the caller prints a one-line error, not after it on the bar's line
     return result
+
+
+def _run_in_process(jobs, dataset, until, finished, bar, result: GridResult, current: list) -> None:
+    for job in jobs:
+        if not _may_start(until):
+            finished(job)
+            continue
+        current[0] = job.label
+        bar.set_postfix_str(f"{job.label}, failed {len(result.failures)}")
+        try:
+            records = execute(job, dataset)
+        except (ValueError, RuntimeError, ArithmeticError, MemoryError, OSError) as exc:
+            finished(job, error=one_line(exc))
+            continue
+        finished(job, records)
 
 
 def worker_state(datasets=(), dask_worker=None) -> dict:
@@ -208,13 +249,15 @@ def worker_state(datasets=(), dask_worker=None) -> dict:
     return state
 
 
-def execute_on_worker(job: Job) -> dict:
+def execute_on_worker(job: Job, until: float | None = None) -> dict:
     """:func:`execute` on a Dask worker, returned with the worker's address and state, so the client
-    checks the worker that ran it (one that joined late, or was replaced) before storing its records."""
+    checks the worker that ran it (one that joined late, or was replaced) before storing its records.
+    Past ``until`` (the client's start deadline) the job is not started: its records are None."""
     from distributed import get_worker
 
     worker = get_worker()
-    return {"worker": worker.address, "state": worker_state(dask_worker=worker), "records": execute(job)}
+    records = execute(job) if _may_start(until) else None
+    return {"worker": worker.address, "state": worker_state(dask_worker=worker), "records": records}
 
 
 def _identity(now: bool = False) -> dict:
@@ -391,7 +434,7 @@ def _run_on_dask(jobs, workers, scheduler, client, *args):
         _run_on_cluster(jobs, workers, scheduler, client, *args)
 
 
-def _run_on_cluster(jobs, workers, scheduler, client, finished, dataset, worker_timeout, connect_timeout):
+def _run_on_cluster(jobs, workers, scheduler, client, finished, dataset, until, worker_timeout, connect_timeout):
     own = None
     if client is None:
         if scheduler:
@@ -411,7 +454,8 @@ def _run_on_cluster(jobs, workers, scheduler, client, finished, dataset, worker_
         check.first()
         for n, (job, absolute) in enumerate(sent):
             gpu = bool(job.device and str(job.device).startswith("cuda"))
-            future = client.submit(execute_on_worker, absolute, pure=False, resources={"GPU": 1} if gpu else None)
+            future = client.submit(execute_on_worker, absolute, until, pure=False,
+                                   resources={"GPU": 1} if gpu else None)
             futures[future] = (n, job, _data_key(absolute))
         _collect(futures, finished, check, hashes, where, len(jobs))
     finally:
@@ -500,6 +544,9 @@ def _collect(futures: dict, finished, check: _WorkerCheck, hashes: dict, where: 
                 raise ClusterError(lost.format(stored)) from None
             except Exception as exc:  # a worker's exception of any type is that task's failure
                 finished(job, error=one_line(exc))
+                continue
+            if reply["records"] is None:  # not started: past the start deadline
+                finished(job)
                 continue
             problem = _difference(reply["state"], check.here) or next(
                 (d for record in reply["records"] if (d := _data_difference(record, hashes[key], job.dataset))), None)

@@ -9,7 +9,10 @@
 # commit its records name while main moves on; records land in this checkout's results/. While it runs,
 # commit records by path after `make report`, never `git commit -a`. Table II's timings need a quiet
 # machine and are not here: never time beside this (issue 30).
-# Logs: $GRID_HOME/<step>.log; models and checkpoints: $GRID_HOME/cache.
+# Logs: $GRID_HOME/<step>.log; models and checkpoints: $GRID_HOME/cache. A session's machine goes away at
+# its end with the runs it is training: start this with HASHBENCH_START_UNTIL set one run's length
+# before then (a mosaic pilot run: ~30 min, 2 at a time), e.g. HASHBENCH_START_UNTIL=2026-12-07T05:00Z,
+# and no run starts after it (protocols/grid.py); the steps after it then start nothing either.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 GRID_COMMIT="${GRID_COMMIT:-d8d5067}"  # same results as the pilot's ba8ca8b and Table I's planned 16caaaa, faster on mosaics
