@@ -83,6 +83,8 @@ def run_until_inside(args, plan: dict, datasets: list[str], entries: list[str], 
             print(f"{PROG}: {len(result.failures)} runs failed (each said why above); the others are stored",
                   file=sys.stderr)
             return
+        if result.not_started:  # past the grid's start deadline (run_grid said so): a rerun goes on
+            return
         jobs = planned_jobs(args.out, plan, datasets, entries)
 
 

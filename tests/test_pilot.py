@@ -259,3 +259,12 @@ def test_the_rule_validates_from_the_earliest_epoch_a_chosen_run_came_within_hal
         share = pilot_report.validate_after([earliest], 150)
         assert trainer.first_validated_epoch(150, share) <= earliest
         assert share == 0.9 or earliest < trainer.first_validated_epoch(150, round(share + 0.1, 1))  # the largest tenth
+
+
+@pytest.mark.timeout(60)
+def test_the_command_ends_when_the_grid_may_start_no_more_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HASHBENCH_START_UNTIL", "2000-01-01T00:00Z")  # passed: nothing may start
+    assert pilot.main(["--datasets", "digits", "--methods", "hashnet", "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "digits: 0 pilot runs stored, 4 to run" in err and "4 runs not started: HASHBENCH_START_UNTIL" in err
+    assert err.count("pilot runs stored") == 1  # not asked again: the edge rule has nothing new to read
