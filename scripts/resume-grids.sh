@@ -15,7 +15,7 @@
 # and no run starts after it (protocols/grid.py); the steps after it then start nothing either.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-GRID_COMMIT="${GRID_COMMIT:-d8d5067}"  # same results as the pilot's ba8ca8b and Table I's planned 16caaaa, faster on mosaics
+GRID_COMMIT="${GRID_COMMIT:-8851da4}"  # trains as ba8ca8b (the pilot) and 16caaaa did, faster on mosaics (d8d5067); HASHBENCH_START_UNTIL
 GRID_HOME="${GRID_HOME:-$(dirname "$ROOT")/grids}"
 PY="$ROOT/.venv/bin/python"
 WORKTREE="$GRID_HOME/worktree-$GRID_COMMIT"
