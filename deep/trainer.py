@@ -138,8 +138,8 @@ def validation_map(query_codes: np.ndarray, query_labels: np.ndarray, db_codes: 
 # thread, beside a 2-worker training grid (so noisy; best of 4): the compact CNN encoding 10,000
 # 56x56 mosaics took 3.96-4.14 s at 64 against 5.88-11.38 s at 1024 (validation encodes the training
 # part every epoch); on 28x28 images it made no difference (0.93-1.19 s against 1.01-1.08 s).
-# Outputs were the same bit for bit at every batch from 8 to 1,024 (and 3-epoch HashNet / HDHash
-# runs gave identical losses, validation MAPs and codes); below 8 they moved by up to 7e-8
+# Outputs were the same bit for bit at every batch from 8 to 1,024 (and a 3-epoch HashNet and a
+# 2-epoch HDHash run gave identical losses, validation MAPs and codes); below 8 they moved by up to 7e-8
 # (another matrix-product kernel), hence MIN_EVAL_BATCH.
 CPU_EVAL_BATCH, MIN_EVAL_BATCH = 64, 8
 
