@@ -256,8 +256,9 @@ def execute_on_worker(job: Job, until: float | None = None) -> dict:
     from distributed import get_worker
 
     worker = get_worker()
-    records = execute(job) if _may_start(until) else None
-    return {"worker": worker.address, "state": worker_state(dask_worker=worker), "records": records}
+    if not _may_start(until):
+        return {"worker": worker.address, "records": None}  # nothing ran, so nothing to check
+    return {"worker": worker.address, "state": worker_state(dask_worker=worker), "records": execute(job)}
 
 
 def _identity(now: bool = False) -> dict:

@@ -49,7 +49,7 @@ table1() {  # table1 <dataset> <seeds> <level loss>: deep columns and beyond blo
       --bits 16,32,48,64 --seeds "$seeds" --workers 2 --threads 1
   # shallow columns at the same commit: rerun once (--force), unless this commit's records are all there
   local shallow=lsh,itq,sh,sdh,ksh,opq
-  if ! "$PY" "$ROOT/scripts/records_at_commit.py" "$ROOT/results/map/runs/$dataset" "$GRID_COMMIT" "$shallow" \
+  if ! "$PY" "$ROOT/scripts/records_at_commit.py" "$ROOT/results" "$dataset" "$GRID_COMMIT" "$shallow" \
        16,32,48,64 "$seeds"; then
     run "$tag" protocols.map --dataset "$dataset" --methods "$shallow" --bits 16,32,48,64 --seeds "$seeds" \
         --threads 1 --force
