@@ -98,7 +98,9 @@ def build_parser():
     parser.add_argument("--resume", action="store_true",
                         help="keep the rows an earlier (stopped) run of this table stored under the same commit, a "
                              "clean tree, machine, libraries, settings and codes; measure only the index builds it "
-                             "had not finished (one with any setting missing is measured again whole)")
+                             "had not finished (one with any setting missing is measured again whole); with "
+                             "HASHBENCH_START_UNTIL=<UTC time> set, no index is built after that time, so a run of "
+                             "many hours spans sessions")
     parser.add_argument("--dry-run", action="store_true", help="print the plan (every setting per size, what is "
                                                               "left out and why, time and memory estimates) and "
                                                               "stop before fitting anything")
@@ -247,7 +249,7 @@ def main(argv=None) -> int:
     from protocols import runner
     from protocols.cli import run_command
     from protocols.efficiency_plan import describe_plan, make_plan
-    from protocols.efficiency_records import read_records_by_name, rebuild_csv, store_rows, table_name
+    from protocols.efficiency_records import read_records_by_name, rebuild_csv, record_name, store_rows, table_name
     from protocols.efficiency_run import run_efficiency
     from protocols.efficiency_views import render
 
@@ -271,13 +273,19 @@ def main(argv=None) -> int:
             return
         name = table_name(dataset.name, settings["bits"], settings["baseline"], settings["tree_method"], variants)
 
+        owned = set()  # the rows this run measured or kept: a row it stores never moves them aside
+
         def keep(row):  # stored as measured; what the run changed in each record (the default run's: nothing)
             if any(variants.values()):
                 row["variant"] = {k: v for k, v in variants.items() if v}
-            store_rows([row], Path(args.out), name)
+            owned.add(record_name(row))
+            store_rows([row], Path(args.out), name, keep=owned)
 
         stored = read_records_by_name(runs_folder(Path(args.out), name)) if args.resume else None
-        run_efficiency(dataset, settings.pop("sizes"), **settings, on_row=keep, resume=stored)
+        run_efficiency(dataset, settings.pop("sizes"), **settings, on_row=keep, resume=stored,
+                       on_kept=lambda records: owned.update(map(record_name, records)))
+        if not any(runs_folder(Path(args.out), name).glob("*.json")):
+            return  # nothing measured (the start deadline had passed) and nothing stored before: no table
         for path in [rebuild_csv(Path(args.out), name), *render(Path(args.out), name)]:
             print(path)
 

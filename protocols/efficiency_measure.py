@@ -5,7 +5,8 @@ spread) and the process's peak RSS; whether the machine is quiet (:func:`load_av
 :class:`OtherCpu`); accuracy against the exact top-K (:func:`distance_shells` and
 :func:`kth_distances` from the exhaustive distance histogram, then :func:`accuracy`: recall with ties
 allowed for, MAP@K, tie-aware MAP@K); and the scans that are not indexes (:func:`numpy_scan`, the one
-the paper timed, and :func:`popcount_floor`), run over query chunks (:func:`chunked`).
+the paper timed, and :func:`popcount_floor`), run over query chunks (:func:`chunked`); a run's
+settings of all that (:class:`Measure`).
 """
 from __future__ import annotations
 
@@ -235,3 +236,14 @@ def popcount_floor(db_codes: np.ndarray):
 
     return scan
 
+
+@dataclass
+class Measure:
+    """What :func:`protocols.efficiency_run.measure_setting` needs beside the search: the run's settings."""
+
+    topk: int
+    repeats: int
+    timing_queries: int
+    single_queries: int
+    all_threads: int
+    max_row_minutes: float

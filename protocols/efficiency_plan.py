@@ -5,19 +5,25 @@ indexes to build and the settings to time, leaves out before any work what this 
 (:func:`left_out_reason`: a size past a row's limit, memory, IVF's training time, a build over the
 row limit), and estimates the time, memory and cache from the measured costs below;
 :func:`describe_plan` says it in lines (``--dry-run``), :func:`check_plan` refuses a plan beyond
-this machine in one line (``--force`` runs it anyway).
+this machine in one line (``--force`` runs it anyway); :func:`build_planned` builds one planned
+index (the run measures it, the paired timing builds it again).
 """
 from __future__ import annotations
 
 import math
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from common.files import cache_dir
-from protocols.efficiency_grid import GridRow, Scale, default_grid, setting_label
+from protocols.efficiency_grid import SCANS, GridRow, Scale, default_grid, setting_label
+
+if TYPE_CHECKING:
+    from protocols.efficiency_codes import Side
 
 # What the plan (:func:`make_plan`, :func:`check_plan`) estimates with: costs measured for Table II
 # on this project's 2-core AMD EPYC at one thread (results/efficiency/*.csv, the stored run at
@@ -312,3 +318,29 @@ def checked_plan(dataset, sizes, *, force: bool = False, **settings) -> Plan:
                          "give smaller sizes (--dry-run shows the plan), or --force to run anyway")
     return plan
 
+
+@dataclass
+class Built:
+    """One planned index (or reference scan) as built: ``search(query_codes) -> ids`` (None where the
+    plan left it out), the index (None for a scan), its build seconds and its bytes (a scan's: the
+    codes')."""
+
+    search: object = None
+    index: object = None
+    build_s: float = 0.0
+    nbytes: float = 0.0
+
+
+def build_planned(planned: PlannedBuild, side: Side, topk: int) -> Built:
+    """Build ``planned``'s index (timed) over ``side``'s codes at its size, or set up its scan."""
+    from search import create_index
+
+    codes, g = side.codes[:planned.size], planned.grid
+    if planned.left_out:
+        return Built(nbytes=codes.nbytes)
+    if g.index is None:
+        return Built(SCANS[g.row](codes, topk), nbytes=codes.nbytes)
+    start = time.perf_counter()
+    index = create_index(g.index, codes, **dict(g.fixed), **planned.build, **side.build.get(g.index, {}))
+    build_s = time.perf_counter() - start
+    return Built(lambda q, index=index: index.search(q, topk)[1], index, build_s, index.nbytes)

@@ -45,13 +45,15 @@ def _family(row: dict) -> tuple:
     return row.get("index"), row.get("db_size"), row.get("topk"), generated
 
 
-def store_rows(rows: list[dict], out, dataset: str) -> list[Path]:
+def store_rows(rows: list[dict], out, dataset: str, keep=()) -> list[Path]:
     """Write each measured row as its own record; a rerun of some settings replaces only theirs.
     ``order`` keeps the grid's order for the CSV; ``schema_version`` the record format's
     (:data:`protocols.records.SCHEMA_VERSION`). A run's rows of one index at one size (K, kind of
     codes) replace that index's stored rows there: records of settings the run does not have, from
     an earlier run (another ``timestamp``: an earlier grid's), move to ``runs/<table>/superseded/``,
-    so one size's rows come from one run; a run stores its rows as it measures them."""
+    so one size's rows come from one run; a run stores its rows as it measures them. ``keep``: the
+    names (:func:`record_name`) of rows the run owns without measuring them (those ``--resume`` kept,
+    measured by an earlier run of the same commit), never moved."""
     from protocols.records import SCHEMA_VERSION, read_records, write_record
 
     folder = runs_folder(out, dataset)
@@ -62,7 +64,7 @@ def store_rows(rows: list[dict], out, dataset: str) -> list[Path]:
             path = folder / f"{record_name(record)}.json"
             family = _family(record)
             if (family in runs and record.get("timestamp") != runs[family] and path.stem not in names
-                    and path.is_file()):
+                    and path.stem not in keep and path.is_file()):
                 target = folder / SUPERSEDED / path.name
                 target.parent.mkdir(exist_ok=True)
                 if target.exists():  # an earlier move of the same name: keep both

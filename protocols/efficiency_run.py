@@ -11,16 +11,16 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from common.provenance import git_state, library_versions, machine_info, now_utc
 from common.threads import pin_threads
+from protocols.deadline import may_start, not_started, start_until
 from protocols.efficiency_codes import GENERATOR, Side, prepare_side
-from protocols.efficiency_grid import SCANS, GridRow, setting_label
+from protocols.efficiency_grid import GridRow, setting_label
 from protocols.efficiency_measure import (
+    Measure,
     OtherCpu,
     accuracy,
     distance_shells,
@@ -31,26 +31,17 @@ from protocols.efficiency_measure import (
     time_batched,
     time_single,
 )
+from protocols.efficiency_paired import paired_timing
 from protocols.efficiency_plan import (
     MAX_ROW_MINUTES,
     MAX_TRAIN_MINUTES,
+    Built,
     PlannedBuild,
+    build_planned,
     checked_plan,
     searches_per_setting,
 )
 from protocols.efficiency_records import record_name
-
-
-@dataclass
-class Measure:
-    """What :func:`measure_setting` needs beside the search: the run's settings."""
-
-    topk: int
-    repeats: int
-    timing_queries: int
-    single_queries: int
-    all_threads: int
-    max_row_minutes: float
 
 
 def measure_setting(search, side: Side, size: int, kth, shells, y_query, m: Measure, always: bool = False) -> dict:
@@ -106,7 +97,7 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
                    skip=(), grid: list[GridRow] | None = None, progress: bool = True,
                    all_threads: int | None = None, force: bool = False, generate_past: int | None = None,
                    max_row_minutes: float = MAX_ROW_MINUTES, max_train_minutes: float = MAX_TRAIN_MINUTES,
-                   on_row=None, resume: dict | None = None) -> list[dict]:
+                   on_row=None, on_kept=None, resume: dict | None = None) -> list[dict]:
     """Table II's rows for ``dataset`` (a loaded :class:`datasets.Dataset`) at each database size,
     one per setting of every grid row (:func:`protocols.efficiency_grid.default_grid` unless ``grid``),
     the left-out ones included with their reason; batched searches are timed at one thread and at
@@ -117,15 +108,22 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
     run of many hours that dies keeps what it measured). ``resume`` (stored records by
     :func:`protocols.efficiency_records.record_name`, ``--resume``): an index build whose every setting
     an earlier run stored under the same code, machine, settings and codes (:func:`kept_rows`) is not
-    measured again; its rows are neither returned nor passed to ``on_row``."""
-    from tqdm import tqdm
-
+    measured again; its rows are neither returned nor passed to ``on_row`` (unless the paired timing
+    updates them) but to ``on_kept(records)``, once, before anything is measured: they are this run's
+    too. Past ``HASHBENCH_START_UNTIL`` (:mod:`protocols.deadline`) no index is built: the run ends
+    with what it measured and says how many rows are left for ``--resume``."""
+    until = start_until()
     all_threads = all_threads or os.cpu_count() or 1
     plan = checked_plan(dataset, sizes, force=force, bits=bits, topk=topk, repeats=repeats,
                         timing_queries=timing_queries, single_queries=single_queries, generate_past=generate_past,
                         grid=grid, keep_ratios=keep_ratios, tree_method=tree_method, seed=seed, skip=skip,
                         max_row_minutes=max_row_minutes, max_train_minutes=max_train_minutes,
                         all_threads=all_threads)
+    if not may_start(until):  # before the models are fitted: nothing would be measured
+        if progress:
+            print(not_started(f"all {sum(len(b.searches) for b in plan.builds)} rows", "run the command before "
+                              "it, or unset it"), file=sys.stderr)
+        return []
     y_query = dataset.part("query")[1]
     sides = {"baseline": prepare_side(dataset, baseline, bits, max(sizes), seed, params or {}, generate_past),
              "tree": prepare_side(dataset, tree_method, bits, max(sizes), seed, params or {}, generate_past)}
@@ -133,30 +131,68 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
     m = Measure(plan.topk, repeats, min(timing_queries, len(y_query)), min(single_queries, len(y_query)), all_threads,
                 max_row_minutes)
     context = _context(dataset, seed, len(y_query), m)
-    rows, exact, fingerprints, kept = [], {}, {}, 0
-    order = {}  # per size, the rows in the grid's order
-    bar = tqdm(total=sum(len(b.searches) for b in plan.builds), desc="efficiency", unit="row", file=sys.stderr,
+    identities = _identities(plan.builds, sides, context)
+    kept = {} if resume is None else _kept(plan.builds, sides, m.topk, identities, resume)
+    if on_kept is not None and kept:
+        on_kept([record for records in kept.values() for record in records])
+    rows, late = _measure_builds(plan.builds, sides, kept, identities, y_query, m, on_row, until, progress)
+    kept_records = [record for records in kept.values() for record in records]
+    unpaired = []
+    rows = paired_timing(plan.builds, sides, rows, m, on_row, kept=kept_records, incomplete=set(late), until=until,
+                         unpaired=unpaired)
+    if resume is not None and progress:
+        print(f"--resume: kept {len(kept_records)} of {len(kept_records) + len(rows)} rows an earlier run of commit "
+              f"{str(context['git_commit'])[:10]} stored; measured {len(rows)}", file=sys.stderr)
+    if (late or unpaired) and progress:
+        left = [f"{sum(late.values())} rows"] if late else []
+        left += [f"the paired timing at {', '.join(f'{n:,}' for n in unpaired)} codes"] if unpaired else []
+        print(not_started(" and ".join(left), "run the same command with --resume to go on"), file=sys.stderr)
+    return rows
+
+
+def _measure_builds(builds: list[PlannedBuild], sides: dict, kept: dict, identities: dict, y_query, m: Measure,
+                    on_row, until: float | None, progress: bool) -> tuple[list[dict], dict]:
+    """Every planned build but those ``kept`` (:func:`_kept`), built and measured in the plan's order,
+    until the start deadline ``until``: ``(rows, late)``, ``late`` the rows per size not started."""
+    from tqdm import tqdm
+
+    rows, exact, late, order = [], {}, {}, {}
+    bar = tqdm(total=sum(len(b.searches) for b in builds), desc="efficiency", unit="row", file=sys.stderr,
                disable=not progress)
-    for planned in plan.builds:
+    for i, planned in enumerate(builds):
         side, key = sides[planned.grid.side], (planned.grid.side, planned.size)
-        if key not in fingerprints:
-            fingerprints[key] = codes_sha256(side.codes[:planned.size])
-        identity = {**context, "codes_sha256": fingerprints[key]}
-        first = order.get(planned.size, -1) + 1
+        first = order.get(planned.size, -1) + 1  # the rows' place in the grid's order at their size
         order[planned.size] = first + len(planned.searches) - 1
-        if resume is not None and kept_rows(planned, side, m.topk, identity, resume) is not None:
-            kept += len(planned.searches)
+        if i in kept or not may_start(until):
+            if i not in kept:
+                late[planned.size] = late.get(planned.size, 0) + len(planned.searches)
             bar.update(len(planned.searches))
             continue
         if key not in exact:  # the exact shells and K-th distances that accuracy is measured against
             exact[key] = _exact_distances(side, planned.size, y_query, m)
-        rows += _measure_build(planned, side, exact[key], identity, first, y_query, m, on_row, bar)
+        rows += _measure_build(planned, side, exact[key], identities[key], first, y_query, m, on_row, bar)
     bar.close()
-    rows = paired_timing(plan.builds, sides, rows, m, on_row)
-    if resume is not None and progress:
-        print(f"--resume: kept {kept} of {kept + len(rows)} rows an earlier run of commit "
-              f"{str(context['git_commit'])[:10]} stored; measured {len(rows)}", file=sys.stderr)
-    return rows
+    return rows, late
+
+def _identities(builds: list[PlannedBuild], sides: dict, context: dict) -> dict:
+    """Per (side, size) a build searches, what its rows share: the run's context and the codes' hash."""
+    identities = {}
+    for planned in builds:
+        key = (planned.grid.side, planned.size)
+        if key not in identities:
+            identities[key] = {**context, "codes_sha256": codes_sha256(sides[key[0]].codes[:planned.size])}
+    return identities
+
+
+def _kept(builds: list[PlannedBuild], sides: dict, topk: int, identities: dict, stored: dict) -> dict:
+    """Per build (its index in ``builds``), the stored records ``--resume`` keeps (:func:`kept_rows`)."""
+    kept = {}
+    for i, planned in enumerate(builds):
+        records = kept_rows(planned, sides[planned.grid.side], topk, identities[(planned.grid.side, planned.size)],
+                            stored)
+        if records is not None:
+            kept[i] = records
+    return kept
 
 
 def _measure_build(planned: PlannedBuild, side: Side, exact, identity: dict, first: int, y_query, m: Measure, on_row,
@@ -164,7 +200,7 @@ def _measure_build(planned: PlannedBuild, side: Side, exact, identity: dict, fir
     """Build ``planned``'s index once and measure each of its settings: rows numbered from ``first`` in
     the grid's order, each passed to ``on_row`` as soon as it is measured. The index goes when this
     returns: one alive at a time bounds memory."""
-    built = _built(planned, side, m.topk)
+    built = build_planned(planned, side, m.topk)
     rows = []
     for i, setting in enumerate(planned.searches):
         fields = _setting_fields(planned, setting, built, side, exact, y_query, m)
@@ -173,77 +209,6 @@ def _measure_build(planned: PlannedBuild, side: Side, exact, identity: dict, fir
             on_row(rows[-1])
         bar.update()
     return rows
-
-
-#: rounds of :func:`paired_timing`: each round times faiss flat at its best and the tree's headline points once each
-PAIRED_ROUNDS = 5
-
-
-def paired_timing(builds: list[PlannedBuild], sides: dict, rows: list[dict], m: Measure, on_row=None) -> list[dict]:
-    """The headline ratios timed in pairs (issue 30: a ratio between rows timed minutes apart moved by
-    20-30 % between two runs on this shared machine, its memory-bound rows by up to 60 %). At each
-    size this run measured, faiss flat at its best (:func:`protocols.efficiency_frame.flat_best`, in the
-    mode it was fastest in), the tree's fastest setting meeting the criterion and HDHash(0.3) are built
-    again and timed in turn, one repeat each, for :data:`PAIRED_ROUNDS` rounds (the tree batched, as the
-    headline quotes it), so both sides of each ratio meet the machine at the same minutes. Each tree
-    row gets ``paired_ratio`` (the median over the rounds of flat's ms over its ms in the same round),
-    ``paired_ms``, ``paired_flat_ms`` (the medians) and ``paired_flat`` (flat's setting and mode); the
-    rows are passed to ``on_row`` again (stored over their first write). Rows kept by ``--resume`` and
-    sizes where a side is missing are left as they are."""
-    import pandas as pd
-
-    from protocols.efficiency_frame import at_size, family_point, flat_best, prepared
-
-    by_key = {(r["index"], r["params"], r["db_size"], r.get("encoded_codes")): r for r in rows}
-    for size in sorted({r["db_size"] for r in rows}):
-        frame = prepared(at_size(pd.DataFrame([r for r in rows if r["db_size"] == size]), size))
-        flat, _, mode = flat_best(frame)
-        if flat is None:
-            continue
-        tree = family_point(frame, "hdhash-tree", flat["judged_map"])
-        paper = frame[(frame["index"] == "hdhash-tree") & (frame["params"] == "keep_ratio=0.3")
-                      & frame["ms_per_query"].notna()]
-        points = [p for p in (tree, paper.iloc[0] if len(paper) else None) if p is not None]
-        points = list({p["params"]: p for p in points}.values())
-        if not points:
-            continue
-        contenders = [(flat, mode)] + [(p, "batched") for p in points]
-        timers = [_paired_timer(builds, sides, r, how, m) for r, how in contenders]
-        if any(t is None for t in timers):
-            continue
-        ms = np.array([[timer() for timer in timers] for _ in range(PAIRED_ROUNDS)])
-        for i, (point, _) in enumerate(contenders[1:], start=1):
-            row = by_key[(point["index"], point["params"], size, _encoded(point))]
-            row.update(paired_ratio=float(np.median(ms[:, 0] / ms[:, i])), paired_ms=float(np.median(ms[:, i])),
-                       paired_flat_ms=float(np.median(ms[:, 0])), paired_rounds=PAIRED_ROUNDS,
-                       paired_flat=f"{flat['params']} ({mode})")
-            if on_row is not None:
-                on_row(row)
-    return rows
-
-
-def _encoded(row):
-    value = row.get("encoded_codes")
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else int(value)
-
-
-def _paired_timer(builds: list[PlannedBuild], sides: dict, row, how: str, m: Measure):
-    """A callable timing ``row``'s setting once (ms per query, ``how``: ``"batched"``, else one query at
-    a time, as :func:`protocols.efficiency_frame.flat_best` names its modes), its index
-    built again as the plan built it; None where the plan has no such setting."""
-    for planned in builds:
-        if (planned.size == row["db_size"] and planned.grid.row == row["index"] and not planned.left_out
-                and setting_label(planned.build, {}) == (row["build_params"] or "")):
-            for setting in planned.searches:
-                if setting_label(planned.build, setting) == (row["params"] or ""):
-                    side = sides[planned.grid.side]
-                    built = _built(planned, side, m.topk)
-                    if built.index is not None and setting:
-                        built.index.set_search_params(**setting)
-                    if how == "batched":
-                        return lambda: time_batched(built.search, side.queries[:m.timing_queries], 1).ms
-                    return lambda: time_single(built.search, side.queries[:m.single_queries], 1).ms
-    return None
 
 
 #: what a stored row must share with this run for ``--resume`` to keep it: the same code (a clean
@@ -298,33 +263,6 @@ def _exact_distances(side: Side, size: int, y_query, m: Measure):
     finally:
         pin_threads(1)
     return kth_distances(shells, m.topk), shells
-
-
-@dataclass
-class Built:
-    """One planned index (or reference scan) as built: ``search(query_codes) -> ids`` (None where the
-    plan left it out), the index (None for a scan), its build seconds and its bytes (a scan's: the
-    codes')."""
-
-    search: object = None
-    index: object = None
-    build_s: float = 0.0
-    nbytes: float = 0.0
-
-
-def _built(planned: PlannedBuild, side: Side, topk: int) -> Built:
-    """Build ``planned``'s index (timed) over ``side``'s codes at its size, or set up its scan."""
-    from search import create_index
-
-    codes, g = side.codes[:planned.size], planned.grid
-    if planned.left_out:
-        return Built(nbytes=codes.nbytes)
-    if g.index is None:
-        return Built(SCANS[g.row](codes, topk), nbytes=codes.nbytes)
-    start = time.perf_counter()
-    index = create_index(g.index, codes, **dict(g.fixed), **planned.build, **side.build.get(g.index, {}))
-    build_s = time.perf_counter() - start
-    return Built(lambda q, index=index: index.search(q, topk)[1], index, build_s, index.nbytes)
 
 
 def _row_identity(planned: PlannedBuild, setting: dict, side: Side, topk: int) -> dict:

@@ -229,7 +229,7 @@ def headline_lines(rows: pd.DataFrame, size: int) -> list[str]:
 
 
 def _paired_lines(timed: pd.DataFrame) -> list[str]:
-    """The headline's ratios timed in pairs (:func:`protocols.efficiency_run.paired_timing`), where the run did."""
+    """The headline's ratios timed in pairs (:func:`protocols.efficiency_paired.paired_timing`), where the run did."""
     if "paired_ratio" not in timed:
         return []
     paired = timed[timed["paired_ratio"].notna()]

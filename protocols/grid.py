@@ -43,6 +43,7 @@ from dataclasses import dataclass, field, replace
 
 from common.files import one_line
 from protocols import runner
+from protocols.deadline import START_UNTIL_ENV, may_start, not_started, start_until  # noqa: F401 (START_UNTIL_ENV: tests)
 
 
 @dataclass(frozen=True)
@@ -115,29 +116,6 @@ class GridResult:
     not_started: list = field(default_factory=list)  # jobs left because HASHBENCH_START_UNTIL had passed
 
 
-START_UNTIL_ENV = "HASHBENCH_START_UNTIL"
-
-
-def start_until() -> float | None:
-    """The time (seconds since the epoch) after which no run of a grid starts, from
-    ``HASHBENCH_START_UNTIL`` (ISO 8601; a time without a zone is UTC); None where unset. A value
-    that is no time is refused in one line, before any work."""
-    from datetime import datetime, timezone
-
-    text = os.environ.get(START_UNTIL_ENV, "").strip()
-    if not text:
-        return None
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise runner.UsageError(f"{START_UNTIL_ENV}={text!r} is not a time; give one as 2026-12-07T04:30Z") from None
-    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
-
-
-def _may_start(until: float | None) -> bool:
-    return until is None or time.time() <= until
-
-
 class ClusterError(RuntimeError):
     """The cluster cannot run this grid as the client would (another commit, versions or data, no
     worker, not a scheduler), or was lost during it; the message is one line and says what to do."""
@@ -207,8 +185,7 @@ def run_grid(jobs: list[Job], out, *, workers: int = 0, scheduler: str | None = 
                         _seconds(connect_timeout, CONNECT_TIMEOUT_ENV, CONNECT_TIMEOUT_S))
             _run_on_dask(jobs, workers, scheduler, client, finished, dataset, until, *timeouts)
         if result.not_started:
-            bar.write(f"{len(result.not_started)} runs not started: {START_UNTIL_ENV} "
-                      f"({os.environ[START_UNTIL_ENV].strip()}) had passed; run the same command again to resume",
+            bar.write(not_started(f"{len(result.not_started)} runs", "run the same command again to resume"),
                       file=sys.stderr)
     except KeyboardInterrupt:
         bar.close()
@@ -221,7 +198,7 @@ def run_grid(jobs: list[Job], out, *, workers: int = 0, scheduler: str | None = 
 
 def _run_in_process(jobs, dataset, until, finished, bar, result: GridResult, current: list) -> None:
     for job in jobs:
-        if not _may_start(until):
+        if not may_start(until):
             finished(job)
             continue
         current[0] = job.label
@@ -256,7 +233,7 @@ def execute_on_worker(job: Job, until: float | None = None) -> dict:
     from distributed import get_worker
 
     worker = get_worker()
-    if not _may_start(until):
+    if not may_start(until):
         return {"worker": worker.address, "records": None}  # nothing ran, so nothing to check
     return {"worker": worker.address, "state": worker_state(dask_worker=worker), "records": execute(job)}
 
