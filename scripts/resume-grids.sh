@@ -4,6 +4,7 @@
 # cache. A session's machine keeps nothing outside the checkout, so this is how the next one goes on.
 #
 #   scripts/resume-grids.sh [STEP ...]     default: pilot table1-fmnist unseen authors table1-mosaic
+#                                          (table2-fmnist, table2-mosaic: only when named, on a quiet machine)
 #
 # Each step runs from a git worktree pinned at one commit (GRID_COMMIT), so the code that trains is the
 # commit its records name while main moves on; records land in this checkout's results/. While it runs,
@@ -16,6 +17,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 GRID_COMMIT="${GRID_COMMIT:-8851da4}"  # trains as ba8ca8b (the pilot) and 16caaaa did, faster on mosaics (d8d5067); HASHBENCH_START_UNTIL
+TABLE2_COMMIT="${TABLE2_COMMIT:-0cfa6b0}"  # Table II's runs (issue 30): resume, start deadline, paired timing over kept rows
 GRID_HOME="${GRID_HOME:-$(dirname "$ROOT")/grids}"
 PY="$ROOT/.venv/bin/python"
 WORKTREE="$GRID_HOME/worktree-$GRID_COMMIT"
@@ -28,9 +30,13 @@ export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False DASK_DISTRIBUTED__ADMIN_
 [ -d "$WORKTREE" ] || git -C "$ROOT" worktree add -q --detach "$WORKTREE" "$GRID_COMMIT"
 
 run() {  # run <step> <args of protocols.X ...>
-  local step=$1; shift
+  run_in "$WORKTREE" "$@"
+}
+
+run_in() {  # run_in <worktree> <step> <args of protocols.X ...>
+  local tree=$1 step=$2; shift 2
   echo "$(date -u +%FT%TZ) $step: $*" | tee -a "$GRID_HOME/steps.log"
-  (cd "$WORKTREE" && "$PY" -m "$@" --out "$ROOT/results") >> "$GRID_HOME/$step.log" 2>&1
+  (cd "$tree" && "$PY" -m "$@" --out "$ROOT/results") >> "$GRID_HOME/$step.log" 2>&1
 }
 
 has_rule() {  # has_rule <dataset>: the training-budget rule lists it (its pilot is complete)
@@ -69,10 +75,22 @@ step_authors() {
   done
 }
 
+# Table II (issue 30), never in the default list: its timings need the machine to itself, so a session
+# names these steps first (before any training step) and the command refuses a loaded machine
+# (--require-quiet). Each resumes what an earlier call of the same commit and machine stored (--resume)
+# and stops building at HASHBENCH_START_UNTIL, so a size of many hours spans sessions.
+table2() {  # table2 <dataset> <sizes> [more flags]
+  local tree="$GRID_HOME/worktree-$TABLE2_COMMIT"
+  [ -d "$tree" ] || git -C "$ROOT" worktree add -q --detach "$tree" "$TABLE2_COMMIT"
+  run_in "$tree" "table2-$1" protocols.efficiency --dataset "$1" --db-sizes "$2" --require-quiet --resume "${@:3}"
+}
+step_table2-fmnist() { table2 fashion-mnist 10000,100000,1000000; }
+step_table2-mosaic() { table2 fashion-mosaic 10000,100000,1000000; }
+
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(pilot table1-fmnist unseen authors table1-mosaic)
 for step in "${steps[@]}"; do
-  declare -F "step_$step" >/dev/null || { echo "unknown step $step (pilot table1-fmnist table1-mosaic unseen authors)" >&2; exit 2; }
+  declare -F "step_$step" >/dev/null || { echo "unknown step $step (pilot table1-fmnist table1-mosaic unseen authors table2-fmnist table2-mosaic)" >&2; exit 2; }
 done
 for step in "${steps[@]}"; do "step_$step"; done
 echo "$(date -u +%FT%TZ) done: ${steps[*]}" | tee -a "$GRID_HOME/steps.log"
