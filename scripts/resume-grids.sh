@@ -4,7 +4,8 @@
 # cache. A session's machine keeps nothing outside the checkout, so this is how the next one goes on.
 #
 #   scripts/resume-grids.sh [STEP ...]     default: pilot table1-fmnist unseen authors table1-mosaic
-#                                          (table2-fmnist, table2-mosaic: only when named, on a quiet machine)
+#                                          (table2-fmnist, table2-mosaic, table2-fmnist-repeat: only when named,
+#                                          first, on a quiet machine)
 #
 # Each step runs from a git worktree pinned at one commit (GRID_COMMIT), so the code that trains is the
 # commit its records name while main moves on; records land in this checkout's results/. While it runs,
@@ -36,7 +37,7 @@ run() {  # run <step> <args of protocols.X ...>
 run_in() {  # run_in <worktree> <step> <args of protocols.X ...>
   local tree=$1 step=$2; shift 2
   echo "$(date -u +%FT%TZ) $step: $*" | tee -a "$GRID_HOME/steps.log"
-  (cd "$tree" && "$PY" -m "$@" --out "$ROOT/results") >> "$GRID_HOME/$step.log" 2>&1
+  (cd "$tree" && "$PY" -m "$@" --out "${OUT:-$ROOT/results}") >> "$GRID_HOME/$step.log" 2>&1
 }
 
 has_rule() {  # has_rule <dataset>: the training-budget rule lists it (its pilot is complete)
@@ -86,11 +87,19 @@ table2() {  # table2 <dataset> <sizes> [more flags]
 }
 step_table2-fmnist() { table2 fashion-mnist 10000,100000,1000000; }
 step_table2-mosaic() { table2 fashion-mosaic 10000,100000,1000000; }
+# the reproducibility check: the same command again, without --resume (which would keep every row), into
+# a scratch folder; compare its headline ratios with results/efficiency/fashion-mnist.md by hand
+step_table2-fmnist-repeat() {
+  local tree="$GRID_HOME/worktree-$TABLE2_COMMIT"
+  [ -d "$tree" ] || git -C "$ROOT" worktree add -q --detach "$tree" "$TABLE2_COMMIT"
+  OUT="$GRID_HOME/table2-repeat" run_in "$tree" table2-repeat protocols.efficiency --dataset fashion-mnist \
+      --db-sizes 10000,100000,1000000 --require-quiet
+}
 
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(pilot table1-fmnist unseen authors table1-mosaic)
 for step in "${steps[@]}"; do
-  declare -F "step_$step" >/dev/null || { echo "unknown step $step (pilot table1-fmnist table1-mosaic unseen authors table2-fmnist table2-mosaic)" >&2; exit 2; }
+  declare -F "step_$step" >/dev/null || { echo "unknown step $step (pilot table1-fmnist table1-mosaic unseen authors table2-fmnist table2-mosaic table2-fmnist-repeat)" >&2; exit 2; }
 done
 for step in "${steps[@]}"; do "step_$step"; done
 echo "$(date -u +%FT%TZ) done: ${steps[*]}" | tee -a "$GRID_HOME/steps.log"
