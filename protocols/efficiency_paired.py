@@ -79,12 +79,13 @@ def paired_timing(builds: list[PlannedBuild], sides: dict, rows: list[dict], m: 
 
 
 def _number(value) -> bool:
+    """Whether a record's field holds a value (a frame holds a missing one as NaN, a record as None)."""
     return value is not None and not (isinstance(value, float) and np.isnan(value))
 
 
 def _encoded(row):
     value = row.get("encoded_codes")
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else int(value)
+    return int(value) if _number(value) else None
 
 
 def _paired_timer(builds: list[PlannedBuild], sides: dict, row, how: str, m: Measure):

@@ -133,10 +133,10 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
     context = _context(dataset, seed, len(y_query), m)
     identities = _identities(plan.builds, sides, context)
     kept = {} if resume is None else _kept(plan.builds, sides, m.topk, identities, resume)
-    if on_kept is not None and kept:
-        on_kept([record for records in kept.values() for record in records])
-    rows, late = _measure_builds(plan.builds, sides, kept, identities, y_query, m, on_row, until, progress)
     kept_records = [record for records in kept.values() for record in records]
+    if on_kept is not None and kept_records:
+        on_kept(kept_records)
+    rows, late = _measure_builds(plan.builds, sides, kept, identities, y_query, m, on_row, until, progress)
     unpaired = []
     rows = paired_timing(plan.builds, sides, rows, m, on_row, kept=kept_records, incomplete=set(late), until=until,
                          unpaired=unpaired)

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 
 from common.files import one_line
 from protocols import runner
-from protocols.deadline import START_UNTIL_ENV, may_start, not_started, start_until  # noqa: F401 (START_UNTIL_ENV: tests)
+from protocols.deadline import may_start, not_started, start_until
 
 
 @dataclass(frozen=True)

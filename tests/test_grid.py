@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from protocols import grid, runner
+from protocols.deadline import START_UNTIL_ENV
 
 DEEP = (("cache", False), ("device", "cpu"), ("epochs", 1), ("num_threads", 1), ("progress", False))
 
@@ -132,7 +133,7 @@ def test_no_run_starts_past_the_start_deadline_and_the_next_call_resumes(tmp_pat
     jobs = grid.expand("digits", ["lsh", "itq", "sh"], [16], [0])
     clock = {"now": time.time()}
     monkeypatch.setattr(grid.time, "time", lambda: clock["now"])
-    monkeypatch.setenv(grid.START_UNTIL_ENV, "2100-01-01T00:00Z")
+    monkeypatch.setenv(START_UNTIL_ENV, "2100-01-01T00:00Z")
 
     def after_the_first(job, records):
         clock["now"] = 4102444800.0 + 60  # a minute past 2100-01-01T00:00Z: the deadline has passed
@@ -141,14 +142,14 @@ def test_no_run_starts_past_the_start_deadline_and_the_next_call_resumes(tmp_pat
     assert len(result.records) == 1 and not result.failures and result.not_started == jobs[1:]
     assert "2 runs not started: HASHBENCH_START_UNTIL (2100-01-01T00:00Z) had passed" in capsys.readouterr().err
     assert len(list((tmp_path / "out" / "map" / "runs" / "digits").glob("*.json"))) == 1
-    monkeypatch.delenv(grid.START_UNTIL_ENV)
+    monkeypatch.delenv(START_UNTIL_ENV)
     todo, stored = grid.pending(jobs, tmp_path / "out", runner.load("digits"))
     assert todo == jobs[1:] and stored == 1
     assert len(grid.run_grid(todo, tmp_path / "out", progress=False).records) == 2
 
 
 def test_a_cluster_worker_starts_nothing_past_the_start_deadline(tmp_path, cache_env, monkeypatch):
-    monkeypatch.setenv(grid.START_UNTIL_ENV, "2000-01-01T00:00")  # no zone: UTC
+    monkeypatch.setenv(START_UNTIL_ENV, "2000-01-01T00:00")  # no zone: UTC
     jobs = grid.expand("digits", ["lsh", "itq"], [16], [0])
     result = grid.run_grid(jobs, tmp_path / "out", workers=2, progress=False)
     assert result.not_started == jobs and not result.records and not result.failures
@@ -158,6 +159,6 @@ def test_a_cluster_worker_starts_nothing_past_the_start_deadline(tmp_path, cache
 def test_a_start_deadline_that_is_no_time_is_refused_in_one_line(tmp_path, monkeypatch):
     from protocols.runner import UsageError
 
-    monkeypatch.setenv(grid.START_UNTIL_ENV, "half past four")
+    monkeypatch.setenv(START_UNTIL_ENV, "half past four")
     with pytest.raises(UsageError, match="^HASHBENCH_START_UNTIL='half past four' is not a time; give one as"):
         grid.run_grid(grid.expand("digits", ["lsh"], [16], [0]), tmp_path / "out", progress=False)
