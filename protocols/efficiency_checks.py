@@ -15,6 +15,7 @@ import pandas as pd
 from protocols.efficiency_frame import (
     SUBLINEAR,
     TREE_ROWS,
+    at_size,
     faiss_against_tree,
     family_point,
     fastest,
@@ -90,6 +91,51 @@ def _code_bytes(row) -> float:
     return bits / 8
 
 
+def headline_ratios(rows: pd.DataFrame) -> dict:
+    """``{index: (row, ratio)}`` at one size: each sublinear index's headline point (its fastest
+    setting meeting the criterion), and HDHash(0.3)'s, against faiss flat (best) among the same rows;
+    an index with no point is absent."""
+    rows = measured(rows)
+    flat, flat_ms, _ = flat_best(rows)
+    flat_map = flat["judged_map"] if flat is not None else np.nan
+    points = {name: family_point(rows, name, flat_map) for name in SUBLINEAR}
+    paper_point = rows[(rows["index"] == "hdhash-tree") & (rows["params"] == "keep_ratio=0.3")]
+    points["HDHash(0.3)"] = paper_point.iloc[0] if len(paper_point) else None
+    return {name: (p, flat_ms / p["ms_per_query"]) for name, p in points.items() if p is not None}
+
+
+def repeat_lines(first: pd.DataFrame, second: pd.DataFrame) -> list[str]:
+    """Whether the headline ratios reproduce in a second run of the same command (issue 30: within
+    :data:`GENERATOR_RATIO_TOLERANCE`): per size the two runs share, each index's headline ratio
+    (:func:`headline_ratios`, each against its own run's faiss flat (best)) in both, and their quotient.
+    ``first`` and ``second``: prepared frames (:func:`protocols.efficiency_frame.prepared`)."""
+    lines = [f"Headline ratios against faiss flat (best) in each run; reproduced: within "
+             f"{GENERATOR_RATIO_TOLERANCE:.0%}.", "",
+             "| codes | index | first: setting | ratio | second: setting | ratio | second / first | reproduced |",
+             "|---|---|---|---|---|---|---|---|"]
+    verdicts = []
+    for size in sorted(set(first["db_size"]) & set(second["db_size"])):
+        rows = [at_size(frame, size) for frame in (first, second)]
+        flats = [flat_best(measured(r)) for r in rows]
+        if all(f[0] is not None for f in flats):  # the ratios' denominators, shown, not judged
+            lines.append(f"| {int(size):,} | faiss flat (best), ms/query | {row_label(flats[0][0])} | "
+                         f"{flats[0][1]:.3f} | {row_label(flats[1][0])} | {flats[1][1]:.3f} | "
+                         f"{flats[1][1] / flats[0][1]:.2f} | – |")
+        runs = [headline_ratios(r) for r in rows]
+        for name in dict.fromkeys([*runs[0], *runs[1]]):
+            one, two = runs[0].get(name), runs[1].get(name)
+            share = two[1] / one[1] if one and two else float("nan")
+            within = bool(one and two and abs(share - 1) <= GENERATOR_RATIO_TOLERANCE)
+            verdicts.append(within)
+            cells = [f"{p[0]['params'] or '-'} | {p[1]:.2f}x" if p else "none meets the criterion | –"
+                     for p in (one, two)]
+            lines.append(f"| {int(size):,} | {name} | {cells[0]} | {cells[1]} | "
+                         f"{'–' if np.isnan(share) else f'{share:.2f}'} | {'yes' if within else 'no'} |")
+    lines += ["", f"{sum(verdicts)} of {len(verdicts)} headline ratios reproduced." if verdicts else
+              "The two runs share no database size."]
+    return lines
+
+
 def generator_lines(frame: pd.DataFrame) -> list[str]:
     """The generator's validity at each size with encoded and generated codes: each index's headline
     ratio (its criterion point against faiss flat (best)) on both, within
@@ -109,16 +155,7 @@ def generator_lines(frame: pd.DataFrame) -> list[str]:
                   "| index | encoded: setting | ratio | generated: setting | ratio | generated / encoded | within |",
                   "|---|---|---|---|---|---|---|"]
         verdicts = []
-        points = {}
-        for kind, part in (("encoded", encoded), ("generated", generated)):
-            part = measured(part)
-            flat, flat_ms, _ = flat_best(part)
-            flat_map = flat["judged_map"] if flat is not None else np.nan
-            points[kind] = {name: family_point(part, name, flat_map) for name in SUBLINEAR}
-            paper_point = part[(part["index"] == "hdhash-tree") & (part["params"] == "keep_ratio=0.3")]
-            points[kind]["HDHash(0.3)"] = paper_point.iloc[0] if len(paper_point) else None
-            points[kind] = {name: (p, flat_ms / p["ms_per_query"]) for name, p in points[kind].items()
-                            if p is not None}
+        points = {"encoded": headline_ratios(encoded), "generated": headline_ratios(generated)}
         for name in dict.fromkeys([*points["encoded"], *points["generated"]]):
             enc, gen = points["encoded"].get(name), points["generated"].get(name)
             if enc is None or gen is None:

@@ -294,6 +294,27 @@ def test_the_generator_check_compares_each_indexs_headline_ratio_within_the_tole
     assert not efficiency_frame.at_size(apart, 10**7)["generated"].any()
 
 
+def test_a_second_run_reproduces_a_headline_ratio_within_the_tolerance_and_says_which_do_not():
+    first = _frame([_row("faiss-flat", "", 2.0), _row("hdhash-tree", "keep_ratio=0.3", 0.1),
+                    _row("faiss-ivf", "nprobe=8", 0.5)])
+    # the second run's flat is 10% slower and its tree 5% faster: the tree's ratio moves by 1.16, IVF's
+    # by 1.10, both within 20%; HDHash(0.3) is the same row as the tree's point
+    second = _frame([_row("faiss-flat", "", 2.2), _row("hdhash-tree", "keep_ratio=0.3", 0.095),
+                     _row("faiss-ivf", "nprobe=8", 0.5)])
+    text = "\n".join(efficiency_checks.repeat_lines(first, second))
+    assert "| 1,000,000 | faiss-ivf | nprobe=8 | 4.00x | nprobe=8 | 4.40x | 1.10 | yes |" in text
+    assert "| 1,000,000 | hdhash-tree | keep_ratio=0.3 | 20.00x | keep_ratio=0.3 | 23.16x | 1.16 | yes |" in text
+    assert "| 1,000,000 | faiss flat (best), ms/query | faiss-flat | 2.000 | faiss-flat | 2.200 | 1.10 | – |" in text
+    slower = _frame([_row("faiss-flat", "", 2.0), _row("hdhash-tree", "keep_ratio=0.3", 0.2),
+                     _row("faiss-ivf", "nprobe=8", 0.5, recall=0.9)])
+    text = "\n".join(efficiency_checks.repeat_lines(first, slower))
+    assert "| 1,000,000 | hdhash-tree | keep_ratio=0.3 | 20.00x | keep_ratio=0.3 | 10.00x | 0.50 | no |" in text
+    assert "| 1,000,000 | faiss-ivf | nprobe=8 | 4.00x | none meets the criterion | – | – | no |" in text
+    assert "0 of 3 headline ratios reproduced." in text
+    assert "share no database size" in "\n".join(efficiency_checks.repeat_lines(first, _frame(
+        [_row("faiss-flat", "", 2.0, size=10**7)])))
+
+
 # -- records: left-out rows, a run replacing an earlier grid's ----------------------------------------------
 def test_a_left_out_record_is_valid_and_a_bad_time_is_not():
     record = {"index": "faiss-hnsw", "db_size": 10**8, "topk": 1000, "ms_per_query": None, "left_out": "memory"}
