@@ -4,8 +4,8 @@
 # cache. A session's machine keeps nothing outside the checkout, so this is how the next one goes on.
 #
 #   scripts/resume-grids.sh [STEP ...]     default: pilot table1-fmnist unseen authors table1-mosaic
-#                                          (table2-fmnist, table2-mosaic, table2-fmnist-repeat: only when named,
-#                                          first, on a quiet machine)
+#                                          (the Table II steps table2-*: only when named, first, on a
+#                                          quiet machine)
 #
 # Each step runs from a git worktree pinned at one commit (GRID_COMMIT), so the code that trains is the
 # commit its records name while main moves on; records land in this checkout's results/. While it runs,
@@ -87,8 +87,17 @@ table2() {  # table2 <dataset> <sizes> [more flags]
 }
 step_table2-fmnist() { table2 fashion-mnist 10000,100000,1000000; }
 step_table2-mosaic() { table2 fashion-mosaic 10000,100000,1000000; }
+# 10^7 codes, encoded (~4 h of rows on Fashion-MNIST by --dry-run), then the same size generated past 10^6
+# (the generator's validity check, protocols/README.md), then 10^8 generated; each resumes across sessions
+step_table2-fmnist-1e7() { table2 fashion-mnist 10000000; }
+step_table2-mosaic-1e7() { table2 fashion-mosaic 10000000; }
+step_table2-fmnist-1e7-gen() { table2 fashion-mnist 10000000 --generate-past 1000000; }
+step_table2-mosaic-1e7-gen() { table2 fashion-mosaic 10000000 --generate-past 1000000; }
+step_table2-fmnist-1e8() { table2 fashion-mnist 100000000 --generate-past 1000000; }
+step_table2-mosaic-1e8() { table2 fashion-mosaic 100000000 --generate-past 1000000; }
 # the reproducibility check: the same command again, without --resume (which would keep every row), into
-# a scratch folder; compare its headline ratios with results/efficiency/fashion-mnist.md by hand
+# a scratch folder; then `python -m protocols.efficiency_report --dataset fashion-mnist --compare-with
+# ../grids/table2-repeat` says which headline ratios reproduce within 20%
 step_table2-fmnist-repeat() {
   local tree="$GRID_HOME/worktree-$TABLE2_COMMIT"
   [ -d "$tree" ] || git -C "$ROOT" worktree add -q --detach "$tree" "$TABLE2_COMMIT"
@@ -99,7 +108,7 @@ step_table2-fmnist-repeat() {
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(pilot table1-fmnist unseen authors table1-mosaic)
 for step in "${steps[@]}"; do
-  declare -F "step_$step" >/dev/null || { echo "unknown step $step (pilot table1-fmnist table1-mosaic unseen authors table2-fmnist table2-mosaic table2-fmnist-repeat)" >&2; exit 2; }
+  declare -F "step_$step" >/dev/null || { echo "unknown step $step ($(declare -F | sed -n 's/^declare -f step_//p' | tr '\n' ' '))" >&2; exit 2; }
 done
 for step in "${steps[@]}"; do "step_$step"; done
 echo "$(date -u +%FT%TZ) done: ${steps[*]}" | tee -a "$GRID_HOME/steps.log"
