@@ -120,7 +120,7 @@ def repeat_lines(first: pd.DataFrame, second: pd.DataFrame) -> list[str]:
         if all(f[0] is not None for f in flats):  # the ratios' denominators, shown, not judged
             lines.append(f"| {int(size):,} | faiss flat (best), ms/query | {row_label(flats[0][0])} | "
                          f"{flats[0][1]:.3f} | {row_label(flats[1][0])} | {flats[1][1]:.3f} | "
-                         f"{flats[1][1] / flats[0][1]:.2f} | – |")
+                         f"{flats[1][1] / flats[0][1]:.3f} | – |")
         runs = [headline_ratios(r) for r in rows]
         for name in dict.fromkeys([*runs[0], *runs[1]]):
             one, two = runs[0].get(name), runs[1].get(name)
@@ -130,10 +130,33 @@ def repeat_lines(first: pd.DataFrame, second: pd.DataFrame) -> list[str]:
             cells = [f"{p[0]['params'] or '-'} | {p[1]:.2f}x" if p else "none meets the criterion | –"
                      for p in (one, two)]
             lines.append(f"| {int(size):,} | {name} | {cells[0]} | {cells[1]} | "
-                         f"{'–' if np.isnan(share) else f'{share:.2f}'} | {'yes' if within else 'no'} |")
+                         f"{'–' if np.isnan(share) else f'{share:.3f}'} | {'yes' if within else 'no'} |")
     lines += ["", f"{sum(verdicts)} of {len(verdicts)} headline ratios reproduced." if verdicts else
               "The two runs share no database size."]
-    return lines
+    return lines + _paired_repeat_lines(first, second)
+
+
+def _paired_repeat_lines(first: pd.DataFrame, second: pd.DataFrame) -> list[str]:
+    """The ratios timed in pairs (``paired_ratio``, :mod:`protocols.efficiency_paired`) of the tree
+    settings both runs paired, per size: the same comparison, for the figures whose two sides met the
+    machine at the same minutes."""
+    columns = ["db_size", "index", "params", "paired_ratio"]
+    if "paired_ratio" not in first or "paired_ratio" not in second:
+        return []
+    both = first[first["paired_ratio"].notna()][columns].merge(
+        second[second["paired_ratio"].notna()][columns], on=["db_size", "index", "params"], suffixes=("_1", "_2"))
+    if both.empty:
+        return []
+    lines = ["", "Timed in pairs (faiss flat (best) and the tree point in turn), the settings both runs paired:", "",
+             "| codes | tree setting | first | second | second / first | reproduced |", "|---|---|---|---|---|---|"]
+    within = 0
+    for r in both.sort_values(["db_size", "index", "params"]).to_dict("records"):
+        share = r["paired_ratio_2"] / r["paired_ratio_1"]
+        ok = abs(share - 1) <= GENERATOR_RATIO_TOLERANCE
+        within += ok
+        lines.append(f"| {int(r['db_size']):,} | {row_label(r)} | {r['paired_ratio_1']:.2f}x | "
+                     f"{r['paired_ratio_2']:.2f}x | {share:.3f} | {'yes' if ok else 'no'} |")
+    return lines + ["", f"{within} of {len(both)} paired ratios reproduced."]
 
 
 def generator_lines(frame: pd.DataFrame) -> list[str]:

@@ -302,15 +302,22 @@ def test_a_second_run_reproduces_a_headline_ratio_within_the_tolerance_and_says_
     second = _frame([_row("faiss-flat", "", 2.2), _row("hdhash-tree", "keep_ratio=0.3", 0.095),
                      _row("faiss-ivf", "nprobe=8", 0.5)])
     text = "\n".join(efficiency_checks.repeat_lines(first, second))
-    assert "| 1,000,000 | faiss-ivf | nprobe=8 | 4.00x | nprobe=8 | 4.40x | 1.10 | yes |" in text
-    assert "| 1,000,000 | hdhash-tree | keep_ratio=0.3 | 20.00x | keep_ratio=0.3 | 23.16x | 1.16 | yes |" in text
-    assert "| 1,000,000 | faiss flat (best), ms/query | faiss-flat | 2.000 | faiss-flat | 2.200 | 1.10 | – |" in text
+    assert "| 1,000,000 | faiss-ivf | nprobe=8 | 4.00x | nprobe=8 | 4.40x | 1.100 | yes |" in text
+    assert "| 1,000,000 | hdhash-tree | keep_ratio=0.3 | 20.00x | keep_ratio=0.3 | 23.16x | 1.158 | yes |" in text
+    assert "| 1,000,000 | faiss flat (best), ms/query | faiss-flat | 2.000 | faiss-flat | 2.200 | 1.100 | – |" in text
     slower = _frame([_row("faiss-flat", "", 2.0), _row("hdhash-tree", "keep_ratio=0.3", 0.2),
                      _row("faiss-ivf", "nprobe=8", 0.5, recall=0.9)])
     text = "\n".join(efficiency_checks.repeat_lines(first, slower))
-    assert "| 1,000,000 | hdhash-tree | keep_ratio=0.3 | 20.00x | keep_ratio=0.3 | 10.00x | 0.50 | no |" in text
+    assert "| 1,000,000 | hdhash-tree | keep_ratio=0.3 | 20.00x | keep_ratio=0.3 | 10.00x | 0.500 | no |" in text
     assert "| 1,000,000 | faiss-ivf | nprobe=8 | 4.00x | none meets the criterion | – | – | no |" in text
     assert "0 of 3 headline ratios reproduced." in text
+    paired = {"paired_ratio": 20.0, "paired_flat_ms": 2.0, "paired_ms": 0.1, "paired_flat": "", "paired_rounds": 5}
+    first = _frame([_row("faiss-flat", "", 2.0), _row("hdhash-tree", "keep_ratio=0.3", 0.1, **paired)])
+    second = _frame([_row("faiss-flat", "", 2.0), _row("hdhash-tree", "keep_ratio=0.3", 0.2,
+                                                       **{**paired, "paired_ratio": 19.0})])
+    text = "\n".join(efficiency_checks.repeat_lines(first, second))
+    assert "| 1,000,000 | hdhash-tree (keep_ratio=0.3) | 20.00x | 19.00x | 0.950 | yes |" in text
+    assert "1 of 1 paired ratios reproduced." in text
     assert "share no database size" in "\n".join(efficiency_checks.repeat_lines(first, _frame(
         [_row("faiss-flat", "", 2.0, size=10**7)])))
 
