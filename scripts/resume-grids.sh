@@ -96,14 +96,16 @@ step_table2-mosaic-1e7-gen() { table2 fashion-mosaic 10000000 --generate-past 10
 step_table2-fmnist-1e8() { table2 fashion-mnist 100000000 --generate-past 1000000; }
 step_table2-mosaic-1e8() { table2 fashion-mosaic 100000000 --generate-past 1000000; }
 # the reproducibility check: the same command again, without --resume (which would keep every row), into
-# a scratch folder; then `python -m protocols.efficiency_report --dataset fashion-mnist --compare-with
+# a scratch folder; then `python -m protocols.efficiency_report --dataset <dataset> --compare-with
 # ../grids/table2-repeat` says which headline ratios reproduce within 20%
-step_table2-fmnist-repeat() {
+table2_repeat() {  # table2_repeat <dataset>
   local tree="$GRID_HOME/worktree-$TABLE2_COMMIT"
   [ -d "$tree" ] || git -C "$ROOT" worktree add -q --detach "$tree" "$TABLE2_COMMIT"
-  OUT="$GRID_HOME/table2-repeat" run_in "$tree" table2-repeat protocols.efficiency --dataset fashion-mnist \
+  OUT="$GRID_HOME/table2-repeat" run_in "$tree" "table2-repeat-$1" protocols.efficiency --dataset "$1" \
       --db-sizes 10000,100000,1000000 --require-quiet
 }
+step_table2-fmnist-repeat() { table2_repeat fashion-mnist; }
+step_table2-mosaic-repeat() { table2_repeat fashion-mosaic; }
 
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(pilot table1-fmnist unseen authors table1-mosaic)
