@@ -52,6 +52,10 @@ from protocols.efficiency_frame import LOADED_PER_CORE, runs_folder
 from protocols.efficiency_measure import load_average
 from protocols.efficiency_plan import MAX_ROW_MINUTES, MAX_TRAIN_MINUTES
 
+#: with --require-quiet, the longest wait after fitting and encoding for the one-minute load average to
+#: fall below the loaded mark (it lags the CPU by about a minute: efficiency_measure.settle_load)
+SETTLE_SECONDS = 180.0
+
 PROG = "python -m protocols.efficiency"
 DEFAULT_KEEP_RATIOS = "0.05,0.1,0.2,0.3,0.5,1.0"
 
@@ -94,7 +98,8 @@ def build_parser():
                              f"{MAX_TRAIN_MINUTES:g}, issue 30)")
     parser.add_argument("--require-quiet", action="store_true",
                         help="refuse to start on a loaded machine (load average above "
-                             f"{LOADED_PER_CORE} per core): timings there are not valid")
+                             f"{LOADED_PER_CORE} per core): timings there are not valid; after fitting and "
+                             f"encoding, wait up to {SETTLE_SECONDS:.0f} s for the load average to settle")
     parser.add_argument("--resume", action="store_true",
                         help="keep the rows an earlier (stopped) run of this table stored under the same commit, a "
                              "clean tree, machine, libraries, settings and codes; measure only the index builds it "
@@ -283,7 +288,8 @@ def main(argv=None) -> int:
 
         stored = read_records_by_name(runs_folder(Path(args.out), name)) if args.resume else None
         run_efficiency(dataset, settings.pop("sizes"), **settings, on_row=keep, resume=stored,
-                       on_kept=lambda records: owned.update(map(record_name, records)))
+                       on_kept=lambda records: owned.update(map(record_name, records)),
+                       settle_s=SETTLE_SECONDS if args.require_quiet else 0.0)
         if not any(runs_folder(Path(args.out), name).glob("*.json")):
             return  # nothing measured (the start deadline had passed) and nothing stored before: no table
         for path in [rebuild_csv(Path(args.out), name), *render(Path(args.out), name)]:

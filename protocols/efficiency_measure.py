@@ -77,6 +77,18 @@ def load_average() -> float | None:
         return None
 
 
+def settle_load(is_loaded, max_wait_s: float, poll_s: float = 5.0, sleep=time.sleep, read=load_average) -> float:
+    """Wait while ``is_loaded(load average)`` holds, at most ``max_wait_s``; returns the seconds waited.
+    Why: the one-minute load average lags the CPU by about a minute, so the rows timed right after the
+    run's own training and encoding were marked loaded while no other process ran (Fashion-MNIST, 10^4
+    codes at 0cfa6b0: load 1.54-2.00, other processes 0.00-0.08 cores)."""
+    waited = 0.0
+    while waited < max_wait_s and is_loaded(read()):
+        sleep(poll_s)
+        waited += poll_s
+    return waited
+
+
 class OtherCpu:
     """The CPU that other processes use while a row is measured, in cores: the machine's busy time
     (``/proc/stat``) less this process's own (every thread of it), over the wall time. None where

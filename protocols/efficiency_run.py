@@ -18,6 +18,7 @@ from common.provenance import git_state, library_versions, machine_info, now_utc
 from common.threads import pin_threads
 from protocols.deadline import may_start, not_started, start_until
 from protocols.efficiency_codes import GENERATOR, Side, prepare_side
+from protocols.efficiency_frame import loaded
 from protocols.efficiency_grid import GridRow, setting_label
 from protocols.efficiency_measure import (
     Measure,
@@ -27,6 +28,7 @@ from protocols.efficiency_measure import (
     kth_distances,
     load_average,
     peak_rss_mb,
+    settle_load,
     probe_ms,
     time_batched,
     time_single,
@@ -97,7 +99,7 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
                    skip=(), grid: list[GridRow] | None = None, progress: bool = True,
                    all_threads: int | None = None, force: bool = False, generate_past: int | None = None,
                    max_row_minutes: float = MAX_ROW_MINUTES, max_train_minutes: float = MAX_TRAIN_MINUTES,
-                   on_row=None, on_kept=None, resume: dict | None = None) -> list[dict]:
+                   on_row=None, on_kept=None, resume: dict | None = None, settle_s: float = 0.0) -> list[dict]:
     """Table II's rows for ``dataset`` (a loaded :class:`datasets.Dataset`) at each database size,
     one per setting of every grid row (:func:`protocols.efficiency_grid.default_grid` unless ``grid``),
     the left-out ones included with their reason; batched searches are timed at one thread and at
@@ -111,7 +113,9 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
     measured again; its rows are neither returned nor passed to ``on_row`` (unless the paired timing
     updates them) but to ``on_kept(records)``, once, before anything is measured: they are this run's
     too. Past ``HASHBENCH_START_UNTIL`` (:mod:`protocols.deadline`) no index is built: the run ends
-    with what it measured and says how many rows are left for ``--resume``."""
+    with what it measured and says how many rows are left for ``--resume``. ``settle_s``: before the
+    first row, wait up to this long for the load average to fall below the loaded mark
+    (:func:`protocols.efficiency_measure.settle_load`; the command's ``--require-quiet``)."""
     until = start_until()
     all_threads = all_threads or os.cpu_count() or 1
     plan = checked_plan(dataset, sizes, force=force, bits=bits, topk=topk, repeats=repeats,
@@ -128,6 +132,7 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
     sides = {"baseline": prepare_side(dataset, baseline, bits, max(sizes), seed, params or {}, generate_past),
              "tree": prepare_side(dataset, tree_method, bits, max(sizes), seed, params or {}, generate_past)}
     pin_threads(1)  # training may use every core; the timings use one (and all_threads beside it)
+    _settle(settle_s, progress)
     m = Measure(plan.topk, repeats, min(timing_queries, len(y_query)), min(single_queries, len(y_query)), all_threads,
                 max_row_minutes)
     context = _context(dataset, seed, len(y_query), m)
@@ -148,6 +153,18 @@ def run_efficiency(dataset, sizes, *, bits: int = 64, topk: int | None = None, s
         left += [f"the paired timing at {', '.join(f'{n:,}' for n in unpaired)} codes"] if unpaired else []
         print(not_started(" and ".join(left), "run the same command with --resume to go on"), file=sys.stderr)
     return rows
+
+
+def _settle(settle_s: float, progress: bool) -> None:
+    """Up to ``settle_s`` seconds' wait for the load average to fall below the loaded mark, said where it waited."""
+    if not settle_s:
+        return
+    waited = settle_load(lambda load: loaded(load, os.cpu_count()), settle_s)
+    if progress and waited:
+        load = load_average()
+        still = " (still over the mark: the rows timed now are marked)" if loaded(load, os.cpu_count()) else ""
+        print(f"waited {waited:.0f} s after fitting and encoding for the load average to settle: {load:.2f}{still}",
+              file=sys.stderr)
 
 
 def _measure_builds(builds: list[PlannedBuild], sides: dict, kept: dict, identities: dict, y_query, m: Measure,

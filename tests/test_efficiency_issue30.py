@@ -19,6 +19,7 @@ from protocols import (
     efficiency_measure,
     efficiency_plan,
     efficiency_records,
+    efficiency_run,
     efficiency_tables,
     runner,
 )
@@ -391,6 +392,30 @@ def test_require_quiet_refuses_a_loaded_machine_before_any_work(no_training, cap
     monkeypatch.setattr(efficiency, "load_average", lambda: 8.0)
     assert efficiency.main(ARGV + ["--require-quiet", "--out", str(no_training / "results")]) == 2
     assert "this machine is loaded (load average 8.00" in capsys.readouterr().err
+
+
+def test_the_first_rows_wait_for_the_load_average_to_settle_at_most_the_limit():
+    loads, slept = iter([2.6, 2.3, 1.9, 1.5]), []
+    waited = efficiency_measure.settle_load(lambda load: efficiency_frame.loaded(load, 2), 60,
+                                            sleep=slept.append, read=lambda: next(loads))
+    assert waited == 10 and slept == [5.0, 5.0]  # 2.6 and 2.3 are over the mark on 2 cores, 1.9 is not
+    waited = efficiency_measure.settle_load(lambda load: True, 12, poll_s=5, sleep=slept.append, read=lambda: 9.0)
+    assert waited == 15  # gives up once the limit has passed
+    assert efficiency_measure.settle_load(lambda load: False, 60, sleep=None, read=lambda: None) == 0
+
+
+def test_require_quiet_waits_after_fitting_for_the_load_to_settle(no_training, monkeypatch):
+    seen = {}
+
+    def run(dataset, sizes, **kwargs):
+        seen.update(kwargs)
+        return []
+
+    monkeypatch.setattr(efficiency_run, "run_efficiency", run)
+    monkeypatch.setattr(efficiency, "load_average", lambda: 0.0)
+    for flags, wait in (([], 0.0), (["--require-quiet"], efficiency.SETTLE_SECONDS)):
+        assert efficiency.main(ARGV + flags + ["--out", str(no_training / "results")]) == 0
+        assert seen["settle_s"] == wait
 
 
 def test_a_small_run_times_every_flat_setting_and_leaves_slow_rows_out_with_the_measured_reason(tmp_path, monkeypatch):
