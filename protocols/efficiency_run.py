@@ -28,8 +28,8 @@ from protocols.efficiency_measure import (
     kth_distances,
     load_average,
     peak_rss_mb,
-    settle_load,
     probe_ms,
+    settle_load,
     time_batched,
     time_single,
 )
