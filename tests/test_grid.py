@@ -152,7 +152,8 @@ def test_a_cluster_worker_starts_nothing_past_the_start_deadline(tmp_path, cache
     monkeypatch.setenv(START_UNTIL_ENV, "2000-01-01T00:00")  # no zone: UTC
     jobs = grid.expand("digits", ["lsh", "itq"], [16], [0])
     result = grid.run_grid(jobs, tmp_path / "out", workers=2, progress=False)
-    assert result.not_started == jobs and not result.records and not result.failures
+    # in the order the workers answered, which a loaded machine can swap
+    assert sorted(result.not_started, key=jobs.index) == jobs and not result.records and not result.failures
     assert not (tmp_path / "out" / "map").exists()
 
 
