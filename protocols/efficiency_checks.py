@@ -22,6 +22,7 @@ from protocols.efficiency_frame import (
     flat_best,
     measured,
     meets_criterion,
+    paper_point_rows,
     row_label,
 )
 
@@ -63,7 +64,7 @@ def goal_lines(frame: pd.DataFrame, size_rows: dict) -> list[str]:
         lines.append(f"- HDHash(0.3) >= {goal:g}x at {size:,} codes: not measured (no rows at this size)")
     else:
         flat, flat_ms, _ = flat_best(rows)
-        point = measured(rows[(rows["index"] == "hdhash-tree") & (rows["params"] == "keep_ratio=0.3")])
+        point = measured(paper_point_rows(rows))
         speedup = flat_ms / point.iloc[0]["ms_per_query"] if len(point) else float("nan")
         lines.append(f"- HDHash(0.3) >= {goal:g}x at {size:,} codes: "
                      + (f"{speedup:.1f}x: {'holds' if speedup >= goal else 'does not hold'}" if len(point)
@@ -102,7 +103,7 @@ def headline_ratios(rows: pd.DataFrame) -> dict:
     flat, flat_ms, _ = flat_best(rows)
     flat_map = flat["judged_map"] if flat is not None else np.nan
     points = {name: family_point(rows, name, flat_map) for name in SUBLINEAR}
-    paper_point = rows[(rows["index"] == "hdhash-tree") & (rows["params"] == "keep_ratio=0.3")]
+    paper_point = paper_point_rows(rows)
     points["HDHash(0.3)"] = paper_point.iloc[0] if len(paper_point) else None
     return {name: (p, flat_ms / p["ms_per_query"]) for name, p in points.items() if p is not None}
 

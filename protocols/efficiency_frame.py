@@ -52,6 +52,11 @@ def paper_speedups() -> tuple[float, float]:
             float(hashnet["memory_mb"] / tree["memory_mb"]))
 
 
+def paper_point_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the paper's operating point, HDHash(0.3): the tree at keep ratio 0.3."""
+    return rows[(rows["index"] == "hdhash-tree") & (rows["params"] == "keep_ratio=0.3")]
+
+
 def row_label(row) -> str:
     """``index (params)``: a setting as the tables name it."""
     return row["index"] + (f" ({row['params']})" if isinstance(row["params"], str) and row["params"] else "")

@@ -42,7 +42,7 @@ def paired_timing(builds: list[PlannedBuild], sides: dict, rows: list[dict], m: 
     where a side is missing."""
     import pandas as pd
 
-    from protocols.efficiency_frame import at_size, family_point, flat_best, prepared
+    from protocols.efficiency_frame import at_size, family_point, flat_best, paper_point_rows, prepared
 
     both = [*rows, *kept]
     by_key = {(r["index"], r["params"], r["db_size"], _encoded(r)): r for r in both}
@@ -53,8 +53,8 @@ def paired_timing(builds: list[PlannedBuild], sides: dict, rows: list[dict], m: 
         if flat is None:
             continue
         tree = family_point(frame, "hdhash-tree", flat["judged_map"])
-        paper = frame[(frame["index"] == "hdhash-tree") & (frame["params"] == "keep_ratio=0.3")
-                      & frame["ms_per_query"].notna()]
+        paper = paper_point_rows(frame)
+        paper = paper[paper["ms_per_query"].notna()]
         points = [p for p in (tree, paper.iloc[0] if len(paper) else None) if p is not None]
         points = list({p["params"]: p for p in points}.values())
         if not points or (size not in measured and all(_number(p.get("paired_ratio")) for p in points)):

@@ -28,6 +28,7 @@ from protocols.efficiency_frame import (
     measured,
     meets_criterion,
     old_point,
+    paper_point_rows,
     paper_rows,
     paper_speedups,
     paper_table2,
@@ -158,7 +159,7 @@ def _paper_lines(rows: pd.DataFrame) -> list[str]:
     """HDHash(0.3) and the numpy scan beside the paper's figures (ImageNet-100, their machine), at
     the largest size."""
     timed = measured(rows)
-    tree = timed[(timed["index"] == "hdhash-tree") & (timed["params"] == "keep_ratio=0.3")]
+    tree = paper_point_rows(timed)
     scan = timed[timed["index"] == "numpy-scan"]
     if not len(tree) or not len(scan):
         return []
@@ -219,7 +220,7 @@ def headline_lines(rows: pd.DataFrame, size: int) -> list[str]:
             lines.append(f"| {name} | none meets the criterion | | | | | | | | | "
                          + ("–" if old is None else f"{old['params']}: {old['ms_per_query']:.3f} ms, recall "
                                                     f"{old['recall']:.3f}") + " | |")
-    paper_point = timed[(timed["index"] == "hdhash-tree") & (timed["params"] == "keep_ratio=0.3")]
+    paper_point = paper_point_rows(timed)
     if len(paper_point):
         r = paper_point.iloc[0]
         meets = bool(meets_criterion(paper_point, flat_map).iloc[0])

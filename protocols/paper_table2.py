@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from protocols.efficiency_frame import flat_best, paper_rows, paper_speedups, paper_table2, prepared
+from protocols.efficiency_frame import flat_best, paper_point_rows, paper_rows, paper_speedups, paper_table2, prepared
 from protocols.efficiency_records import table_name
 from protocols.markdown import number, table
 
@@ -63,7 +63,7 @@ def table2_frame(out, names) -> pd.DataFrame:
         return found.iloc[0] if len(found) else None
 
     def tree_03(largest):
-        return first(largest[(largest["index"] == "hdhash-tree") & (largest["params"] == "keep_ratio=0.3")])
+        return first(paper_point_rows(largest))
 
     def add_flat(name, largest, run="default"):  # its fastest setting's time, batched or one query at a time
         best, ms, mode = flat_best(prepared(largest))
