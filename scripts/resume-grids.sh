@@ -80,10 +80,14 @@ step_authors() {
 # names these steps first (before any training step) and the command refuses a loaded machine
 # (--require-quiet). Each resumes what an earlier call of the same commit and machine stored (--resume)
 # and stops building at HASHBENCH_START_UNTIL, so a size of many hours spans sessions.
+TABLE2_TREE="$GRID_HOME/worktree-$TABLE2_COMMIT"
+table2_tree() {  # the worktree at TABLE2_COMMIT, added where missing
+  [ -d "$TABLE2_TREE" ] || git -C "$ROOT" worktree add -q --detach "$TABLE2_TREE" "$TABLE2_COMMIT"
+}
 table2() {  # table2 <dataset> <sizes> [more flags]
-  local tree="$GRID_HOME/worktree-$TABLE2_COMMIT"
-  [ -d "$tree" ] || git -C "$ROOT" worktree add -q --detach "$tree" "$TABLE2_COMMIT"
-  run_in "$tree" "table2-$1" protocols.efficiency --dataset "$1" --db-sizes "$2" --require-quiet --resume "${@:3}"
+  table2_tree
+  run_in "$TABLE2_TREE" "table2-$1" protocols.efficiency --dataset "$1" --db-sizes "$2" --require-quiet --resume \
+      "${@:3}"
 }
 step_table2-fmnist() { table2 fashion-mnist 10000,100000,1000000; }
 step_table2-mosaic() { table2 fashion-mosaic 10000,100000,1000000; }
@@ -99,9 +103,8 @@ step_table2-mosaic-1e8() { table2 fashion-mosaic 100000000 --generate-past 10000
 # a scratch folder; then `python -m protocols.efficiency_report --dataset <dataset> --compare-with
 # ../grids/table2-repeat` says which headline ratios reproduce within 20%
 table2_repeat() {  # table2_repeat <dataset>
-  local tree="$GRID_HOME/worktree-$TABLE2_COMMIT"
-  [ -d "$tree" ] || git -C "$ROOT" worktree add -q --detach "$tree" "$TABLE2_COMMIT"
-  OUT="$GRID_HOME/table2-repeat" run_in "$tree" "table2-repeat-$1" protocols.efficiency --dataset "$1" \
+  table2_tree
+  OUT="$GRID_HOME/table2-repeat" run_in "$TABLE2_TREE" "table2-repeat-$1" protocols.efficiency --dataset "$1" \
       --db-sizes 10000,100000,1000000 --require-quiet
 }
 step_table2-fmnist-repeat() { table2_repeat fashion-mnist; }
