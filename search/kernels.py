@@ -145,11 +145,14 @@ def _keep_threshold(node_codes, nb, item_offsets, ib, c0, c1, qcode, span, keep_
     largest distance kept (the children at or below it hold at least ``ceil(keep_ratio * parent's
     items)``; every child at keep 1.0)."""
     codes = node_codes[nb + c0:nb + c1]  # a slice: indices from 0 need no negative-index fix-up: it vectorises
-    for i in range(c1 - c0):
-        child_dist[i] = np.int64(_popcount(codes[i] ^ qcode))
+    # one pass, the distances as bytes (a level's distance is at most 64): against two passes over
+    # int64 distances, 23% less time in expansions (on 1,000,000 fashion-mosaic HDHash codes, K=5000,
+    # one thread, keep 1.0; 27% at max_codes=25000, where expansions are half the time before selection)
     child_count[:span] = 0
     for i in range(c1 - c0):
-        child_count[child_dist[i]] += 1
+        d = _popcount(codes[i] ^ qcode)
+        child_dist[i] = np.uint8(d)
+        child_count[d] += 1
     threshold = span - 1
     if keep_ratio < 1.0:
         level_hist[:span] = 0
@@ -178,7 +181,7 @@ def tree_candidates(query_levels, node_codes, node_base, item_offsets, item_base
         max_span = max(max_span, level_bits[lev] + 1)
     survivors = np.empty(max_nodes + 1, np.int64)
     next_survivors = np.empty(max_nodes + 1, np.int64)
-    child_dist = np.empty(max_nodes + 1, np.int64)
+    child_dist = np.empty(max_nodes + 1, np.uint8)
     level_hist = np.empty(max_span, np.int64)
     child_count = np.empty(max_span, np.int64)
     ib_leaf = item_base[n_levels - 1] if n_levels > 0 else 0
@@ -361,10 +364,10 @@ def _count_distances(dist_buf, start, stop, hist4, hist, span):
 @njit(nogil=True, cache=True)
 def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offsets, item_base, child_offsets,
                 child_base, level_bits, leaf_runs, run_len, run_words, ids, k, keep_ratio, max_codes, nbits,
-                out_ids, out_dist, scanned_out, computed_out, expanded_out,
-                heads, ent_level, ent_lo, ent_hi, ent_next, order, child_dist, level_hist, child_count, group_start,
-                hist, hist4, dist_buf, scan_first, scan_stop, scan_start, scan_near, cand_first, cand_start,
-                cand_stop, sel_pos, sel_run, heap_id, heap_pos, heap_end, keys, keys_tmp, radix_count):
+                out_ids, out_dist, scanned_out, computed_out, expanded_out, buffers):
+    (heads, ent_level, ent_lo, ent_hi, ent_next, order, child_dist, level_hist, child_count, group_start, hist, hist4,
+     dist_buf, scan_first, scan_stop, scan_start, scan_near, cand_first, cand_start, cand_stop, sel_pos, sel_run,
+     heap_id, heap_pos, heap_end, keys, keys_tmp, radix_count) = buffers
     n = ids.shape[0]
     n_levels = level_bits.shape[0]
     leaf_level = n_levels - 1  # -1: no branching level, the root is the one leaf
@@ -579,13 +582,47 @@ def sort_key_type(n: int, nbits: int) -> np.ndarray:
     return np.empty(0, np.uint32 if _bits_for(n) + _bits_for(nbits + 1) <= 32 else np.uint64)
 
 
+@njit(nogil=True, cache=True)
+def tree_buffers(n, n_runs, n_nodes, level_bits, nbits, key_type):
+    """The scratch :func:`_tree_query` works in, sized for the worst query on an index of ``n``
+    items, ``n_runs`` runs and ``n_nodes`` nodes: one set per thread. Only the pages a query touches
+    become memory; :func:`tree_search_serial` takes a set kept between calls."""
+    max_span = 1
+    total_bits = 0
+    for lev in range(level_bits.shape[0]):
+        max_span = max(max_span, level_bits[lev] + 1)
+        total_bits += level_bits[lev]
+    return (np.empty(total_bits + 1, np.int64),  # heads
+            np.empty(n_nodes + 1, np.int64), np.empty(n_nodes + 1, np.int64),  # ent_level, ent_lo
+            np.empty(n_nodes + 1, np.int64), np.empty(n_nodes + 1, np.int64),  # ent_hi, ent_next
+            np.empty(n_nodes + 1, np.int64), np.empty(n_nodes + 1, np.uint8),  # order, child_dist
+            np.empty(max_span, np.int64), np.empty(max_span, np.int64), np.empty(max_span, np.int64),
+            np.empty(nbits + 3, np.int64), np.empty((4, nbits + 2), np.int64),  # hist, hist4
+            np.empty(n_runs + 1, np.uint32),  # dist_buf
+            np.empty(n_nodes + 1, np.int64), np.empty(n_nodes + 1, np.int64),  # scan_first, scan_stop
+            np.empty(n_nodes + 2, np.int64), np.empty(n_nodes + 1, np.int64),  # scan_start, scan_near
+            np.empty(n_nodes + 1, np.int64), np.empty(n_nodes + 1, np.int64),  # cand_first, cand_start
+            np.empty(n_nodes + 1, np.int64),  # cand_stop
+            np.empty(n_runs + 1, np.int64), np.empty(n_runs + 1, np.int64),  # sel_pos, sel_run
+            np.empty(n_runs, np.int64), np.empty(n_runs, np.int64), np.empty(n_runs, np.int64),  # the merge's heap
+            np.empty(n, key_type.dtype), np.empty(n, key_type.dtype),  # keys, keys_tmp
+            np.empty(4 * 2048, np.int64))  # radix_count
+
+
+@njit(nogil=True, cache=True)
+def _tree_outputs(nq, k):
+    return (np.empty((nq, k), np.int64), np.empty((nq, k), np.uint16), np.zeros(nq, np.int64),
+            np.zeros(nq, np.int64), np.zeros(nq, np.int64))
+
+
 @njit(nogil=True, parallel=True, cache=True)
 def tree_search(query_levels, query_words, node_codes, node_base, item_offsets, item_base, child_offsets,
                 child_base, level_bits, leaf_runs, run_len, run_words, ids, k, keep_ratio, max_codes, nbits,
                 n_nodes, n_chunks, key_type):
     """Top-k through HDHash's tree for every query (the rule of :class:`search.tree.TreeIndex`),
     the queries split into ``n_chunks`` contiguous chunks run in parallel (numba's threads: the
-    caller sets their number with ``numba.set_num_threads``).
+    caller sets their number with ``numba.set_num_threads``), each chunk with its own scratch
+    (:func:`tree_buffers`).
 
     Per level ``l`` the index's arrays are concatenated: level ``l``'s node codes are
     ``node_codes[node_base[l]:node_base[l + 1]]``, and likewise the item offsets (``item_base``)
@@ -601,55 +638,32 @@ def tree_search(query_levels, query_words, node_codes, node_base, item_offsets, 
     n = ids.shape[0]
     nq = query_words.shape[0]
     k = min(k, n)
-    out_ids = np.empty((nq, k), np.int64)
-    out_dist = np.empty((nq, k), np.uint16)
-    scanned = np.zeros(nq, np.int64)
-    computed = np.zeros(nq, np.int64)
-    expanded = np.zeros(nq, np.int64)
-    n_runs = run_words.shape[0]
-    max_span = 1
-    total_bits = 0
-    for lev in range(level_bits.shape[0]):
-        max_span = max(max_span, level_bits[lev] + 1)
-        total_bits += level_bits[lev]
+    out_ids, out_dist, scanned, computed, expanded = _tree_outputs(nq, k)
     n_chunks = max(1, min(n_chunks, nq))
     for chunk in prange(n_chunks):
-        # per-thread buffers, sized for the worst query
-        heads = np.empty(total_bits + 1, np.int64)
-        ent_level = np.empty(n_nodes + 1, np.int64)
-        ent_lo = np.empty(n_nodes + 1, np.int64)
-        ent_hi = np.empty(n_nodes + 1, np.int64)
-        ent_next = np.empty(n_nodes + 1, np.int64)
-        order = np.empty(n_nodes + 1, np.int64)
-        child_dist = np.empty(n_nodes + 1, np.int64)
-        level_hist = np.empty(max_span, np.int64)
-        child_count = np.empty(max_span, np.int64)
-        group_start = np.empty(max_span, np.int64)
-        hist = np.empty(nbits + 3, np.int64)
-        hist4 = np.empty((4, nbits + 2), np.int64)
-        dist_buf = np.empty(n_runs + 1, np.uint32)
-        scan_first = np.empty(n_nodes + 1, np.int64)
-        scan_stop = np.empty(n_nodes + 1, np.int64)
-        scan_start = np.empty(n_nodes + 2, np.int64)
-        scan_near = np.empty(n_nodes + 1, np.int64)
-        cand_first = np.empty(n_nodes + 1, np.int64)
-        cand_start = np.empty(n_nodes + 1, np.int64)
-        cand_stop = np.empty(n_nodes + 1, np.int64)
-        sel_pos = np.empty(n_runs + 1, np.int64)
-        sel_run = np.empty(n_runs + 1, np.int64)
-        heap_id = np.empty(n_runs, np.int64)
-        heap_pos = np.empty(n_runs, np.int64)
-        heap_end = np.empty(n_runs, np.int64)
-        keys = np.empty(n, key_type.dtype)
-        keys_tmp = np.empty(n, key_type.dtype)
-        radix_count = np.empty(4 * 2048, np.int64)
+        buffers = tree_buffers(n, run_words.shape[0], n_nodes, level_bits, nbits, key_type)
         for q in range(chunk * nq // n_chunks, (chunk + 1) * nq // n_chunks):
             _tree_query(q, query_levels, query_words, node_codes, node_base, item_offsets, item_base, child_offsets,
                         child_base, level_bits, leaf_runs, run_len, run_words, ids, k, keep_ratio, max_codes,
-                        nbits, out_ids, out_dist, scanned, computed, expanded, heads, ent_level, ent_lo, ent_hi,
-                        ent_next, order, child_dist, level_hist, child_count, group_start, hist, hist4, dist_buf,
-                        scan_first, scan_stop, scan_start, scan_near, cand_first, cand_start, cand_stop, sel_pos,
-                        sel_run, heap_id, heap_pos, heap_end, keys, keys_tmp, radix_count)
+                        nbits, out_ids, out_dist, scanned, computed, expanded, buffers)
+    return out_ids, out_dist, scanned, computed, expanded
+
+
+@njit(nogil=True, cache=True)
+def tree_search_serial(query_levels, query_words, node_codes, node_base, item_offsets, item_base, child_offsets,
+                       child_base, level_bits, leaf_runs, run_len, run_words, ids, k, keep_ratio, max_codes, nbits,
+                       buffers):
+    """:func:`tree_search` on the calling thread, in the scratch ``buffers`` (:func:`tree_buffers`,
+    kept by the caller between calls). A search of one query pays neither the scratch's allocation
+    (its first touch of each page: ~60 us a call on 1,000,000 fashion-mosaic codes) nor the start of
+    numba's threads (milliseconds where the other cores are busy)."""
+    nq = query_words.shape[0]
+    k = min(k, ids.shape[0])
+    out_ids, out_dist, scanned, computed, expanded = _tree_outputs(nq, k)
+    for q in range(nq):
+        _tree_query(q, query_levels, query_words, node_codes, node_base, item_offsets, item_base, child_offsets,
+                    child_base, level_bits, leaf_runs, run_len, run_words, ids, k, keep_ratio, max_codes, nbits,
+                    out_ids, out_dist, scanned, computed, expanded, buffers)
     return out_ids, out_dist, scanned, computed, expanded
 
 

@@ -86,6 +86,29 @@ def test_tree_search_split_over_threads_equals_one_thread():
     assert np.array_equal(many[1], tree.rank(db[::50], topk=100)[1])
 
 
+def test_one_query_searches_reuse_their_scratch_and_equal_the_batch():
+    # one query at a time runs serially in scratch kept between calls (per thread): whatever the
+    # previous query left there (many ties, few, a short list) must not change the next result
+    from concurrent.futures import ThreadPoolExecutor
+
+    db = _clustered_codes(3000, 8, seed=4, flip=0.02)
+    queries = np.concatenate([db[::97], db[:3] ^ np.uint8(0xFF)])
+    for keep_ratio, max_codes in ((1.0, 0), (0.3, 0), (1.0, 200)):
+        tree = TreeIndex(db, levels=(8, 16, 40), keep_ratio=keep_ratio, max_codes=max_codes)
+        batch = tree.search(queries, 150)
+        for order in (range(len(queries)), reversed(range(len(queries)))):
+            for i in order:
+                one = tree.search(queries[i:i + 1], 150)
+                assert np.array_equal(one[0][0], batch[0][i]) and np.array_equal(one[1][0], batch[1][i])
+        assert tree._scratch() is tree._scratch()  # kept, not allocated again
+        # threads searching one index at once each use their own scratch
+        with ThreadPoolExecutor(4) as pool:
+            rows = list(pool.map(lambda i: tree.search(queries[i:i + 1], 150), range(len(queries))))
+        assert all(np.array_equal(r[1][0], batch[1][i]) for i, r in enumerate(rows))
+    tree = TreeIndex(db, levels=(8, 16, 40), keep_ratio=1.0)  # keep 1.0: the exhaustive ranking, one at a time too
+    assert np.array_equal(tree.search(queries[-1:], 150)[1][0], HammingIndex(db).search(queries, 150)[1][-1])
+
+
 @pytest.mark.parametrize("levels", [(8, 16, 40), (64,)])
 def test_tree_search_takes_the_smallest_ids_across_tied_runs(levels):
     # six distinct codes, ids interleaved at random: the k-th distance is shared by several runs of
