@@ -16,6 +16,7 @@ from protocols.efficiency_frame import (
     SUBLINEAR,
     TREE_ROWS,
     at_size,
+    cpu_models,
     faiss_against_tree,
     family_point,
     fastest,
@@ -45,11 +46,16 @@ GENERATOR_RECALL_TOLERANCE = 0.03
 def goal_lines(frame: pd.DataFrame, size_rows: dict) -> list[str]:
     """Issue 30's goals, each with what was measured and whether it holds (one thread, same run)."""
     lines = ["", "## Goals (issue 30; one thread, against faiss flat (best) in the same run)", ""]
+    mixed = {size: models for size, rows in size_rows.items() if len(models := cpu_models(rows)) > 1}
     for size, goal in TREE_SPEEDUP_GOALS.items():
         rows = size_rows.get(size)
         if rows is None:
             lines.append(f"- fastest tree setting meeting the criterion >= {goal:g}x at {size:,} codes: not measured "
                          "(no rows at this size)")
+            continue
+        if size in mixed:
+            lines.append(f"- fastest tree setting meeting the criterion >= {goal:g}x at {size:,} codes: "
+                         + _not_judged(mixed[size]))
             continue
         flat, flat_ms, _ = flat_best(rows)
         trees = measured(rows[rows["index"].isin(TREE_ROWS)])
@@ -62,6 +68,8 @@ def goal_lines(frame: pd.DataFrame, size_rows: dict) -> list[str]:
     rows = size_rows.get(size)
     if rows is None:
         lines.append(f"- HDHash(0.3) >= {goal:g}x at {size:,} codes: not measured (no rows at this size)")
+    elif size in mixed:
+        lines.append(f"- HDHash(0.3) >= {goal:g}x at {size:,} codes: " + _not_judged(mixed[size]))
     else:
         flat, flat_ms, _ = flat_best(rows)
         point = measured(paper_point_rows(rows))
@@ -71,9 +79,13 @@ def goal_lines(frame: pd.DataFrame, size_rows: dict) -> list[str]:
                         else "not measured"))
     dominated = []
     for size, rows in size_rows.items():
-        dominated += [f"{row_label(f)} at {size:,}" for f, _, beaten in faiss_against_tree(rows) if beaten]
+        if size not in mixed:
+            dominated += [f"{row_label(f)} at {size:,}" for f, _, beaten in faiss_against_tree(rows) if beaten]
+    unjudged = (f" (not judged at {', '.join(f'{size:,}' for size in sorted(mixed))}: rows timed on several CPU "
+                "models)") if mixed else ""
     lines.append("- no faiss setting at any size both faster and at least as high in recall as the tree's nearest "
-                 "Pareto point: " + ("holds" if not dominated else "does not hold: " + ", ".join(dominated)))
+                 "Pareto point: " + ("holds" if not dominated else "does not hold: " + ", ".join(dominated))
+                 + unjudged)
     measured_sizes = []
     for size, rows in sorted(size_rows.items()):
         trees = measured(rows[rows["index"].isin(TREE_ROWS)])
@@ -88,6 +100,11 @@ def goal_lines(frame: pd.DataFrame, size_rows: dict) -> list[str]:
                     ("holds (" if not over else "does not hold (") + ", ".join(
                         f"{b:.2f} at {size:,}" for size, b, _ in measured_sizes) + ")"))
     return lines
+
+
+def _not_judged(models: list[str]) -> str:
+    return (f"not judged: the rows at this size were timed on {len(models)} CPU models ({', '.join(models)}), "
+            "and a ratio between two machines is no measurement; time the size again on one")
 
 
 def _code_bytes(row) -> float:

@@ -71,7 +71,7 @@ OPTIONAL = {"map_tie_aware": np.nan, "ms_per_query_all_threads": np.nan, "codes_
             "build_params": "", "encoded_codes": np.nan, "generator": "", "load_before": np.nan,
             "load_after": np.nan, "other_cpu_cores": np.nan, "cores": np.nan, "candidates_visited": np.nan,
             "recall": np.nan, "map": np.nan, "index_bytes": np.nan, "bytes_per_item": np.nan, "build_s": np.nan,
-            "peak_rss_mb": np.nan}
+            "peak_rss_mb": np.nan, "cpu": ""}
 
 
 def prepared(frame: pd.DataFrame) -> pd.DataFrame:
@@ -82,7 +82,7 @@ def prepared(frame: pd.DataFrame) -> pd.DataFrame:
     for column, value in OPTIONAL.items():
         if column not in frame:
             frame[column] = value
-    for column in ("params", "left_out", "build_params", "generator"):
+    for column in ("params", "left_out", "build_params", "generator", "cpu"):
         frame[column] = frame[column].astype(object).where(frame[column].notna(), "").astype(str)
     frame["judged_map"] = frame["map_tie_aware"].where(frame["map_tie_aware"].notna(), frame["map"])
     frame["generated"] = frame["encoded_codes"].notna() & (frame["encoded_codes"] < frame["db_size"])
@@ -118,6 +118,13 @@ def measured(rows: pd.DataFrame) -> pd.DataFrame:
     if "left_out" in rows:
         keep &= rows["left_out"].isna() | (rows["left_out"].astype(str).isin(["", "nan"]))
     return rows[keep]
+
+
+def cpu_models(rows: pd.DataFrame) -> list[str]:
+    """The CPU models ``rows`` were timed on (a record's ``cpu``; empty where not recorded). Ratios
+    between rows timed on different models are not measurements: a size whose rows span several (a
+    run resumed on another machine kind, or indexes rerun alone there) is not judged by the goals."""
+    return sorted({c for c in rows["cpu"].astype(str) if c and c != "nan"}) if "cpu" in rows else []
 
 
 # -- the headline ------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from protocols.efficiency_frame import (
     SUBLINEAR,
     TREE_ROWS,
     at_size,
+    cpu_models,
     faiss_against_tree,
     family_point,
     fastest,
@@ -90,6 +91,12 @@ def _runs_text(rows: pd.DataFrame) -> str:
     stamps = rows["timestamp"].dropna().unique() if "timestamp" in rows else []
     commits = sorted({str(c)[:7] for c in rows["git_commit"].dropna()}) if "git_commit" in rows else []
     of = f"commit {', '.join(commits)}" if commits else "commit not recorded"
+    models = cpu_models(rows)
+    if len(models) > 1:
+        counts = rows["cpu"].astype(str).value_counts()
+        return (f"{len(stamps)} runs ({of}) on {len(models)} CPU models ("
+                + ", ".join(f"{m}: {counts[m]} rows" for m in models) + "): ratios between rows timed on different "
+                "machines are not measurements, and the goals do not judge this size")
     if len(stamps) <= 1:
         return f"one run ({of})"
     return (f"{len(stamps)} runs ({of}; started {min(stamps)} to {max(stamps)}): a stopped run resumed or indexes "

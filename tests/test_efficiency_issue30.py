@@ -264,6 +264,23 @@ def test_a_faiss_setting_faster_at_at_least_the_recall_of_the_trees_next_point_i
     assert "does not hold: faiss-ivf (nprobe=64) at 1,000,000" in goals
 
 
+def test_a_size_timed_on_two_cpu_models_is_not_judged_and_says_so():
+    # a run resumed in a session on another machine kind leaves a size's rows from two CPU models: the
+    # flat baseline of one and the tree of the other make no ratio, so the goals judge other sizes only
+    one = [_row("faiss-flat", "", 2.0, timestamp="t1"),
+           _row("hdhash-tree-budget", "max_codes=5000", 0.05, timestamp="t1")]
+    mixed = _frame([dict(one[0], cpu="AMD EPYC"), dict(one[1], cpu="Intel Xeon", timestamp="t2"),
+                    _row("faiss-ivf", "nprobe=64", 0.01, cpu="Intel Xeon", timestamp="t2")])
+    assert efficiency_frame.cpu_models(mixed) == ["AMD EPYC", "Intel Xeon"]
+    goals = "\n".join(efficiency_checks.goal_lines(mixed, {10**6: mixed}))
+    assert "20x at 1,000,000 codes: not judged: the rows at this size were timed on 2 CPU models" in goals
+    assert "holds (not judged at 1,000,000" in goals  # the faster IVF row is not called a win across machines
+    assert "on 2 CPU models (AMD EPYC: 1 rows, Intel Xeon: 2 rows)" in efficiency_tables.markdown(mixed, "d")
+    same = _frame(one)
+    assert "40.0x: holds" in "\n".join(efficiency_checks.goal_lines(same, {10**6: same}))
+    assert "one run" in efficiency_tables.markdown(same, "d")
+
+
 def test_slope_of_a_power_law_is_its_exponent():
     points = {n: {"ms_per_query": 3e-6 * n ** 0.5} for n in (10**6, 10**7, 10**8)}
     assert efficiency_frame.slope(points) == pytest.approx(0.5)
