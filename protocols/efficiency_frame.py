@@ -23,6 +23,10 @@ TREE_ROWS = ("hdhash-tree", "hdhash-tree-budget")
 #: the headline's accuracy criterion (issue 30, PROTOCOL.md): recall of the exact top-K, every slot
 #: filled, tie-aware MAP@K kept against faiss flat's
 CRITERION_RECALL, CRITERION_MAP_SHARE = 0.95, 0.99
+#: the tree's profile (TreeIndex.phase_shares: shares of the CPU's cycles in one profiled pass over the
+#: timing queries, one thread), one field per phase, by the phase's name
+TREE_PHASE_NAMES = ("expansions", "leaf scans", "counting", "selection", "queue")
+PHASE_FIELDS = tuple("phase_" + name.replace(" ", "_") for name in TREE_PHASE_NAMES)
 #: the machine counts as loaded (a row is marked) when the load average beyond the run's own timing
 #: thread exceeds this per core (issue 30: timings run on a quiet machine)
 LOADED_PER_CORE = 0.5
@@ -71,7 +75,7 @@ OPTIONAL = {"map_tie_aware": np.nan, "ms_per_query_all_threads": np.nan, "codes_
             "build_params": "", "encoded_codes": np.nan, "generator": "", "load_before": np.nan,
             "load_after": np.nan, "other_cpu_cores": np.nan, "cores": np.nan, "candidates_visited": np.nan,
             "recall": np.nan, "map": np.nan, "index_bytes": np.nan, "bytes_per_item": np.nan, "build_s": np.nan,
-            "peak_rss_mb": np.nan, "cpu": ""}
+            "peak_rss_mb": np.nan, "cpu": "", **{field: np.nan for field in PHASE_FIELDS}}
 
 
 def prepared(frame: pd.DataFrame) -> pd.DataFrame:

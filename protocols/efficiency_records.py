@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from common.files import atomic_write_text
-from protocols.efficiency_frame import runs_folder
+from protocols.efficiency_frame import PHASE_FIELDS, runs_folder
 
 #: the CSV's leading columns, in the order the protocol measures them; any other field follows
 COLUMNS = ["index", "params", "build_params", "code_bits", "method", "db_size", "encoded_codes", "generator", "topk",
@@ -20,7 +20,7 @@ COLUMNS = ["index", "params", "build_params", "code_bits", "method", "db_size", 
            "ms_per_query_single", "ms_per_query_single_min", "ms_per_query_single_max", "recall", "map",
            "map_tie_aware", "filled", "index_bytes", "bytes_per_item",
            "peak_rss_mb", "build_s", "candidates_visited", "codes_scanned", "distances_computed", "nodes_expanded",
-           "load_before", "load_after", "other_cpu_cores", "dataset", "seed", "split_sha256", "repeats",
+           *PHASE_FIELDS, "load_before", "load_after", "other_cpu_cores", "dataset", "seed", "split_sha256", "repeats",
            "timing_queries", "single_queries", "n_query", "threads", "threads_all", "cpu", "cores", "platform",
            "python", "numpy", "torch", "faiss", "sklearn", "git_commit", "timestamp"]
 

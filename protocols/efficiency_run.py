@@ -18,7 +18,7 @@ from common.provenance import git_state, library_versions, machine_info, now_utc
 from common.threads import pin_threads
 from protocols.deadline import may_start, not_started, start_until
 from protocols.efficiency_codes import GENERATOR, Side, prepare_side
-from protocols.efficiency_frame import loaded
+from protocols.efficiency_frame import PHASE_FIELDS, TREE_PHASE_NAMES, loaded
 from protocols.efficiency_grid import GridRow, setting_label
 from protocols.efficiency_measure import (
     Measure,
@@ -304,7 +304,7 @@ def _setting_fields(planned: PlannedBuild, setting: dict, built: Built, side: Si
     fields = measure_setting(built.search, side, planned.size, kth, shells, y_query, m, planned.grid.always)
     fields.update(index_bytes=int(built.nbytes), bytes_per_item=built.nbytes / planned.size,
                   peak_rss_mb=peak_rss_mb(), build_s=built.build_s, candidates_visited=None,
-                  codes_scanned=None, distances_computed=None, nodes_expanded=None)
+                  codes_scanned=None, distances_computed=None, nodes_expanded=None, **dict.fromkeys(PHASE_FIELDS))
     if planned.grid.index == "tree" and not fields.get("left_out"):  # the last search ran every query
         index = built.index
         fields.update(codes_scanned=float(np.mean(index.last_scanned)),
@@ -312,4 +312,7 @@ def _setting_fields(planned: PlannedBuild, setting: dict, built: Built, side: Si
                       nodes_expanded=float(np.mean(index.last_expanded)),
                       # the keep rule's set, not timed
                       candidates_visited=float(np.mean(index.candidates(side.queries))))
+        # where its time goes: one profiled pass over the timing queries at one thread, after the timings
+        shares = index.phase_shares(side.queries[:m.timing_queries], m.topk)
+        fields.update({field: shares.get(name) for field, name in zip(PHASE_FIELDS, TREE_PHASE_NAMES)})
     return fields

@@ -18,7 +18,9 @@ from protocols.efficiency_checks import generator_lines, goal_lines
 from protocols.efficiency_frame import (
     CRITERION_MAP_SHARE,
     CRITERION_RECALL,
+    PHASE_FIELDS,
     SUBLINEAR,
+    TREE_PHASE_NAMES,
     TREE_ROWS,
     at_size,
     cpu_models,
@@ -140,6 +142,7 @@ def markdown(frame: pd.DataFrame, dataset: str) -> str:
         lines += against_faiss_lines(rows)
         lines += left_out_lines(rows)
         lines += _exhaustive_lines(rows)
+        lines += phase_lines(rows)
     lines += generator_lines(frame)
     lines += ["", "## Scaling: ms/query (batched, one thread) by database size", "",
               "Each index at its headline point per size (faiss flat: its fastest setting; a sublinear index: its "
@@ -306,6 +309,24 @@ def _exhaustive_lines(rows: pd.DataFrame) -> list[str]:
                      f"{floor_ns:.2f} ns per code measured in the same run ({per_code.min() / floor_ns:.2f}-"
                      f"{per_code.max() / floor_ns:.2f}x); per distance computed (one per run of equal codes) "
                      f"{per_distance.min():.2f}-{per_distance.max():.2f} ns.")
+    return lines
+
+
+def phase_lines(rows: pd.DataFrame) -> list[str]:
+    """Where the tree's time goes, per setting (``TreeIndex.phase_shares``, stored with each tree row)."""
+    trees = measured(rows[rows["index"].isin(TREE_ROWS)])
+    trees = trees[trees[PHASE_FIELDS[0]].notna()]
+    if not len(trees):
+        return []
+    lines = ["", "Where the tree's time goes: shares of the CPU's cycles in one profiled pass over the timing queries "
+             "at one thread, after the timings (expansions: the keep rule over a node's children; leaf scans: a "
+             "distance per run of equal codes; counting: the histogram the stop test reads; selection: the top K "
+             "ranked; queue: the rest).", "",
+             "| setting | ms/query | codes scanned | " + " | ".join(TREE_PHASE_NAMES) + " |",
+             "|---|---|---|" + "---|" * len(TREE_PHASE_NAMES)]
+    for r in trees.to_dict("records"):
+        lines.append(f"| {row_label(r)} | {r['ms_per_query']:.3f} | {_fmt(r['codes_scanned'], 0)} | "
+                     + " | ".join(f"{r[field]:.0%}" for field in PHASE_FIELDS) + " |")
     return lines
 
 

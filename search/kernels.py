@@ -80,6 +80,22 @@ def _prefetch(typingctx, array, index):
     return types.void(array, index), codegen
 
 
+@intrinsic
+def _cycles(typingctx):
+    """The CPU's cycle counter (LLVM's readcyclecounter: RDTSC on x86-64; 0 where a target has none),
+    read only when a search is profiled (:func:`tree_search_serial`'s ``phases``)."""
+    def codegen(context, builder, signature, args):
+        function = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(64), []),
+                                                  "llvm.readcyclecounter")
+        return builder.call(function, [])
+    return types.uint64(), codegen
+
+
+#: where a profiled tree search spends its cycles (:func:`tree_search_serial`'s ``phases``), in order;
+#: the last is the whole query, so the queue's own work is what the others leave
+TREE_PHASES = ("expansions", "leaf scans", "counting", "selection", "total")
+
+
 @njit(inline="always")
 def _popcount(x):
     return _ctpop(np.uint64(x))
@@ -364,7 +380,7 @@ def _count_distances(dist_buf, start, stop, hist4, hist, span):
 @njit(nogil=True, cache=True)
 def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offsets, item_base, child_offsets,
                 child_base, level_bits, leaf_runs, run_len, run_words, ids, k, keep_ratio, max_codes, nbits,
-                out_ids, out_dist, scanned_out, computed_out, expanded_out, buffers):
+                out_ids, out_dist, scanned_out, computed_out, expanded_out, buffers, phases):
     (heads, ent_level, ent_lo, ent_hi, ent_next, order, child_dist, level_hist, child_count, group_start, hist, hist4,
      dist_buf, scan_first, scan_stop, scan_start, scan_near, cand_first, cand_start, cand_stop, sel_pos, sel_run,
      heap_id, heap_pos, heap_end, keys, keys_tmp, radix_count) = buffers
@@ -400,6 +416,10 @@ def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offset
     n_scan = 0  # ranges of runs scanned: scan_first:scan_stop leaves, dist_buf[scan_start:...]
     j = np.uint64(0)  # runs scanned (entries of dist_buf)
     counted = np.uint64(0)  # entries of dist_buf already in hist
+    # profiled (phases given): cycles per phase of TREE_PHASES; the checks cost nothing measurable otherwise
+    profiling = phases.shape[0] > 0
+    t_query = _cycles() if profiling else np.uint64(0)
+    t_phase = np.uint64(0)
     done = False
     while not done:
         nxt = cur
@@ -412,7 +432,11 @@ def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offset
             # prefix p are at least p away, so the items nearer than the current prefix change only
             # here: once they are k (the k-th distance is below it), nothing left can enter the top k
             cur = nxt
+            if profiling:
+                t_phase = _cycles()
             _count_distances(dist_buf, counted, j, hist4, hist, span)
+            if profiling:
+                phases[2] += np.int64(_cycles() - t_phase)
             counted = j
             if scanned >= k:
                 within = 0
@@ -426,6 +450,8 @@ def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offset
         heads[cur] = ent_next[e]
         lev = ent_level[e]
         o = ent_lo[e]
+        if profiling:
+            t_phase = _cycles()
         if lev == leaf_level:  # last-branching-level nodes: their runs of equal codes
             for p in range(o, ent_hi[e]):
                 r = leaf_runs[order[p]]
@@ -487,7 +513,14 @@ def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offset
                     d = child_dist[i]
                     order[group_start[d]] = c0 + i
                     group_start[d] += 1
+        if profiling:
+            phases[1 if lev == leaf_level else 0] += np.int64(_cycles() - t_phase)
+    if profiling:
+        t_phase = _cycles()
     _count_distances(dist_buf, counted, j, hist4, hist, span)
+    if profiling:
+        phases[2] += np.int64(_cycles() - t_phase)
+        t_phase = _cycles()
     scan_start[n_scan] = np.int64(j)
     scanned_out[q] = scanned
     computed_out[q] = np.int64(j)
@@ -573,6 +606,9 @@ def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offset
             out_ids[q, jj] = i
             out_dist[q, jj] = nbits + 1
             i += 1
+    if profiling:
+        phases[3] += np.int64(_cycles() - t_phase)
+        phases[4] += np.int64(_cycles() - t_query)
 
 
 def sort_key_type(n: int, nbits: int) -> np.ndarray:
@@ -645,25 +681,26 @@ def tree_search(query_levels, query_words, node_codes, node_base, item_offsets, 
         for q in range(chunk * nq // n_chunks, (chunk + 1) * nq // n_chunks):
             _tree_query(q, query_levels, query_words, node_codes, node_base, item_offsets, item_base, child_offsets,
                         child_base, level_bits, leaf_runs, run_len, run_words, ids, k, keep_ratio, max_codes,
-                        nbits, out_ids, out_dist, scanned, computed, expanded, buffers)
+                        nbits, out_ids, out_dist, scanned, computed, expanded, buffers, np.zeros(0, np.int64))
     return out_ids, out_dist, scanned, computed, expanded
 
 
 @njit(nogil=True, cache=True)
 def tree_search_serial(query_levels, query_words, node_codes, node_base, item_offsets, item_base, child_offsets,
                        child_base, level_bits, leaf_runs, run_len, run_words, ids, k, keep_ratio, max_codes, nbits,
-                       buffers):
+                       buffers, phases):
     """:func:`tree_search` on the calling thread, in the scratch ``buffers`` (:func:`tree_buffers`,
     kept by the caller between calls). A search of one query pays neither the scratch's allocation
     (its first touch of each page: ~60 us a call on 1,000,000 fashion-mosaic codes) nor the start of
-    numba's threads (milliseconds where the other cores are busy)."""
+    numba's threads (milliseconds where the other cores are busy). ``phases``: an empty int64 array, or
+    one of ``len(TREE_PHASES)`` to which every query's cycles per phase are added (profiling)."""
     nq = query_words.shape[0]
     k = min(k, ids.shape[0])
     out_ids, out_dist, scanned, computed, expanded = _tree_outputs(nq, k)
     for q in range(nq):
         _tree_query(q, query_levels, query_words, node_codes, node_base, item_offsets, item_base, child_offsets,
                     child_base, level_bits, leaf_runs, run_len, run_words, ids, k, keep_ratio, max_codes, nbits,
-                    out_ids, out_dist, scanned, computed, expanded, buffers)
+                    out_ids, out_dist, scanned, computed, expanded, buffers, phases)
     return out_ids, out_dist, scanned, computed, expanded
 
 

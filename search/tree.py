@@ -22,7 +22,7 @@ import weakref
 import numpy as np
 
 from common.hamming import as_words
-from search.base import Index, register_index
+from search.base import Index, check_k, register_index
 
 #: largest number of (query, node) or (query, item) pairs one batch step holds in memory
 _BATCH_ELEMENTS = 1 << 21
@@ -301,13 +301,40 @@ class TreeIndex(Index):
                 self.run_words.reshape(len(self.run_words), -1), self.ids, int(k), float(self.keep_ratio),
                 int(self.max_codes), self.nbits)
         if len(query_codes) == 1 or numba.get_num_threads() == 1:
-            result = tree_search_serial(*args, self._scratch())
+            result = tree_search_serial(*args, self._scratch(), np.zeros(0, np.int64))
         else:
             # chunks: a few per thread so one slow chunk (a query with many ties) does not hold the batch
             result = tree_search(*args, int(sum(self.n_nodes)), 4 * numba.get_num_threads(), self._key_type())
         ids, distances, scanned, computed, expanded = result
         self.last_scanned, self.last_distances, self.last_expanded = scanned, computed, expanded
         return distances, ids
+
+    def phase_shares(self, query_codes, k: int) -> dict[str, float]:
+        """Where the search of ``query_codes`` spends its time, as shares of the CPU's cycles: node
+        expansions (the keep rule over a node's children), leaf scans (a distance per run), counting
+        (the histogram the stop test reads), selection (the top ``k`` ranked) and the queue's own work
+        (the rest); ``cycles_per_query`` beside them. One profiled pass on this thread, results as
+        ``search``'s; a time measurement is ``search`` alone (the profile reads the cycle counter a few
+        times per node). Empty where the search is not compiled or the CPU has no cycle counter."""
+        from search.kernels import TREE_PHASES, tree_search_serial
+
+        query_codes, k = self.check_queries(query_codes), check_k(k, "k")
+        if not self._compiled or len(query_codes) == 0:
+            return {}
+        phases = np.zeros(len(TREE_PHASES), np.int64)
+        tree_search_serial(self._query_levels(query_codes), as_words(query_codes), self._node_codes_all,
+                           self._node_codes_base, self._item_offsets_all, self._item_offsets_base,
+                           self._child_offsets_all, self._child_offsets_base, np.array(self.levels[:-1], np.int64),
+                           self.leaf_runs, self.run_len, self.run_words.reshape(len(self.run_words), -1), self.ids,
+                           min(int(k), len(self)), float(self.keep_ratio), int(self.max_codes), self.nbits,
+                           self._scratch(), phases)
+        total = int(phases[-1])
+        if total <= 0:
+            return {}
+        shares = {name: int(cycles) / total for name, cycles in zip(TREE_PHASES[:-1], phases[:-1])}
+        shares["queue"] = max(0.0, 1.0 - sum(shares.values()))
+        shares["cycles_per_query"] = total / len(query_codes)
+        return shares
 
     def _key_type(self) -> np.ndarray:
         from search.kernels import sort_key_type

@@ -62,6 +62,14 @@ def test_small_run_writes_every_column(tmp_path, monkeypatch):
     assert ((timed["map_tie_aware"] >= 0) & (timed["map_tie_aware"] <= 1)).all()
     tree_rows = frame[frame["index"] == "hdhash-tree"]
     assert (tree_rows["codes_scanned"] <= tree_rows["candidates_visited"]).all()
+    # where the tree's time goes: shares of one profiled pass, stored with every tree row and shown
+    from protocols.efficiency_frame import PHASE_FIELDS
+
+    trees = frame[frame["index"].isin(["hdhash-tree", "hdhash-tree-budget"])]
+    assert len(trees) and np.allclose(trees[list(PHASE_FIELDS)].sum(axis=1), 1.0)
+    assert (trees["phase_leaf_scans"] > 0).all()
+    assert frame.loc[~frame.index.isin(trees.index), "phase_selection"].isna().all()
+    assert "Where the tree's time goes" in (out / "efficiency" / f"{name}.md").read_text()
     assert ((timed["recall"] >= 0) & (timed["recall"] <= 1)).all()
     assert (frame["index_bytes"] > 0).all()
     for suffix in (".md", "-pareto.png", "-scaling.png"):

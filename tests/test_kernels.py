@@ -109,6 +109,22 @@ def test_one_query_searches_reuse_their_scratch_and_equal_the_batch():
     assert np.array_equal(tree.search(queries[-1:], 150)[1][0], HammingIndex(db).search(queries, 150)[1][-1])
 
 
+def test_a_profiled_search_gives_shares_of_its_time_and_the_same_results():
+    db = _clustered_codes(3000, 8, seed=5, flip=0.02)
+    queries = db[::61]
+    for keep_ratio, max_codes in ((1.0, 0), (0.3, 0), (1.0, 300)):
+        tree = TreeIndex(db, levels=(8, 16, 40), keep_ratio=keep_ratio, max_codes=max_codes)
+        before = tree.search(queries, 100)
+        shares = tree.phase_shares(queries, 100)
+        assert set(shares) == {"expansions", "leaf scans", "counting", "selection", "queue", "cycles_per_query"}
+        phases = [v for name, v in shares.items() if name != "cycles_per_query"]
+        assert all(v >= 0 for v in phases) and sum(phases) == pytest.approx(1.0)
+        assert shares["leaf scans"] > 0 and shares["selection"] > 0 and shares["cycles_per_query"] > 0
+        after = tree.search(queries, 100)  # profiling changes no result, and leaves nothing behind
+        assert np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
+    assert TreeIndex(db, levels=(64,)).phase_shares(queries[:0], 10) == {}
+
+
 @pytest.mark.parametrize("levels", [(8, 16, 40), (64,)])
 def test_tree_search_takes_the_smallest_ids_across_tied_runs(levels):
     # six distinct codes, ids interleaved at random: the k-th distance is shared by several runs of
