@@ -295,11 +295,7 @@ class TreeIndex(Index):
 
         from search.kernels import tree_search, tree_search_serial
 
-        args = (self._query_levels(query_codes), as_words(query_codes), self._node_codes_all, self._node_codes_base,
-                self._item_offsets_all, self._item_offsets_base, self._child_offsets_all, self._child_offsets_base,
-                np.array(self.levels[:-1], np.int64), self.leaf_runs, self.run_len,
-                self.run_words.reshape(len(self.run_words), -1), self.ids, int(k), float(self.keep_ratio),
-                int(self.max_codes), self.nbits)
+        args = self._kernel_args(query_codes, k)
         if len(query_codes) == 1 or numba.get_num_threads() == 1:
             result = tree_search_serial(*args, self._scratch(), np.zeros(0, np.int64))
         else:
@@ -322,12 +318,7 @@ class TreeIndex(Index):
         if not self._compiled or len(query_codes) == 0:
             return {}
         phases = np.zeros(len(TREE_PHASES), np.int64)
-        tree_search_serial(self._query_levels(query_codes), as_words(query_codes), self._node_codes_all,
-                           self._node_codes_base, self._item_offsets_all, self._item_offsets_base,
-                           self._child_offsets_all, self._child_offsets_base, np.array(self.levels[:-1], np.int64),
-                           self.leaf_runs, self.run_len, self.run_words.reshape(len(self.run_words), -1), self.ids,
-                           min(int(k), len(self)), float(self.keep_ratio), int(self.max_codes), self.nbits,
-                           self._scratch(), phases)
+        tree_search_serial(*self._kernel_args(query_codes, k), self._scratch(), phases)
         total = int(phases[-1])
         if total <= 0:
             return {}
@@ -335,6 +326,15 @@ class TreeIndex(Index):
         shares["queue"] = max(0.0, 1.0 - sum(shares.values()))
         shares["cycles_per_query"] = total / len(query_codes)
         return shares
+
+    def _kernel_args(self, query_codes: np.ndarray, k: int) -> tuple:
+        """The arguments :func:`search.kernels.tree_search` and ``tree_search_serial`` share: the
+        queries in the compiled layout, the index's arrays, ``k`` and the search settings."""
+        return (self._query_levels(query_codes), as_words(query_codes), self._node_codes_all, self._node_codes_base,
+                self._item_offsets_all, self._item_offsets_base, self._child_offsets_all, self._child_offsets_base,
+                np.array(self.levels[:-1], np.int64), self.leaf_runs, self.run_len,
+                self.run_words.reshape(len(self.run_words), -1), self.ids, int(k), float(self.keep_ratio),
+                int(self.max_codes), self.nbits)
 
     def _key_type(self) -> np.ndarray:
         from search.kernels import sort_key_type
