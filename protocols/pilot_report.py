@@ -232,7 +232,17 @@ def provenance_lines(frame: pd.DataFrame) -> list[str]:
         named = ", ".join(f"{m} x{factor_text(f)}" for m, f in zip(runs["method"], runs["lr_factor"]))
         parts.append(f"{machine}: {len(runs)} ({named})" if machines.nunique() > 1 else f"all {len(runs)} on {machine}")
     commits = sorted({str(c)[:7] for c in frame.get("git_commit", pd.Series(dtype=object)).dropna()})
-    return ["", f"Runs by CPU model: {'; '.join(parts)}. Commits: {', '.join(commits) or 'not recorded'}."]
+    lines = ["", f"Runs by CPU model: {'; '.join(parts)}. Commits: {', '.join(commits) or 'not recorded'}."]
+    across = []
+    for method, runs in frame.groupby("method", sort=True):
+        if machines[runs.index].nunique() > 1:
+            on = [f"{machine}: " + ", ".join(f"x{factor_text(f)}" for f in sorted(group["lr_factor"]))
+                  for machine, group in runs.groupby(machines[runs.index], sort=True)]
+            across.append(f"{method} ({'; '.join(on)})")
+    if across:
+        lines.append(f"\nRates compared across CPU models (a model's weights differ between them, so the choice "
+                     f"carries that difference too): {', '.join(across)}.")
+    return lines
 
 
 def factor_text(factor: float) -> str:

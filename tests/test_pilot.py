@@ -66,6 +66,12 @@ def test_report_chooses_the_rate_with_the_best_validation_map(tmp_path):
     assert "Not yet run:" in table and "hdhash-over-loss" not in table.split("Not yet run:")[1]
     assert "Runs by CPU model: machine not recorded: 3 (hashnet x1/3, hashnet x1, hashnet x3); " \
         "model A: 1 (hdhash[csq] x3). Commits: abc." in table
+    assert "Rates compared across CPU models" not in table  # each method's rates ran on one
+    (folder / "r1.json").write_text(json.dumps(dict(runs[1], machine={"cpu": "model A"})))
+    pilot_report.write_pilot_report(tmp_path, "digits", plan)
+    assert "Rates compared across CPU models (a model's weights differ between them, so the choice carries that " \
+        "difference too): hashnet (machine not recorded: x1/3, x3; model A: x1)." in \
+        (tmp_path / "pilot" / "digits.md").read_text()
 
 
 def test_report_says_where_the_runs_trained_when_one_machine_ran_them_all(tmp_path):
