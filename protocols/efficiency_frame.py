@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from search.tree import PHASE_SHARES
+
 PAPER_TABLE2 = Path(__file__).resolve().parent / "paper" / "table2_efficiency.csv"
 SUBLINEAR = ("faiss-hash", "faiss-multihash", "faiss-ivf", "faiss-hnsw", "hdhash-tree", "hdhash-tree-budget")
 #: the tree's rows: the keep rule alone, and keep 1.0 with a budget of codes (``max_codes``)
@@ -25,8 +27,7 @@ TREE_ROWS = ("hdhash-tree", "hdhash-tree-budget")
 CRITERION_RECALL, CRITERION_MAP_SHARE = 0.95, 0.99
 #: the tree's profile (TreeIndex.phase_shares: shares of the CPU's cycles in one profiled pass over the
 #: timing queries, one thread), one field per phase, by the phase's name
-TREE_PHASE_NAMES = ("expansions", "leaf scans", "counting", "selection", "queue")
-PHASE_FIELDS = tuple("phase_" + name.replace(" ", "_") for name in TREE_PHASE_NAMES)
+PHASE_FIELDS = tuple("phase_" + name.replace(" ", "_") for name in PHASE_SHARES)
 #: the machine counts as loaded (a row is marked) when the load average beyond the run's own timing
 #: thread exceeds this per core (issue 30: timings run on a quiet machine)
 LOADED_PER_CORE = 0.5

@@ -18,7 +18,7 @@ from common.provenance import git_state, library_versions, machine_info, now_utc
 from common.threads import pin_threads
 from protocols.deadline import may_start, not_started, start_until
 from protocols.efficiency_codes import GENERATOR, Side, prepare_side
-from protocols.efficiency_frame import PHASE_FIELDS, TREE_PHASE_NAMES, loaded
+from protocols.efficiency_frame import PHASE_FIELDS, loaded
 from protocols.efficiency_grid import GridRow, setting_label
 from protocols.efficiency_measure import (
     Measure,
@@ -44,6 +44,7 @@ from protocols.efficiency_plan import (
     searches_per_setting,
 )
 from protocols.efficiency_records import record_name
+from search.tree import PHASE_SHARES
 
 
 def measure_setting(search, side: Side, size: int, kth, shells, y_query, m: Measure, always: bool = False) -> dict:
@@ -314,5 +315,5 @@ def _setting_fields(planned: PlannedBuild, setting: dict, built: Built, side: Si
                       candidates_visited=float(np.mean(index.candidates(side.queries))))
         # where its time goes: one profiled pass over the timing queries at one thread, after the timings
         shares = index.phase_shares(side.queries[:m.timing_queries], m.topk)
-        fields.update({field: shares.get(name) for field, name in zip(PHASE_FIELDS, TREE_PHASE_NAMES)})
+        fields.update({field: shares.get(name) for field, name in zip(PHASE_FIELDS, PHASE_SHARES)})
     return fields

@@ -20,7 +20,6 @@ from protocols.efficiency_frame import (
     CRITERION_RECALL,
     PHASE_FIELDS,
     SUBLINEAR,
-    TREE_PHASE_NAMES,
     TREE_ROWS,
     at_size,
     cpu_models,
@@ -39,6 +38,7 @@ from protocols.efficiency_frame import (
     scaling_points,
     slope,
 )
+from search.tree import PHASE_SHARES
 
 #: a row timed on a loaded machine (:func:`protocols.efficiency_frame.loaded`) carries this mark
 LOADED_MARK = "ˡ"
@@ -322,8 +322,8 @@ def phase_lines(rows: pd.DataFrame) -> list[str]:
              "at one thread, after the timings (expansions: the keep rule over a node's children; leaf scans: a "
              "distance per run of equal codes; counting: the histogram the stop test reads; selection: the top K "
              "ranked; queue: the rest).", "",
-             "| setting | ms/query | codes scanned | " + " | ".join(TREE_PHASE_NAMES) + " |",
-             "|---|---|---|" + "---|" * len(TREE_PHASE_NAMES)]
+             "| setting | ms/query | codes scanned | " + " | ".join(PHASE_SHARES) + " |",
+             "|---|---|---|" + "---|" * len(PHASE_SHARES)]
     for r in trees.to_dict("records"):
         lines.append(f"| {row_label(r)} | {r['ms_per_query']:.3f} | {_fmt(r['codes_scanned'], 0)} | "
                      + " | ".join(f"{r[field]:.0%}" for field in PHASE_FIELDS) + " |")

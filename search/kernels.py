@@ -91,9 +91,10 @@ def _cycles(typingctx):
     return types.uint64(), codegen
 
 
-#: where a profiled tree search spends its cycles (:func:`tree_search_serial`'s ``phases``), in order;
-#: the last is the whole query, so the queue's own work is what the others leave
-TREE_PHASES = ("expansions", "leaf scans", "counting", "selection", "total")
+#: a profiled tree search's cycle slots (:func:`tree_search_serial`'s ``phases``): expansions, leaf scans,
+#: counting, selection, then the whole query (the queue's own work is what the others leave);
+#: :data:`search.tree.PHASE_SHARES` names them
+N_TREE_PHASE_SLOTS = 5
 
 
 @njit(inline="always")
@@ -416,7 +417,7 @@ def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offset
     n_scan = 0  # ranges of runs scanned: scan_first:scan_stop leaves, dist_buf[scan_start:...]
     j = np.uint64(0)  # runs scanned (entries of dist_buf)
     counted = np.uint64(0)  # entries of dist_buf already in hist
-    # profiled (phases given): cycles per phase of TREE_PHASES; the checks cost nothing measurable otherwise
+    # profiled (phases given): cycles per slot of N_TREE_PHASE_SLOTS; the checks cost nothing measurable otherwise
     profiling = phases.shape[0] > 0
     t_query = _cycles() if profiling else np.uint64(0)
     t_phase = np.uint64(0)
@@ -693,7 +694,7 @@ def tree_search_serial(query_levels, query_words, node_codes, node_base, item_of
     kept by the caller between calls). A search of one query pays neither the scratch's allocation
     (its first touch of each page: ~60 us a call on 1,000,000 fashion-mosaic codes) nor the start of
     numba's threads (milliseconds where the other cores are busy). ``phases``: an empty int64 array, or
-    one of ``len(TREE_PHASES)`` to which every query's cycles per phase are added (profiling)."""
+    one of ``N_TREE_PHASE_SLOTS`` to which every query's cycles per phase are added (profiling)."""
     nq = query_words.shape[0]
     k = min(k, ids.shape[0])
     out_ids, out_dist, scanned, computed, expanded = _tree_outputs(nq, k)

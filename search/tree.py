@@ -32,6 +32,9 @@ _MAX_RUN = 65535
 #: 1,000,000 64-bit codes need ~40 MB, 10,000,000 ~400 MB
 _SCRATCH_KEPT_BYTES = 512 << 20
 _THREAD_SCRATCH = threading.local()
+#: where a tree search spends its time (TreeIndex.phase_shares), in the order of the kernel's cycle slots
+#: (search.kernels.N_TREE_PHASE_SLOTS), the last being what the others leave of the whole query
+PHASE_SHARES = ("expansions", "leaf scans", "counting", "selection", "queue")
 
 
 def check_levels(levels, nbits: int) -> tuple[int, ...]:
@@ -312,18 +315,18 @@ class TreeIndex(Index):
         (the rest); ``cycles_per_query`` beside them. One profiled pass on this thread, results as
         ``search``'s; a time measurement is ``search`` alone (the profile reads the cycle counter a few
         times per node). Empty where the search is not compiled or the CPU has no cycle counter."""
-        from search.kernels import TREE_PHASES, tree_search_serial
+        from search.kernels import N_TREE_PHASE_SLOTS, tree_search_serial
 
         query_codes, k = self.check_queries(query_codes), check_k(k, "k")
         if not self._compiled or len(query_codes) == 0:
             return {}
-        phases = np.zeros(len(TREE_PHASES), np.int64)
+        phases = np.zeros(N_TREE_PHASE_SLOTS, np.int64)
         tree_search_serial(*self._kernel_args(query_codes, k), self._scratch(), phases)
         total = int(phases[-1])
         if total <= 0:
             return {}
-        shares = {name: int(cycles) / total for name, cycles in zip(TREE_PHASES[:-1], phases[:-1])}
-        shares["queue"] = max(0.0, 1.0 - sum(shares.values()))
+        shares = {name: int(cycles) / total for name, cycles in zip(PHASE_SHARES[:-1], phases[:-1])}
+        shares[PHASE_SHARES[-1]] = max(0.0, 1.0 - sum(shares.values()))
         shares["cycles_per_query"] = total / len(query_codes)
         return shares
 
