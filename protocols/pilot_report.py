@@ -235,13 +235,14 @@ def provenance_lines(frame: pd.DataFrame) -> list[str]:
     lines = ["", f"Runs by CPU model: {'; '.join(parts)}. Commits: {', '.join(commits) or 'not recorded'}."]
     across = []
     for method, runs in frame.groupby("method", sort=True):
-        if machines[runs.index].nunique() > 1:
+        on_machine = machines[runs.index]
+        if on_machine.nunique() > 1:
             on = [f"{machine}: " + ", ".join(f"x{factor_text(f)}" for f in sorted(group["lr_factor"]))
-                  for machine, group in runs.groupby(machines[runs.index], sort=True)]
+                  for machine, group in runs.groupby(on_machine, sort=True)]
             across.append(f"{method} ({'; '.join(on)})")
     if across:
-        lines.append(f"\nRates compared across CPU models (a model's weights differ between them, so the choice "
-                     f"carries that difference too): {', '.join(across)}.")
+        lines += ["", f"Rates compared across CPU models (a model's weights differ between them, so the choice "
+                      f"carries that difference too): {', '.join(across)}."]
     return lines
 
 
