@@ -56,6 +56,7 @@ from common.allocator import keep_freed_memory
 from common.files import UnreadableFile, atomic_torch_save, load_torch_plain, one_line
 from common.hamming import rank_by_distance, sign_codes_distances
 from common.ranking import mean_average_precision, relevance
+from common.threads import subnormals_flushing
 
 
 @dataclass
@@ -451,6 +452,7 @@ def _keep_best(model: HashModel, progress: _Progress, n_val: int, device, starte
         "val_map": None if not n_val else round(float(progress.best_map), 6),
         "n_val": int(n_val),
         "device": device.type,
+        **({"subnormals": "flushed"} if device.type == "cpu" and subnormals_flushing() else {}),
         "train_seconds": round(progress.seconds + time.perf_counter() - started, 3),
         **({"resumed_at_epoch": resumed_at} if resumed_at is not None else {}),
         "loss_history": [round(float(v), 6) for v in progress.losses],

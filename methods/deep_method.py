@@ -23,12 +23,12 @@ tuples concatenated), ``configure_optimizer(model, total_steps)`` (default
 :func:`deep.trainer.default_optimizer`). Several hash heads: return a tuple from the head and
 combine the per-head losses in ``loss``; ``codes_from_outputs`` decides which bits are stored.
 
-Trained models are cached under ``<CACHE_DIR>/models/`` keyed by the method, its parameters
-(all but ``device``, ``progress`` and ``cache``), the device type, the method's ``cache_version``
-and a SHA-256 of the training data, so a second ``fit`` with the same inputs loads instead of
-training. ``common.files.CACHE_DIR`` (env ``HASHBENCH_CACHE``) is the root; writes are atomic.
-While a cached model trains, its progress is kept beside it (``<model>.checkpoint``), so a killed
-``fit`` started again resumes where it was (:mod:`deep.trainer`, "resume").
+Trained models are cached under ``<CACHE_DIR>/models/`` keyed by the method, its parameters (all
+but ``device``, ``progress`` and ``cache``), the device type, the method's ``cache_version``, a SHA-256
+of the training data and, on the CPU, that subnormals are flushed (``fit`` and ``encode`` run under
+:func:`common.threads.subnormals_flushed`), so a second ``fit`` with the same inputs loads instead of
+training. ``common.files.CACHE_DIR`` (env ``HASHBENCH_CACHE``) is the root; writes are atomic. A model
+in training keeps its progress beside it (``<model>.checkpoint``): a killed ``fit`` resumes (:mod:`deep.trainer`).
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from common.files import UnreadableFile, atomic_torch_save, cache_dir, load_torch_plain, one_line
-from common.threads import torch_threads
+from common.threads import flushes_subnormals, subnormals_flushed, torch_threads
 from datasets.images import is_lazy
 from deep import trainer
 from deep.backbones import create_backbone
@@ -272,8 +272,9 @@ class DeepHashMethod(HashMethod):
 
     def cache_config(self, X, y, device: torch.device) -> dict:
         params = {k: v for k, v in self.cache_params().items() if k not in self.runtime_params}
-        return {"method": self.name, "cache_version": self.cache_version, "params": params,
-                "device": device.type, "data": data_fingerprint(X, y), "torch": torch.__version__.split("+")[0]}
+        flushed = {"subnormals": "flushed"} if device.type == "cpu" and flushes_subnormals() else {}  # another run
+        return {"method": self.name, "cache_version": self.cache_version, "params": params, "device": device.type,
+                "data": data_fingerprint(X, y), "torch": torch.__version__.split("+")[0], **flushed}
 
     def cache_path(self, config: dict) -> Path:
         key = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
@@ -299,7 +300,7 @@ class DeepHashMethod(HashMethod):
 
     def fit(self, X, y=None):
         self.check_params()
-        with torch_threads(self.num_threads):
+        with torch_threads(self.num_threads), subnormals_flushed():
             return self._fit(X, y)
 
     def _fit(self, X, y):
@@ -390,7 +391,7 @@ class DeepHashMethod(HashMethod):
         self._check_fitted("model_")
         if not is_lazy(X):
             X = np.asarray(X, dtype=np.float32)
-        with torch_threads(self.num_threads):
+        with torch_threads(self.num_threads), subnormals_flushed():
             return trainer.forward_in_batches(self.model_, X, self.device_, batch_size,
                                               post=self.codes_from_outputs).numpy()
 

@@ -58,8 +58,7 @@ def pilot_frame(out, dataset: str) -> pd.DataFrame:
             "epoch_within_0.5pct": first_within(history), "val_map_at_30": history[29] if len(history) >= 30 else None,
             "map": record.get("map"), "topk": record.get("topk"), "bits": record["bits"],
             "train_s": record.get("train_s"), "git_commit": (record.get("git") or {}).get("commit"),
-            "machine": (record.get("machine") or {}).get("cpu"),
-            "history": history,
+            "machine": machine_label(record), "history": history,
         })
     frame = pd.DataFrame(rows)
     return frame.sort_values(["method", "lr"], kind="stable").reset_index(drop=True) if len(frame) else frame
@@ -223,6 +222,14 @@ def pilot_markdown(frame: pd.DataFrame, dataset: str, plan: dict, adequacy: pd.D
     return "\n".join(lines) + "\n"
 
 
+def machine_label(record: dict) -> str | None:
+    """The record's CPU model, and where training flushed subnormal floats (its ``fit_info`` says so:
+    :func:`common.threads.subnormals_flushed`), that too: either makes the same seed another run."""
+    cpu = (record.get("machine") or {}).get("cpu")
+    flushed = (record.get("fit_info") or {}).get("subnormals") == "flushed"
+    return f"{cpu or 'machine not recorded'}, subnormals flushed" if flushed else cpu
+
+
 def provenance_lines(frame: pd.DataFrame) -> list[str]:
     """Where the runs trained, per CPU model (a deep model's weights differ between CPU models, so a
     method whose rates ran on two machines compares them across that difference too) and commit."""
@@ -241,7 +248,8 @@ def provenance_lines(frame: pd.DataFrame) -> list[str]:
                   for machine, group in runs.groupby(on_machine, sort=True)]
             across.append(f"{method} ({'; '.join(on)})")
     if across:
-        lines += ["", f"Rates compared across CPU models (a model's weights differ between them, so the choice "
+        modes = " or subnormal modes" if machines.str.endswith("subnormals flushed").any() else ""
+        lines += ["", f"Rates compared across CPU models{modes} (a model's weights differ between them, so the choice "
                       f"carries that difference too): {', '.join(across)}."]
     return lines
 

@@ -4,6 +4,7 @@ heads) and the backbone registry's missing-weights error. Tiny settings: the fil
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import torch
 from torch import nn
 
 import common.files
+from common.threads import flushes_subnormals, subnormals_flushed
 from datasets import load_dataset
 from deep.backbones import BackboneWeightsError, MaxPool2x2, UnknownBackboneError, create_backbone, list_backbones
 from deep.trainer import (
@@ -360,6 +362,57 @@ def test_damaged_cached_model_is_retrained_not_fatal(digits, tmp_path, monkeypat
     assert second.fit_info["cached"] is False
     assert np.array_equal(first.encode(Xq), second.encode(Xq))
     assert create_method("hashnet", **params).fit(X, y).fit_info["cached"] is True  # the file was replaced
+
+
+SUBNORMAL = 1e-39  # below float32's smallest normal number (1.2e-38)
+
+
+def subnormal_product() -> float:
+    """A product whose exact value is subnormal: 0 where torch flushes subnormals, else about 1e-39."""
+    return (torch.tensor([SUBNORMAL]) * torch.tensor([1.0])).item()
+
+
+def test_nested_subnormal_flushing_ends_with_the_outermost_block():
+    if not flushes_subnormals():
+        pytest.skip("torch cannot flush subnormals on this CPU")
+    assert subnormal_product() > 0
+    with subnormals_flushed() as supported:
+        assert supported and subnormal_product() == 0
+        with subnormals_flushed():
+            assert subnormal_product() == 0
+        assert subnormal_product() == 0  # the inner block's end does not turn it off
+    assert subnormal_product() > 0
+
+
+def test_training_and_encoding_flush_subnormals_and_the_cache_says_so(digits, tmp_path, monkeypatch):
+    if not flushes_subnormals():
+        pytest.skip("torch cannot flush subnormals on this CPU")
+    monkeypatch.setattr(common.files, "CACHE_DIR", tmp_path)
+    _, (X, y), (Xq, _), _ = digits
+    seen = []
+    loss = HashNet.loss
+
+    def observed_loss(self, *args):
+        seen.append(("fit", subnormal_product()))
+        return loss(self, *args)
+
+    def observed_codes(self, outputs):
+        seen.append(("encode", subnormal_product()))
+        return outputs
+
+    monkeypatch.setattr(HashNet, "loss", observed_loss)
+    monkeypatch.setattr(HashNet, "codes_from_outputs", observed_codes)
+    method = create_method("hashnet", nbits=16, random_state=1, epochs=1, device="cpu", progress=False, cache=True,
+                           num_threads=1).fit(X, y)
+    method.encode(Xq)
+    assert {"fit", "encode"} <= {where for where, _ in seen} and all(value == 0 for _, value in seen)
+    assert subnormal_product() > 0  # the caller's mode is back after fit and encode
+    assert method.fit_info["subnormals"] == "flushed"  # in the records too
+    # a model trained with subnormals kept (before this) is another run: never loaded in place of this one
+    config = method.cache_config(np.asarray(X, np.float32), np.asarray(y, bool), torch.device("cpu"))
+    assert config["subnormals"] == "flushed" and Path(method.fit_info["cache_path"]) == method.cache_path(config)
+    kept = {k: v for k, v in config.items() if k != "subnormals"}
+    assert method.cache_path(kept) != method.cache_path(config)
 
 
 def test_same_seed_same_codes_on_cpu(digits):

@@ -81,6 +81,15 @@ def test_report_says_where_the_runs_trained_when_one_machine_ran_them_all(tmp_pa
         (folder / f"r{i}.json").write_text(json.dumps(dict(_record("hashnet", lr, [0.1, 0.2]), machine={"cpu": "B"})))
     pilot_report.write_pilot_report(tmp_path, "digits", _plan(lr_factors=[1.0, 3.0]))
     assert "Runs by CPU model: all 2 on B. Commits: abc." in (tmp_path / "pilot" / "digits.md").read_text()
+    # the same CPU model with subnormals flushed is another machine for the comparison
+    flushed = _record("hashnet", 0.003, [0.1, 0.2])
+    flushed = dict(flushed, machine={"cpu": "B"}, fit_info=dict(flushed["fit_info"], subnormals="flushed"))
+    (folder / "r1.json").write_text(json.dumps(flushed))
+    pilot_report.write_pilot_report(tmp_path, "digits", _plan(lr_factors=[1.0, 3.0]))
+    assert "Runs by CPU model: B: 1 (hashnet x1); B, subnormals flushed: 1 (hashnet x3). " \
+        "Commits: abc." in (table := (tmp_path / "pilot" / "digits.md").read_text())
+    assert "Rates compared across CPU models or subnormal modes (a model's weights differ between them, so the " \
+        "choice carries that difference too): hashnet (B: x1; B, subnormals flushed: x3)." in table
 
 
 def test_command_refuses_an_entry_outside_the_plan_in_one_line(capsys):
