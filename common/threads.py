@@ -3,6 +3,7 @@ numba (the compiled tree and scans)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 
@@ -56,16 +57,11 @@ def torch_threads(n: int | None):
 _flush_depth = threading.local()
 
 
+@functools.cache
 def flushes_subnormals() -> bool:
     """Whether torch can flush subnormals on this CPU (x86 with SSE3, recent ARM)."""
-    global _FLUSH_SUPPORTED
-    if _FLUSH_SUPPORTED is None:
-        with subnormals_flushed() as supported:
-            _FLUSH_SUPPORTED = supported
-    return _FLUSH_SUPPORTED
-
-
-_FLUSH_SUPPORTED: bool | None = None
+    with subnormals_flushed() as supported:
+        return supported
 
 
 def subnormals_flushing() -> bool:

@@ -222,12 +222,16 @@ def pilot_markdown(frame: pd.DataFrame, dataset: str, plan: dict, adequacy: pd.D
     return "\n".join(lines) + "\n"
 
 
+#: what :func:`machine_label` adds to a CPU model where training flushed subnormals
+FLUSHED = "subnormals flushed"
+
+
 def machine_label(record: dict) -> str | None:
     """The record's CPU model, and where training flushed subnormal floats (its ``fit_info`` says so:
     :func:`common.threads.subnormals_flushed`), that too: either makes the same seed another run."""
     cpu = (record.get("machine") or {}).get("cpu")
     flushed = (record.get("fit_info") or {}).get("subnormals") == "flushed"
-    return f"{cpu or 'machine not recorded'}, subnormals flushed" if flushed else cpu
+    return f"{cpu or 'machine not recorded'}, {FLUSHED}" if flushed else cpu
 
 
 def provenance_lines(frame: pd.DataFrame) -> list[str]:
@@ -248,7 +252,7 @@ def provenance_lines(frame: pd.DataFrame) -> list[str]:
                   for machine, group in runs.groupby(on_machine, sort=True)]
             across.append(f"{method} ({'; '.join(on)})")
     if across:
-        modes = " or subnormal modes" if machines.str.endswith("subnormals flushed").any() else ""
+        modes = " or subnormal modes" if machines.str.endswith(FLUSHED).any() else ""
         lines += ["", f"Rates compared across CPU models{modes} (a model's weights differ between them, so the choice "
                       f"carries that difference too): {', '.join(across)}."]
     return lines

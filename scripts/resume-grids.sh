@@ -68,12 +68,11 @@ table1() {  # table1 <commit> <dataset> <seeds> <level loss>: deep columns and b
   has_rule "$tree" "$dataset" || { echo "$tag: no training-budget rule for $dataset at $commit yet; skipped"; return 0; }
   # the rule's 32-bit seed-0 runs stored at another commit (Fashion-MNIST's: the pilot's runs, stored
   # at e67889d, without flushed subnormals) would be kept as they are: run those again here, once
-  local deep=cnnh,dhn,dnnh,hashnet,hdhash,classifier,csq,dpsh,greedyhash,orthohash stale="" method
-  for method in ${deep//,/ }; do
-    "$PY" "$ROOT/scripts/records_at_commit.py" "$ROOT/results" "$dataset" "$commit" "$method" 32 0 >/dev/null \
-      || stale="$stale,$method"
-  done
-  [ -z "$stale" ] || run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods "${stale#,}" --bits 32 \
+  # (records_at_commit.py prints "missing at <commit>: <method> 32 bits, training seed 0" per method)
+  local deep=cnnh,dhn,dnnh,hashnet,hdhash,classifier,csq,dpsh,greedyhash,orthohash stale
+  stale="$("$PY" "$ROOT/scripts/records_at_commit.py" "$ROOT/results" "$dataset" "$commit" "$deep" 32 0 \
+           | awk '{print $4}' | paste -sd, || true)"
+  [ -z "$stale" ] || run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods "$stale" --bits 32 \
       --seeds 0 --workers 2 --threads 1 --force
   run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods paper,beyond --bits 16,32,48,64 --seeds "$seeds" \
       --workers 2 --threads 1
