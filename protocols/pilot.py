@@ -28,7 +28,15 @@ from pathlib import Path
 from protocols import runner
 from protocols.cli import run_command
 from protocols.pilot_plan import OVER_LOSS, PLAN, pilot_jobs, read_plan
-from protocols.pilot_report import PILOT, PROG, best_by_factor, pilot_frame, proposed_rule, write_pilot_report
+from protocols.pilot_report import (
+    PILOT,
+    PROG,
+    best_by_factor,
+    level_loss_choice,
+    pilot_frame,
+    proposed_rule,
+    write_pilot_report,
+)
 from protocols.runner import UsageError
 
 
@@ -105,6 +113,32 @@ def propose(out, plan: dict, datasets: list[str]) -> None:
         print(json.dumps(entries, indent=2))
 
 
+def check_level_loss(out, plan: dict, datasets: list[str]) -> int:
+    """``--check-level-loss``: per dataset a line saying whether HDHash's row over the chosen level loss
+    may train: 0 where the Table I runs under the rule choose the loss the plan names and the rule has
+    its rate; else 1, the line saying what is owed (runs, a changed plan, the pilot's runs of the loss)."""
+    status = 0
+    for name in datasets:
+        choice, values, missing = level_loss_choice(out, name)
+        used = plan["hdhash_level_loss"].get(name)
+        rule = runner.training_budget().get(name) or {}
+        if choice is None:
+            print(f"{name}: the level loss is not chosen yet: {len(missing)} of its training-seed-0 runs under the "
+                  f"rule are not stored ({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''})")
+        elif choice != used:
+            print(f"{name}: the Table I runs under the rule choose {choice} (mean validation MAP "
+                  f"{values[choice]['mean']:.4f}), the plan names {used}: change hdhash_level_loss in {PLAN.name}, "
+                  f"run '{PROG} --methods {OVER_LOSS}' and commit the rule '--propose-rule' prints")
+        elif runner.budget_label("hdhash", {"level_loss": choice}) not in (rule.get("lr_factor") or {}):
+            print(f"{name}: {choice} is chosen but the rule has no rate for HDHash over it: run '{PROG} --methods "
+                  f"{OVER_LOSS}' and commit the rule '--propose-rule' prints")
+        else:
+            print(f"{name}: {choice} (mean validation MAP {values[choice]['mean']:.4f}), as the plan names it")
+            continue
+        status = 1
+    return status
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default="fashion-mnist,fashion-mosaic",
@@ -121,6 +155,10 @@ def build_parser():
                         help="print, per dataset whose pilot is complete, the training-budget rule's entry it "
                              "supports (protocols/settings/training_budget.json: the pilot's epochs, no early "
                              "stopping, each method's rate factor with the best validation MAP); run nothing")
+    parser.add_argument("--check-level-loss", action="store_true",
+                        help="say, per dataset, whether HDHash over the chosen level loss may train: its training-"
+                             "seed-0 Table I runs under the rule choose the loss the plan names and the rule has its "
+                             "rate (exit 0), or what is owed (exit 1); run nothing")
     return parser
 
 
@@ -147,6 +185,8 @@ def main(argv=None) -> int:
         runner.check_writable(Path(args.out) / PILOT, "--out")
         if args.propose_rule:
             return propose(args.out, plan, datasets)
+        if args.check_level_loss:
+            return check_level_loss(args.out, plan, datasets)
         if not args.report_only:
             run_until_inside(args, plan, datasets, entries, jobs)
         for name in datasets:

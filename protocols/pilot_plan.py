@@ -90,6 +90,8 @@ def pilot_jobs(dataset: str, plan: dict, entries=None, stored: dict | None = Non
     for method, extra, _, factors in planned_rates(dataset, plan, entries, stored):
         for factor in factors:
             lr = runner.scaled_lr(method, plan["bits"], factor)
-            params = dict(extra, epochs=plan["epochs"], patience=None, lr=lr)
+            # validated from the first epoch (the whole history), also on a dataset whose training-budget
+            # rule validates later: the rule's defaults apply to a run unless it sets them
+            params = dict(extra, epochs=plan["epochs"], patience=None, lr=lr, validate_after=0.0)
             jobs.append(grid.Job(dataset, method, plan["bits"], 0, plan["train_seed"], tuple(sorted(params.items()))))
     return jobs

@@ -71,6 +71,75 @@ def chosen_rates(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.loc[frame.groupby("method")["best_val_map"].idxmax()].reset_index(drop=True)
 
 
+def under_rule(record: dict, rule: dict) -> bool:
+    """Whether a run record trained under the dataset's training-budget ``rule``: its epochs, patience
+    and learning rate the rule's (a record stored before the rule, with the old defaults, says
+    ``variant`` "" too)."""
+    params = record.get("params") or {}
+    factor = (rule.get("lr_factor") or {}).get(pilot_label(record))
+    return (factor is not None and params.get("epochs") == rule.get("epochs")
+            and params.get("patience") == rule.get("patience")
+            and params.get("lr") == runner.scaled_lr(record["method"], int(record["bits"]), factor))
+
+
+def level_loss_choice(out, dataset: str, budget: dict | None = None) -> tuple[str | None, dict, list[str]]:
+    """HDHash's level loss on ``dataset`` (the pilot's ``hdhash-over-loss``, Table I's "HDHash over the
+    best loss"): of the flat methods whose loss HDHash can take per level (``methods.hdhash.LEVEL_LOSSES``
+    after HashNet's), the one with the best validation MAP (the trainer's: held-out training images,
+    never the queries), mean over Table I's four code lengths, on its training-seed-0 runs under the
+    training-budget rule (``<out>/map/runs/<dataset>/``, split seed 0): the same budget and tuning for
+    each, and every length the row is shown at. Returns ``(choice, {loss: {bits: best validation MAP,
+    "mean": ...}}, [the runs not stored yet])``; the choice is None until every run is stored. The plan's
+    ``hdhash_level_loss`` must equal it (tests/test_pilot.py)."""
+    from methods.hdhash import LEVEL_LOSSES
+    from protocols.published import PAPER_BITS
+
+    budget = runner.training_budget() if budget is None else budget
+    rule = budget.get(dataset)
+    candidates = [loss for loss in LEVEL_LOSSES if loss != "hashnet"]
+    found = {}
+    for record in runner.stored(out, dataset) if rule else []:
+        history = [v for v in record.get("val_map_history") or [] if v is not None]
+        if (record["method"] in candidates and record.get("default_search", True) and record.get("seed") == 0
+                and record.get("train_seed", record.get("seed")) == 0 and history and under_rule(record, rule)):
+            found[(record["method"], int(record["bits"]))] = max(history)
+    missing = [f"{loss} {bits} bits" for loss in candidates for bits in PAPER_BITS if (loss, bits) not in found]
+    values = {loss: {bits: found[(loss, bits)] for bits in PAPER_BITS if (loss, bits) in found} for loss in candidates}
+    for loss, by_bits in values.items():
+        if len(by_bits) == len(PAPER_BITS):
+            by_bits["mean"] = sum(by_bits.values()) / len(PAPER_BITS)
+    choice = None if missing or not rule else max(candidates, key=lambda loss: values[loss]["mean"])
+    return choice, values, missing
+
+
+def level_loss_lines(out, dataset: str, plan: dict) -> list[str]:
+    from protocols.published import PAPER_BITS
+
+    if dataset not in runner.training_budget():
+        return []
+    choice, values, missing = level_loss_choice(out, dataset)
+    used = plan.get("hdhash_level_loss", {}).get(dataset)
+    lines = ["", "## HDHash's level loss", "",
+             "HDHash over another method's loss (the plan's `hdhash-over-loss`, Table I's \"HDHash over the best "
+             "loss\") takes the loss of the flat method with the best validation MAP, mean over the four lengths, "
+             "on its training-seed-0 Table I runs under the rule (`pilot_report.level_loss_choice`).", "",
+             "| loss | " + " | ".join(f"{b} bits" for b in PAPER_BITS) + " | mean |",
+             "|---|" + "---|" * (len(PAPER_BITS) + 1)]
+    ranked = sorted(values, key=lambda loss: -values[loss].get("mean", -1.0))
+    for loss in ranked:
+        cells = [f"{values[loss][b]:.4f}" if b in values[loss] else "" for b in PAPER_BITS + ["mean"]]
+        lines.append(f"| {loss} | " + " | ".join(cells) + " |")
+    if choice is None:
+        lines += ["", f"Not chosen yet: {len(missing)} of those runs not stored ({', '.join(missing)}); until then "
+                      f"the plan names {used}."]
+    elif choice == used:
+        lines += ["", f"Chosen: {choice}, as the plan (`protocols/settings/pilot.json`) names it."]
+    else:
+        lines += ["", f"Chosen: {choice}; the plan (`protocols/settings/pilot.json`) still names {used}: change it, "
+                      f"run the pilot's `hdhash-over-loss` and commit the rule it proposes before HDHash's row trains."]
+    return lines
+
+
 def proposed_rule(out, dataset: str, plan: dict) -> tuple[dict | None, int]:
     """The training-budget rule's entry for ``dataset`` that its pilot supports (issue 28, step 2):
     ``{"epochs": the pilot's, "patience": None, "validate_after": ..., "lr_factor": {label: the factor
@@ -88,6 +157,7 @@ def proposed_rule(out, dataset: str, plan: dict) -> tuple[dict | None, int]:
     if missing:
         return None, missing
     chosen_runs = chosen_rates(frame)
+    chosen_runs = chosen_runs[chosen_runs["method"].isin(factors)]  # a former level loss's runs stay, unplanned
     chosen = chosen_runs.set_index("method")["lr_factor"]
     lr_factor = {label: next(f for f in wanted if same_factor(f, chosen[label])) for label, wanted in factors.items()}
     return {"epochs": plan["epochs"], "patience": None,
@@ -142,12 +212,9 @@ def rule_adequacy(out, dataset: str, frame: pd.DataFrame, plan: dict, budget: di
             runs.setdefault(pilot_label(record), []).append(record)
     rows = []
     for _, best in chosen_rates(frame).iterrows():
-        label, method = best["method"], best["method"].split("[")[0]
+        label = best["method"]
         factor = (rule.get("lr_factor") or {}).get(label)
-        lr = None if factor is None else runner.scaled_lr(method, plan["bits"], factor)
-        under = [r for r in runs.get(label, []) if lr is not None and (r.get("params") or {}).get("lr") == lr
-                 and (r.get("params") or {}).get("epochs") == rule.get("epochs")
-                 and (r.get("params") or {}).get("patience") == rule.get("patience")]
+        under = [r for r in runs.get(label, []) if under_rule(r, rule)]
         history = [v for v in under[0]["val_map_history"] if v is not None] if under else []
         reached = max(history) if history else None
         rows.append({"method": label, "rule_lr_factor": factor, "pilot_lr_factor": best["lr_factor"],
@@ -183,7 +250,7 @@ def adequacy_markdown(adequacy: pd.DataFrame, dataset: str, rule: dict) -> list[
 
 
 def pilot_markdown(frame: pd.DataFrame, dataset: str, plan: dict, adequacy: pd.DataFrame | None = None,
-                   rule: dict | None = None) -> str:
+                   rule: dict | None = None, level_loss: list[str] | None = None) -> str:
     factors, bests = factors_shown(frame, plan), best_by_factor(frame)
     extended = [f for f in factors if not any(same_factor(f, g) for g in plan["lr_factors"])]
     past_edge = (f" (and x{', x'.join(factor_text(f) for f in extended)} where a method's best lay at an edge of "
@@ -219,6 +286,7 @@ def pilot_markdown(frame: pd.DataFrame, dataset: str, plan: dict, adequacy: pd.D
     lines += provenance_lines(frame)
     if adequacy is not None and not adequacy.empty:
         lines += adequacy_markdown(adequacy, dataset, rule)
+    lines += level_loss or []
     return "\n".join(lines) + "\n"
 
 
@@ -272,7 +340,7 @@ def write_pilot_report(out, dataset: str, plan: dict | None = None) -> list[Path
     budget = runner.training_budget()
     adequacy = rule_adequacy(out, dataset, frame, plan, budget)
     csv = frame.drop(columns=["history"]).to_csv(index=False, float_format="%.6g")
-    markdown = pilot_markdown(frame, dataset, plan, adequacy, budget.get(dataset))
+    markdown = pilot_markdown(frame, dataset, plan, adequacy, budget.get(dataset), level_loss_lines(out, dataset, plan))
     paths = [atomic_write_text(folder / f"{dataset}.csv", csv),
              atomic_write_text(folder / f"{dataset}.md", markdown)]
     if not adequacy.empty:

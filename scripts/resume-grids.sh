@@ -60,24 +60,51 @@ has_rule() {  # has_rule <worktree> <dataset>: the worktree's training-budget ru
     "$2" "$1/protocols/settings/training_budget.json"
 }
 
-step_pilot() { run pilot protocols.pilot --datasets fashion-mosaic --workers 2; }
+step_pilot() { run pilot protocols.pilot --datasets fashion-mnist,fashion-mosaic --workers 2; }
 
-table1() {  # table1 <commit> <dataset> <seeds> <level loss>: deep columns and beyond block under the rule, shallow rerun at that commit
-  local commit=$1 dataset=$2 seeds=$3 level_loss=$4 tag="table1-$2" tree
+level_loss_of() {  # level_loss_of <worktree> <dataset>: HDHash's level loss its pilot plan chose for the dataset
+  "$PY" -c "import json,sys; print(json.load(open(sys.argv[2]))['hdhash_level_loss'][sys.argv[1]])" \
+    "$2" "$1/protocols/settings/pilot.json"
+}
+
+table1() {  # table1 <commit> <dataset> <seeds>: deep columns and beyond block under the rule, shallow rerun at that commit
+  local commit=$1 dataset=$2 seeds=$3 tag="table1-$2" tree level_loss
   tree="$(worktree_at "$commit")"
   has_rule "$tree" "$dataset" || { echo "$tag: no training-budget rule for $dataset at $commit yet; skipped"; return 0; }
-  # the rule's 32-bit seed-0 runs stored at another commit (Fashion-MNIST's: the pilot's runs, stored
-  # at e67889d, without flushed subnormals) would be kept as they are: run those again here, once
-  # (records_at_commit.py prints "missing at <commit>: <method> 32 bits, training seed 0" per method)
-  local deep=cnnh,dhn,dnnh,hashnet,hdhash,classifier,csq,dpsh,greedyhash,orthohash stale
-  stale="$("$PY" "$ROOT/scripts/records_at_commit.py" "$ROOT/results" "$dataset" "$commit" "$deep" 32 0 \
-           | awk '{print $4}' | paste -sd, || true)"
-  [ -z "$stale" ] || run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods "$stale" --bits 32 \
-      --seeds 0 --workers 2 --threads 1 --force
+  level_loss="$(level_loss_of "$tree" "$dataset")"
+  # deep runs a grid would skip as stored but made at another commit (the rule's 32-bit seed-0 copies
+  # of the pilot's runs, an earlier grid commit's runs) are run again here, once (--force), so the
+  # table stays one commit's; a model that identical training code made loads from the model cache
+  local deep=cnnh,dhn,dnnh,hashnet,hdhash,classifier,csq,dpsh,greedyhash,orthohash method bits stale_seeds
+  "$PY" "$ROOT/scripts/records_at_commit.py" --elsewhere "$ROOT/results" "$dataset" "$commit" "$deep" 16,32,48,64 \
+      "$seeds" > "$GRID_HOME/$tag.elsewhere"
+  while read -r method bits stale_seeds; do
+    run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods "$method" --bits "$bits" --seeds "$stale_seeds" \
+        --workers 2 --threads 1 --force < /dev/null  # the loop's list is this loop's input, not the run's
+  done < "$GRID_HOME/$tag.elsewhere"
+  # the four level-loss candidates' training-seed-0 runs first: HDHash's level loss is chosen on them
+  run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods dpsh,greedyhash,csq,orthohash --bits 16,32,48,64 \
+      --seeds 0 --workers 2 --threads 1
   run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods paper,beyond --bits 16,32,48,64 --seeds "$seeds" \
       --workers 2 --threads 1
-  run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods hdhash --param "level_loss=$level_loss" \
-      --bits 16,32,48,64 --seeds "$seeds" --workers 2 --threads 1
+  # HDHash over the chosen loss trains only where those runs choose the loss the plan names, the rule has
+  # its rate (checked by this checkout's code: protocols.pilot --check-level-loss says what is owed) and
+  # the table's commit names the same loss; else it waits, said here and in the step's log
+  local checked here
+  here="$(level_loss_of "$ROOT" "$dataset")"
+  if ! checked="$(cd "$ROOT" && "$PY" -m protocols.pilot --datasets "$dataset" --check-level-loss --out "$ROOT/results" 2>&1)"; then
+    :  # what is owed, in its words
+  elif [ "$level_loss" != "$here" ]; then
+    checked="the table's commit $commit names $level_loss, this checkout $here: move the table's commit"
+  else
+    checked=""
+  fi
+  if [ -z "$checked" ]; then
+    run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods hdhash --param "level_loss=$level_loss" \
+        --bits 16,32,48,64 --seeds "$seeds" --workers 2 --threads 1
+  else
+    echo "$(date -u +%FT%TZ) $tag: HDHash over a level loss not trained: $checked" | tee -a "$GRID_HOME/steps.log"
+  fi
   # shallow columns at the same commit: rerun once (--force), unless this commit's records are all there
   local shallow=lsh,itq,sh,sdh,ksh,opq
   if ! "$PY" "$ROOT/scripts/records_at_commit.py" "$ROOT/results" "$dataset" "$commit" "$shallow" \
@@ -87,10 +114,10 @@ table1() {  # table1 <commit> <dataset> <seeds> <level loss>: deep columns and b
   fi
 }
 
-step_table1-fmnist() { table1 "$GRID_COMMIT" fashion-mnist 0,1,2,3,4 orthohash; }
+step_table1-fmnist() { table1 "$GRID_COMMIT" fashion-mnist 0,1,2,3,4; }
 step_table1-mosaic() {
   [ -n "$MOSAIC_RULE_COMMIT" ] || { echo "table1-fashion-mosaic: no MOSAIC_RULE_COMMIT (the mosaic pilot's rule has not landed); skipped"; return 0; }
-  table1 "$MOSAIC_RULE_COMMIT" fashion-mosaic 0,1,2 dpsh
+  table1 "$MOSAIC_RULE_COMMIT" fashion-mosaic 0,1,2
 }
 step_unseen() {
   run unseen protocols.map --dataset fashion-mnist --protocol unseen --methods paper,beyond --bits 32,64 \

@@ -1,6 +1,7 @@
 """The training-budget pilot: its plan expands to the same learning-rate factors for every method,
 and its report is derived from stored records alone."""
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -220,7 +221,6 @@ def test_the_rule_proposed_is_the_pilots_choice_once_every_planned_run_is_stored
 def test_the_committed_rule_is_the_pilots_choice_for_every_dataset_it_lists():
     """The rule's rates are the pilot's (a complete pilot's best validation MAP per method), never
     typed: a rule entry for a dataset whose stored pilot supports another, or is not complete, fails."""
-    from pathlib import Path
 
     results = Path(__file__).resolve().parent.parent / "results"
     for dataset, entry in runner.training_budget().items():
@@ -237,6 +237,18 @@ def test_propose_rule_says_what_is_missing_before_the_pilot_is_complete(tmp_path
     assert captured.out == "" and f"fashion-mosaic: the pilot is not complete ({missing} planned runs" in captured.err
 
 
+def _store_pilot_run(out, job, dataset):
+    """A pilot record of ``job`` as a run on ``dataset`` (the rule in force then) writes it; returns its model."""
+    model = runner.create_for(dataset.name, job.method, job.bits, dict(job.params), random_state=0)
+    record = dict(_record(job.method, dict(job.params)["lr"], [0.1, 0.2]), params=model.get_params(),
+                  split_sha256=dataset.split_sha256, train_seed=0, topk=runner.resolve_topk(dataset),
+                  variant=runner.variant_of(job.method, job.bits, model.get_params(), dataset.name))
+    path = runner.record_path(Path(out) / "pilot", record)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+    return model
+
+
 def test_a_stored_pilot_run_stays_stored_once_a_rule_for_its_dataset_lands(tmp_path, budget_rule):
     """The rule committed from a pilot renames its runs' variants (they are named against the rule's
     defaults): the command must still find them by their parameters, not train the pilot again."""
@@ -247,14 +259,7 @@ def test_a_stored_pilot_run_stays_stored_once_a_rule_for_its_dataset_lands(tmp_p
     jobs = pilot_plan.pilot_jobs("digits", plan)
     assert len(jobs) == 2
     budget_rule({})
-    for job in jobs[:1]:  # one of the two stored, where a run would write it
-        model = runner.create_for("digits", job.method, job.bits, dict(job.params), random_state=0)
-        record = dict(_record(job.method, dict(job.params)["lr"], [0.1, 0.2]), params=model.get_params(),
-                      split_sha256=dataset.split_sha256, train_seed=0, topk=runner.resolve_topk(dataset),
-                      variant=runner.variant_of(job.method, job.bits, model.get_params(), "digits"))
-        path = runner.record_path(tmp_path / "pilot", record)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record))
+    _store_pilot_run(tmp_path, jobs[0], dataset)  # one of the two stored, where a run would write it
     assert pilot.pending_runs(jobs, tmp_path, dataset) == (jobs[1:], 1)
     assert len(grid.pending(jobs, tmp_path / "pilot", dataset)[0]) == 1  # stored where a run writes it
     budget_rule({"digits": {"epochs": 30, "patience": 5, "lr_factor": {"hashnet": 3.0}}})
@@ -283,3 +288,67 @@ def test_the_command_ends_when_the_grid_may_start_no_more_runs(tmp_path, monkeyp
     err = capsys.readouterr().err
     assert "digits: 0 pilot runs stored, 4 to run" in err and "4 runs not started: HASHBENCH_START_UNTIL" in err
     assert err.count("pilot runs stored") == 1  # not asked again: the edge rule has nothing new to read
+
+
+def test_a_pilot_run_on_a_dataset_the_rule_lists_keeps_its_whole_history_and_is_found_stored(tmp_path, budget_rule):
+    """A pilot entry added after the rule (a newly chosen level loss) trains on a dataset whose rule
+    validates from a later epoch: the pilot's run must still validate every epoch, and its record,
+    written with the rule's other defaults, must count as stored (else the command trains it again)."""
+    dataset = runner.load("digits")
+    budget_rule({"digits": {"epochs": 30, "patience": None, "validate_after": 0.6, "lr_factor": {"hashnet": 3.0}}})
+    plan = _plan(lr_factors=[1.0], edge_extensions=0, methods=["hashnet"], bits=32)
+    [job] = pilot_plan.pilot_jobs("digits", plan)
+    model = _store_pilot_run(tmp_path, job, dataset)
+    assert model.validate_after == 0.0 and model.epochs == plan["epochs"]
+    assert pilot.pending_runs([job], tmp_path, dataset) == ([], 1)
+
+
+def _store_table1_run(out, method, bits, val_map, lr_factor=1.0, epochs=30, seed=0):
+    """A Table I record of ``method`` on digits whose trainer's best validation MAP is ``val_map``."""
+    params = {"lr": runner.scaled_lr(method, bits, lr_factor), "epochs": epochs, "patience": None}
+    record = dict(_record(method, params["lr"], [val_map / 2, val_map]), bits=bits, params=params, train_seed=seed)
+    folder = Path(out) / "map" / "runs" / "digits"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{method}-{bits}-{lr_factor}-{epochs}-{seed}.json").write_text(json.dumps(record))
+
+
+def test_hdhash_takes_the_level_loss_with_the_best_mean_validation_map_of_its_runs_under_the_rule(
+        tmp_path, budget_rule, capsys):
+    budget_rule({"digits": {"epochs": 30, "patience": None, "lr_factor": {
+        "dpsh": 1.0, "greedyhash": 1.0, "csq": 3.0, "orthohash": 1.0, "hdhash[csq]": 1.0}}})
+    best = {"dpsh": 0.5, "greedyhash": 0.6, "csq": 0.7, "orthohash": 0.65}
+    for method, value in best.items():
+        for bits in (16, 32, 48, 64):
+            _store_table1_run(tmp_path, method, bits, value + (0.2 if method == "greedyhash" and bits == 32 else 0),
+                              lr_factor=3.0 if method == "csq" else 1.0)
+    _store_table1_run(tmp_path, "orthohash", 16, 0.99, epochs=29)  # not under the rule: not counted
+    _store_table1_run(tmp_path, "orthohash", 48, 0.99, seed=1)  # another training seed: not counted
+    choice, values, missing = pilot_report.level_loss_choice(tmp_path, "digits")
+    assert (choice, missing) == ("csq", []) and values["greedyhash"][32] == pytest.approx(0.8)
+    assert values["greedyhash"]["mean"] == pytest.approx(0.65) and values["orthohash"]["mean"] == pytest.approx(0.65)
+    plan = _plan(hdhash_level_loss={"digits": "csq"})
+    assert pilot.check_level_loss(tmp_path, plan, ["digits"]) == 0
+    assert "digits: csq (mean validation MAP 0.7000), as the plan names it" in capsys.readouterr().out
+    assert pilot.check_level_loss(tmp_path, _plan(hdhash_level_loss={"digits": "dpsh"}), ["digits"]) == 1
+    assert "choose csq (mean validation MAP 0.7000), the plan names dpsh" in capsys.readouterr().out
+    lines = "\n".join(pilot_report.level_loss_lines(tmp_path, "digits", plan))
+    assert "| csq | 0.7000 | 0.7000 | 0.7000 | 0.7000 | 0.7000 |" in lines and "Chosen: csq, as the plan" in lines
+    (tmp_path / "map" / "runs" / "digits" / "csq-64-3.0-30-0.json").unlink()
+    choice, values, missing = pilot_report.level_loss_choice(tmp_path, "digits")
+    assert choice is None and missing == ["csq 64 bits"] and "mean" not in values["csq"]
+    assert pilot.check_level_loss(tmp_path, plan, ["digits"]) == 1
+    assert "not chosen yet: 1 of its training-seed-0 runs under the rule are not stored (csq 64 bits)" in \
+        capsys.readouterr().out
+    budget_rule({"digits": {"epochs": 30, "patience": None, "lr_factor": {}}})  # no rate: no run is under it
+    assert pilot_report.level_loss_choice(tmp_path, "digits")[0] is None
+
+
+def test_the_committed_level_loss_is_the_choice_of_the_runs_under_the_rule_wherever_they_are_stored():
+    results = Path(__file__).resolve().parent.parent / "results"
+    checked = []
+    for dataset, loss in pilot_plan.read_plan()["hdhash_level_loss"].items():
+        choice, values, _ = pilot_report.level_loss_choice(results, dataset)
+        if choice is not None:
+            assert loss == choice, (dataset, {name: v["mean"] for name, v in values.items()})
+            checked.append(dataset)
+    assert "fashion-mnist" in checked  # its runs under the rule are stored
