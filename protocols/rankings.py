@@ -128,10 +128,12 @@ def ranked_rows(view: pd.DataFrame, ruled: bool) -> pd.DataFrame:
         rows += [{**row, "schedule_set": s, "method_label": label} for s in sets]
     frame = pd.DataFrame(rows)
     if len(frame):
-        # the ranking before the rule is over the methods the rule's tables hold (at some length), so that
-        # a rank that moved moved among the same rivals: an old variant no longer in the tables is left out
+        # the ranking before the rule is over the methods the rule's tables hold, so that a rank that moved
+        # moved among the same rivals: an old variant (HDHash over a loss) no rule run has is left out; a
+        # method with no run under the rule yet stays, so that no length is ranked without it (_missing)
         ruled_labels = set(frame.loc[frame["schedule_set"] == RULE, "method_label"])
-        frame = frame[(frame["schedule_set"] != BEFORE) | frame["method_label"].isin(ruled_labels)]
+        old_variant = ~frame["method_label"].isin(ruled_labels) & frame["method_label"].str.contains("[", regex=False)
+        frame = frame[(frame["schedule_set"] != BEFORE) | ~old_variant]
         frame = frame.assign(training_seed=train_seeds(frame))
     return frame
 

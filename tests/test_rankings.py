@@ -54,17 +54,36 @@ def test_the_rule_ranks_and_names_its_best_against_the_ranking_before_it(rule):
     assert "moved hashnet 3 → 1, dnnh 1 → 3" in best
 
 
+def _over_loss(value, seed, loss="csq", bits=16):
+    """HDHash over ``loss`` with the budget it had before the rule: a variant of its own in the beyond block."""
+    record = _record("hdhash", value, seed, BEFORE, bits=bits)
+    params = dict(record["params"], level_loss=loss)
+    return dict(record, params=params, variant=runner.variant_of("hdhash", bits, params, "digits"))
+
+
 def test_nothing_is_named_best_while_a_method_has_no_run_under_the_rule(rule):
-    """dhn has a run under the rule at 32 bits, not yet at 16: 16 bits is not ranked; a method the
-    rule's tables do not hold at all (an old variant) does not hold a ranking back."""
+    """dhn has a run under the rule at 32 bits, not yet at 16: 16 bits is not ranked; an old variant
+    the rule's tables do not hold (HDHash over a loss no longer chosen) does not hold a ranking back."""
     rows = (_seeds("hashnet", 0.80) + _seeds("dhn", 0.72, BEFORE) + _seeds("hashnet", 0.70, BEFORE)
             + [_record("dhn", 0.75, 0, bits=32), _record("hashnet", 0.74, 0, bits=32)])
-    frame = _frame(rows + _seeds("dnnh", 0.9, BEFORE))
+    frame = _frame(rows + [_over_loss(0.9, seed) for seed in range(3)])
     text = "\n".join(rankings_section(frame, "digits", "10"))
     assert "- 16 bits: not ranked yet: dhn has no run under the rule." in text
     assert "| hashnet | 0.8000 (3) | 2: 0.7000 (3) | 2: 0.7400 (1) | – |" in text  # no rank at 16 bits yet
     assert "- 32 bits: best under the rule, dhn (0.7500, 1 seed), ahead of hashnet" in text
-    assert "dnnh" not in text
+    assert "level_loss" not in text
+
+
+def test_a_method_with_no_run_under_the_rule_at_any_length_holds_every_length_back(rule):
+    """Before its first run under the rule (fashion-mosaic's deep methods while only its shallow ones
+    had run at the rule's commit), a method still keeps every length unranked: no best is named
+    among the methods that happen to have run."""
+    rows = _seeds("hashnet", 0.80) + _seeds("dnnh", 0.9, BEFORE) + [_record("dnnh", 0.9, 0, BEFORE, bits=32)]
+    rows += [_record("hashnet", 0.74, 0, bits=32)]
+    text = "\n".join(rankings_section(_frame(rows), "digits", "10"))
+    assert "- 16 bits: not ranked yet: dnnh has no run under the rule." in text
+    assert "- 32 bits: not ranked yet: dnnh has no run under the rule." in text
+    assert "best under the rule" not in text
 
 
 def test_a_default_row_not_yet_rerun_under_the_rule_counts_before_it(rule):
