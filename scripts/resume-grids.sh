@@ -82,29 +82,31 @@ table1() {  # table1 <commit> <dataset> <seeds>: deep columns and beyond block u
     run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods "$method" --bits "$bits" --seeds "$stale_seeds" \
         --workers 2 --threads 1 --force < /dev/null  # the loop's list is this loop's input, not the run's
   done < "$GRID_HOME/$tag.elsewhere"
-  # the four level-loss candidates' training-seed-0 runs first: HDHash's level loss is chosen on them
+  # the four level-loss candidates' training-seed-0 runs first: HDHash's level loss is chosen on them,
+  # and the rest of the table trains only once it is settled: the plan names the loss they choose, the
+  # rule has its rate (protocols.pilot --check-level-loss, this checkout's code, says what is owed) and
+  # the table's commit names the same loss. Else the step stops here and says why: a changed loss means
+  # its pilot runs and a rule at a newer commit, where runs made here would only be run again.
   run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods dpsh,greedyhash,csq,orthohash --bits 16,32,48,64 \
       --seeds 0 --workers 2 --threads 1
-  run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods paper,beyond --bits 16,32,48,64 --seeds "$seeds" \
-      --workers 2 --threads 1
-  # HDHash over the chosen loss trains only where those runs choose the loss the plan names, the rule has
-  # its rate (checked by this checkout's code: protocols.pilot --check-level-loss says what is owed) and
-  # the table's commit names the same loss; else it waits, said here and in the step's log
-  local checked here
+  local owed here
   here="$(level_loss_of "$ROOT" "$dataset")"
-  if ! checked="$(cd "$ROOT" && "$PY" -m protocols.pilot --datasets "$dataset" --check-level-loss --out "$ROOT/results" 2>&1)"; then
+  if ! owed="$(cd "$ROOT" && "$PY" -m protocols.pilot --datasets "$dataset" --check-level-loss --out "$ROOT/results" 2>&1)"; then
     :  # what is owed, in its words
   elif [ "$level_loss" != "$here" ]; then
-    checked="the table's commit $commit names $level_loss, this checkout $here: move the table's commit"
+    owed="the table's commit $commit names $level_loss, this checkout $here: move the table's commit"
   else
-    checked=""
+    owed=""
   fi
-  if [ -z "$checked" ]; then
-    run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods hdhash --param "level_loss=$level_loss" \
-        --bits 16,32,48,64 --seeds "$seeds" --workers 2 --threads 1
-  else
-    echo "$(date -u +%FT%TZ) $tag: HDHash over a level loss not trained: $checked" | tee -a "$GRID_HOME/steps.log"
+  if [ -n "$owed" ]; then
+    echo "$(date -u +%FT%TZ) $tag: stopped before the rest of the table, the level loss is not settled: $owed" \
+      | tee -a "$GRID_HOME/steps.log"
+    return 0
   fi
+  run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods paper,beyond --bits 16,32,48,64 --seeds "$seeds" \
+      --workers 2 --threads 1
+  run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods hdhash --param "level_loss=$level_loss" \
+      --bits 16,32,48,64 --seeds "$seeds" --workers 2 --threads 1
   # shallow columns at the same commit: rerun once (--force), unless this commit's records are all there
   local shallow=lsh,itq,sh,sdh,ksh,opq
   if ! "$PY" "$ROOT/scripts/records_at_commit.py" "$ROOT/results" "$dataset" "$commit" "$shallow" \
