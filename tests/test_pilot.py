@@ -341,6 +341,10 @@ def test_hdhash_takes_the_level_loss_with_the_best_mean_validation_map_of_its_ru
         capsys.readouterr().out
     budget_rule({"digits": {"epochs": 30, "patience": None, "lr_factor": {}}})  # no rate: no run is under it
     assert pilot_report.level_loss_choice(tmp_path, "digits")[0] is None
+    budget_rule({})
+    assert pilot.check_level_loss(tmp_path, plan, ["digits"]) == 0
+    assert "digits: no training-budget rule: HDHash over csq trains on that loss's own schedule" in \
+        capsys.readouterr().out
 
 
 def test_the_committed_level_loss_is_the_choice_of_the_runs_under_the_rule_wherever_they_are_stored():
