@@ -6,8 +6,10 @@ seed) asked for, a default-row record made at the given commit; else list what i
 With ``--elsewhere`` first: the runs asked for that a grid would skip as stored (a record with the
 parameters a run would use now: ``protocols.runner.stored_run``) though not all of their records
 were made at the commit, one line per method and length, ``<method> <bits> <seeds>`` (seeds comma-
-separated); always exit 0. Those are to run again at the commit (``--force``): a table made at one
-commit keeps no run of another (a deep model trained by the same code loads from the model cache).
+separated); always exit 0. A seventh argument, ``name=value`` (``--param``'s form), asks about the
+runs with that parameter too, e.g. ``level_loss=orthohash`` for HDHash over OrthoHash's loss. Those
+are to run again at the commit (``--force``): a table made at one commit keeps no run of another (a
+deep model trained by the same code loads from the model cache).
 
 Used by scripts/resume-grids.sh. Records are read by the project's reader
 (``protocols.runner.stored``: a bad file is skipped with a warning)."""
@@ -38,12 +40,13 @@ def main(out, dataset, commit, methods, bits, seeds):
     return 0 if not wanted else 1
 
 
-def elsewhere(out, dataset, commit, methods, bits, seeds):
+def elsewhere(out, dataset, commit, methods, bits, seeds, param=None):
     from protocols import runner
 
     data, groups = runner.load(dataset), {}
+    params = runner.parse_params([param]) if param else None
     for method, nbits, seed in _wanted(methods, bits, seeds):
-        records = runner.stored_run(out, data, method, nbits, seed=0, train_seed=seed, threads="any")
+        records = runner.stored_run(out, data, method, nbits, seed=0, train_seed=seed, params=params, threads="any")
         if records and not all(_at(r, commit) for r in records):
             groups.setdefault((method, nbits), []).append(str(seed))
     for (method, nbits), found in sorted(groups.items()):
@@ -56,6 +59,6 @@ if __name__ == "__main__":
     command = main
     if args[:1] == ["--elsewhere"]:
         command, args = elsewhere, args[1:]
-    if len(args) != 6:
+    if len(args) != 6 and not (command is elsewhere and len(args) == 7):
         sys.exit(__doc__)
     sys.exit(command(*args))

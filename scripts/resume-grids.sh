@@ -67,6 +67,17 @@ level_loss_of() {  # level_loss_of <worktree> <dataset>: HDHash's level loss its
     "$2" "$1/protocols/settings/pilot.json"
 }
 
+rerun_elsewhere() {  # rerun_elsewhere <worktree> <tag> <dataset> <commit> <methods> <seeds> [name=value]
+  # the runs of Table I's four lengths a grid would skip as stored, made at another commit: again here (--force)
+  local tree=$1 tag=$2 dataset=$3 commit=$4 methods=$5 seeds=$6 param=${7:-} method bits stale_seeds
+  "$PY" "$ROOT/scripts/records_at_commit.py" --elsewhere "$ROOT/results" "$dataset" "$commit" "$methods" 16,32,48,64 \
+      "$seeds" ${param:+"$param"} > "$GRID_HOME/$tag.elsewhere"
+  while read -r method bits stale_seeds; do
+    run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods "$method" --bits "$bits" --seeds "$stale_seeds" \
+        ${param:+--param "$param"} --workers 2 --threads 1 --force < /dev/null  # the list is the loop's input only
+  done < "$GRID_HOME/$tag.elsewhere"
+}
+
 table1() {  # table1 <commit> <dataset> <seeds>: deep columns and beyond block under the rule, shallow rerun at that commit
   local commit=$1 dataset=$2 seeds=$3 tag="table1-$2" tree level_loss
   tree="$(worktree_at "$commit")"
@@ -75,13 +86,8 @@ table1() {  # table1 <commit> <dataset> <seeds>: deep columns and beyond block u
   # deep runs a grid would skip as stored but made at another commit (the rule's 32-bit seed-0 copies
   # of the pilot's runs, an earlier grid commit's runs) are run again here, once (--force), so the
   # table stays one commit's; a model that identical training code made loads from the model cache
-  local deep=cnnh,dhn,dnnh,hashnet,hdhash,classifier,csq,dpsh,greedyhash,orthohash method bits stale_seeds
-  "$PY" "$ROOT/scripts/records_at_commit.py" --elsewhere "$ROOT/results" "$dataset" "$commit" "$deep" 16,32,48,64 \
-      "$seeds" > "$GRID_HOME/$tag.elsewhere"
-  while read -r method bits stale_seeds; do
-    run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods "$method" --bits "$bits" --seeds "$stale_seeds" \
-        --workers 2 --threads 1 --force < /dev/null  # the loop's list is this loop's input, not the run's
-  done < "$GRID_HOME/$tag.elsewhere"
+  rerun_elsewhere "$tree" "$tag" "$dataset" "$commit" cnnh,dhn,dnnh,hashnet,hdhash,classifier,csq,dpsh,greedyhash,orthohash \
+      "$seeds"
   # the four level-loss candidates' training-seed-0 runs first: HDHash's level loss is chosen on them,
   # and the rest of the table trains only once it is settled: the plan names the loss they choose, the
   # rule has its rate (protocols.pilot --check-level-loss, this checkout's code, says what is owed) and
@@ -105,6 +111,7 @@ table1() {  # table1 <commit> <dataset> <seeds>: deep columns and beyond block u
   fi
   run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods paper,beyond --bits 16,32,48,64 --seeds "$seeds" \
       --workers 2 --threads 1
+  rerun_elsewhere "$tree" "$tag" "$dataset" "$commit" hdhash "$seeds" "level_loss=$level_loss"
   run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods hdhash --param "level_loss=$level_loss" \
       --bits 16,32,48,64 --seeds "$seeds" --workers 2 --threads 1
   # shallow columns at the same commit: rerun once (--force), unless this commit's records are all there

@@ -44,3 +44,13 @@ def test_runs_stored_at_another_commit_are_listed_to_run_again_and_missing_ones_
     assert capsys.readouterr().out == ("missing at bbbb222: hashnet 16 bits, training seed 0\n"
                                        "missing at bbbb222: hashnet 32 bits, training seed 1\n")
     assert script.main(tmp_path, "digits", "bbbb222", "hashnet", "16", "1") == 0
+
+
+def test_runs_with_a_parameter_are_asked_about_with_it(tmp_path, capsys):
+    script = _script()
+    _store(tmp_path, "hashnet", 16, 0, "aaaa111", alpha=0.2)
+    _store(tmp_path, "hashnet", 16, 1, "aaaa111")  # the defaults: another run
+    assert script.elsewhere(tmp_path, "digits", "bbbb222", "hashnet", "16", "0,1", "alpha=0.2") == 0
+    assert capsys.readouterr().out == "hashnet 16 0\n"
+    assert script.elsewhere(tmp_path, "digits", "bbbb222", "hashnet", "16", "0,1") == 0
+    assert capsys.readouterr().out == "hashnet 16 1\n"
