@@ -78,16 +78,17 @@ rerun_elsewhere() {  # rerun_elsewhere <worktree> <tag> <dataset> <commit> <meth
   done < "$GRID_HOME/$tag.elsewhere"
 }
 
-table1() {  # table1 <commit> <dataset> <seeds>: deep columns and beyond block under the rule, shallow rerun at that commit
+table1() {  # table1 <commit> <dataset> <seeds>: Table I and its beyond block at that commit, deep columns under the rule
   local commit=$1 dataset=$2 seeds=$3 tag="table1-$2" tree level_loss
   tree="$(worktree_at "$commit")"
   has_rule "$tree" "$dataset" || { echo "$tag: no training-budget rule for $dataset at $commit yet; skipped"; return 0; }
   level_loss="$(level_loss_of "$tree" "$dataset")"
-  # deep runs a grid would skip as stored but made at another commit (the rule's 32-bit seed-0 copies
-  # of the pilot's runs, an earlier grid commit's runs) are run again here, once (--force), so the
-  # table stays one commit's; a model that identical training code made loads from the model cache
-  rerun_elsewhere "$tree" "$tag" "$dataset" "$commit" cnnh,dhn,dnnh,hashnet,hdhash,classifier,csq,dpsh,greedyhash,orthohash \
-      "$seeds"
+  # runs a grid would skip as stored but made at another commit (the rule's 32-bit seed-0 copies of the
+  # pilot's runs, an earlier grid commit's runs, the shallow columns of every earlier commit) are run
+  # again here, once (--force), so the table stays one commit's; a model that identical training code
+  # made loads from the model cache. Resumable: what is at the commit is not listed again.
+  rerun_elsewhere "$tree" "$tag" "$dataset" "$commit" \
+      lsh,itq,sh,sdh,ksh,opq,cnnh,dhn,dnnh,hashnet,hdhash,classifier,csq,dpsh,greedyhash,orthohash "$seeds"
   # the four level-loss candidates' training-seed-0 runs first: HDHash's level loss is chosen on them,
   # and the rest of the table trains only once it is settled: the plan names the loss they choose, the
   # rule has its rate (protocols.pilot --check-level-loss, this checkout's code, says what is owed) and
@@ -114,13 +115,6 @@ table1() {  # table1 <commit> <dataset> <seeds>: deep columns and beyond block u
   rerun_elsewhere "$tree" "$tag" "$dataset" "$commit" hdhash "$seeds" "level_loss=$level_loss"
   run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods hdhash --param "level_loss=$level_loss" \
       --bits 16,32,48,64 --seeds "$seeds" --workers 2 --threads 1
-  # shallow columns at the same commit: rerun once (--force), unless this commit's records are all there
-  local shallow=lsh,itq,sh,sdh,ksh,opq
-  if ! "$PY" "$ROOT/scripts/records_at_commit.py" "$ROOT/results" "$dataset" "$commit" "$shallow" \
-       16,32,48,64 "$seeds"; then
-    run_in "$tree" "$tag" protocols.map --dataset "$dataset" --methods "$shallow" --bits 16,32,48,64 --seeds "$seeds" \
-        --threads 1 --force
-  fi
 }
 
 step_table1-fmnist() { table1 "$GRID_COMMIT" fashion-mnist 0,1,2,3,4; }
