@@ -119,12 +119,12 @@ def check_level_loss(out, plan: dict, datasets: list[str]) -> int:
     its rate; else 1, the line saying what is owed (runs, a changed plan, the pilot's runs of the loss)."""
     status = 0
     for name in datasets:
-        choice, values, missing = level_loss_choice(out, name)
         used = plan["hdhash_level_loss"].get(name)
         rule = runner.training_budget().get(name) or {}
         if not rule:
             print(f"{name}: no training-budget rule: HDHash over {used} trains on that loss's own schedule")
             continue
+        choice, values, missing = level_loss_choice(out, name)
         if choice is None:
             print(f"{name}: the level loss is not chosen yet: {len(missing)} of its training-seed-0 runs under the "
                   f"rule are not stored ({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''})")
