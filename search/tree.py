@@ -94,8 +94,8 @@ class TreeIndex(Index):
     levels : bit length of each level (multiples of 8 summing to ``nbits``), default HDHash's 8+16+40.
     keep_ratio : float in (0, 1], the share kept at each branching level (HDHash(0.3) is 0.3).
     max_codes : int >= 0, a budget for :meth:`search` only (0, the default: none). Nodes are opened
-        best first (increasing prefix distance); once k items are found and at least ``max_codes``
-        codes have known distances, no further node is opened. It trades recall for time more
+        best first (increasing prefix distance), leaves too under a budget; once k items are found
+        and at least ``max_codes`` codes have known distances, no further node is opened. It trades recall for time more
         finely than ``keep_ratio``, whose kept distance shells of 8- and 16-bit level codes
         overshoot: on 1,000,000 Fashion-MNIST codes (top-1000) keep 1.0 with ``max_codes=10000``
         reached recall 0.973 computing 4,759 distances per query where keep 0.05 reached 0.959
@@ -285,10 +285,11 @@ class TreeIndex(Index):
 
         The keep rule decides which nodes are candidates; of those, nodes are opened in increasing
         prefix distance (the sum of their level distances, a lower bound of every full distance
-        below them) and the search stops when the next prefix exceeds the distance of the k-th
-        item found: nothing below such a node can enter the top k, not even as a tie, so the result
-        is the keep rule's exactly while the codes paid for shrink (measured on 1,000,000
-        Fashion-MNIST codes, keep 1.0: 10.6% of the database, the exact top-1000). After it,
+        below them; a leaf's parent scans its kept leaves when opened) and the search stops when
+        the next prefix exceeds the distance of the k-th item found: nothing below such a node can
+        enter the top k, not even as a tie, so the result is the keep rule's exactly while the
+        codes paid for shrink (measured on 1,000,000 Fashion-MNIST codes, keep 1.0, leaves opened
+        best first: 10.6% of the database, the exact top-1000). After it,
         ``last_scanned`` holds per query the items whose distance became known, ``last_distances``
         the distances computed (one per run of equal codes) and ``last_expanded`` the nodes whose
         children were scored; :meth:`candidates` counts the keep rule's whole candidate set."""
