@@ -25,9 +25,10 @@ GRID_COMMIT="${GRID_COMMIT:-68b0755}"
 # rule, issue 28); empty until that commit exists. Its own commit, so that Fashion-MNIST's table, begun at
 # GRID_COMMIT, stays one commit while the mosaic rule lands later.
 MOSAIC_RULE_COMMIT="${MOSAIC_RULE_COMMIT:-78689e2}"  # the mosaic pilot's rule (and subnormals flushed, 68b0755)
-# Table II's runs (issue 30): 78689e2 has the tree kernel of 4d12836, the phase shares of 9e0757a, both
-# datasets' rules and subnormals flushed, so its models are Table I's (0cfa6b0 before: 10^4-10^6 rerun here)
-TABLE2_COMMIT="${TABLE2_COMMIT:-78689e2}"
+# Table II's runs (issue 30): 6b186c3 has the tree kernel whose leaves' parents scan their kept leaves in
+# layout order (78689e2 before, the kernel of 4d12836: Fashion-MNIST's 10^4-10^6 there, rerun here), the
+# phase shares of 9e0757a, both datasets' rules and subnormals flushed, so its models are Table I's
+TABLE2_COMMIT="${TABLE2_COMMIT:-6b186c3}"
 GRID_HOME="${GRID_HOME:-$(dirname "$ROOT")/grids}"
 PY="$ROOT/.venv/bin/python"
 WORKTREE="$GRID_HOME/worktree-$GRID_COMMIT"
