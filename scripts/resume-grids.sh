@@ -147,6 +147,16 @@ table2() {  # table2 <dataset> <sizes> [more flags]
   run_in "$TABLE2_TREE" "table2-$1" protocols.efficiency --dataset "$1" --db-sizes "$2" --require-quiet --resume \
       "${@:3}"
 }
+# the models Table II encodes (HashNet, HDHash, 64 bits, training seed 0, under the dataset's rule) trained as
+# the Table I runs they are, at the table's commit, on both workers: a table2 step that finds them in the
+# model cache spends its quiet time timing, not training one model at a time (~15 min each on mosaic). Not
+# quiet itself: leave the load a few minutes to fall before a table2 step (--require-quiet refuses it loaded)
+step_table2-models() {
+  run_in "$(worktree_at "$GRID_COMMIT")" table1-fashion-mnist protocols.map --dataset fashion-mnist \
+      --methods hashnet,hdhash --bits 64 --seeds 0 --workers 2 --threads 1
+  run_in "$(worktree_at "$MOSAIC_RULE_COMMIT")" table1-fashion-mosaic protocols.map --dataset fashion-mosaic \
+      --methods hashnet,hdhash --bits 64 --seeds 0 --workers 2 --threads 1
+}
 step_table2-fmnist() { table2 fashion-mnist 10000,100000,1000000; }
 step_table2-mosaic() { table2 fashion-mosaic 10000,100000,1000000; }
 # 10^7 codes, encoded, then the same size generated past 10^6 (the generator's validity check,
