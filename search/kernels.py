@@ -380,6 +380,21 @@ def _scan_runs(run_words, run_len, query_words, q, r, hi, dist_buf, j):
 
 
 @njit(inline="always")
+def _scan_leaves(first, stop, leaf_runs, run_words, run_len, query_words, q, dist_buf, j, scan_first, scan_stop,
+                 scan_start, scan_near, n_scan, scanned):
+    """Scan leaves ``first:stop`` (adjacent: one range of runs) and record the range where selection
+    finds it (``scan_*[n_scan]``: its leaves, where its entries start in ``dist_buf``, its nearest
+    distance); returns the new ends of ``dist_buf`` and of the ranges, and the items scanned so far."""
+    scan_first[n_scan] = first
+    scan_stop[n_scan] = stop
+    scan_start[n_scan] = np.int64(j)
+    j, total, nearest = _scan_runs(run_words, run_len, query_words, q, np.uint64(leaf_runs[first]),
+                                   np.uint64(leaf_runs[stop]), dist_buf, j)
+    scan_near[n_scan] = nearest
+    return j, n_scan + 1, scanned + total
+
+
+@njit(inline="always")
 def _count_distances(dist_buf, start, stop, hist4, hist, span):
     """The second pass over the scan: the items of ``dist_buf[start:stop]`` per distance, added to
     ``hist``. Four interleaved histograms, summed at the end: consecutive runs (one leaf's) often
@@ -491,14 +506,9 @@ def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offset
                 while max_codes == 0 and o < ent_hi[e] and order[o] == last + 1:
                     last += 1
                     o += 1
-                scan_first[n_scan] = first
-                scan_stop[n_scan] = last + 1
-                scan_start[n_scan] = np.int64(j)
-                j, total, nearest = _scan_runs(run_words, run_len, query_words, q, np.uint64(leaf_runs[first]),
-                                               np.uint64(leaf_runs[last + 1]), dist_buf, j)
-                scan_near[n_scan] = nearest
-                n_scan += 1
-                scanned += total
+                j, n_scan, scanned = _scan_leaves(first, last + 1, leaf_runs, run_words, run_len, query_words, q,
+                                                  dist_buf, j, scan_first, scan_stop, scan_start, scan_near, n_scan,
+                                                  scanned)
         else:  # the keep rule over each node's children; the survivors are queued by prefix
             while o < ent_hi[e]:
                 if max_codes > 0 and scanned >= max_codes and scanned >= k:
@@ -528,18 +538,13 @@ def _tree_query(q, query_levels, query_words, node_codes, node_base, item_offset
                             i += 1
                             continue
                         first = c0 + i
-                        r0 = leaf_runs[first]
                         i += 1
-                        while i < c1 - c0 and child_dist[i] <= threshold and leaf_runs[c0 + i] - r0 < _RANGE_RUNS:
+                        while (i < c1 - c0 and child_dist[i] <= threshold
+                               and leaf_runs[c0 + i] - leaf_runs[first] < _RANGE_RUNS):
                             i += 1
-                        scan_first[n_scan] = first
-                        scan_stop[n_scan] = c0 + i
-                        scan_start[n_scan] = np.int64(j)
-                        j, total, nearest = _scan_runs(run_words, run_len, query_words, q, np.uint64(r0),
-                                                       np.uint64(leaf_runs[c0 + i]), dist_buf, j)
-                        scan_near[n_scan] = nearest
-                        n_scan += 1
-                        scanned += total
+                        j, n_scan, scanned = _scan_leaves(first, c0 + i, leaf_runs, run_words, run_len, query_words,
+                                                          q, dist_buf, j, scan_first, scan_stop, scan_start, scan_near,
+                                                          n_scan, scanned)
                     if profiling:
                         phases[1] += np.int64(_cycles() - t_phase)
                         t_phase = _cycles()
