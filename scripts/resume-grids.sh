@@ -149,8 +149,17 @@ TABLE2_TREE="$GRID_HOME/worktree-$TABLE2_COMMIT"
 table2_tree() {  # the worktree at TABLE2_COMMIT, added where missing
   [ -d "$TABLE2_TREE" ] || git -C "$ROOT" worktree add -q --detach "$TABLE2_TREE" "$TABLE2_COMMIT"
 }
+wait_for_quiet() {  # before a timed step: up to 10 min for the one-minute load average to fall below 0.5 a core
+  # (it lags the CPU by about a minute: a table2 step straight after training or another table2 step was
+  # refused by --require-quiet at load 1.08 on 2 cores, the step before having ended seconds earlier)
+  local waited=0
+  while awk -v cores="$(nproc)" '{exit !($1 > 0.5 * cores)}' /proc/loadavg && [ "$waited" -lt 600 ]; do
+    sleep 15; waited=$((waited + 15))
+  done
+}
 table2() {  # table2 <dataset> <sizes> [more flags]
   table2_tree
+  wait_for_quiet
   run_in "$TABLE2_TREE" "table2-$1" protocols.efficiency --dataset "$1" --db-sizes "$2" --require-quiet --resume \
       "${@:3}"
 }
@@ -185,6 +194,7 @@ step_table2-mosaic-1e8() { table2 fashion-mosaic 100000000 --generate-past 10000
 # ../grids/table2-repeat` says which headline ratios reproduce within 20%
 table2_repeat() {  # table2_repeat <dataset>
   table2_tree
+  wait_for_quiet
   OUT="$GRID_HOME/table2-repeat" run_in "$TABLE2_TREE" "table2-repeat-$1" protocols.efficiency --dataset "$1" \
       --db-sizes 10000,100000,1000000 --require-quiet
 }
