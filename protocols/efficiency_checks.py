@@ -107,9 +107,10 @@ def _judged(flat_ms: float, row, goal: float) -> str:
     grid = flat_ms / row["ms_per_query"]
     paired = row.get("paired_ratio")
     if isinstance(paired, float) and np.isfinite(paired):
-        return f"{paired:.1f}x timed in pairs ({grid:.1f}x in the grid): " + ("holds" if paired >= goal else
-                                                                              "does not hold")
-    return f"{grid:.1f}x: " + ("holds" if grid >= goal else "does not hold")
+        ratio, text = paired, f"{paired:.1f}x timed in pairs ({grid:.1f}x in the grid)"
+    else:
+        ratio, text = grid, f"{grid:.1f}x"
+    return f"{text}: " + ("holds" if ratio >= goal else "does not hold")
 
 
 def _not_judged(models: list[str]) -> str:
